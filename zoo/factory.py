@@ -1,0 +1,261 @@
+"""`create_model`: argument checking, then one call to the family's builder.
+
+Every argument is validated here, before a single layer exists, so mistakes
+end in a ValueError that says what to do instead of a TensorFlow traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+from zoo import blocks, registry
+
+POOLINGS = (None, "avg", "max")
+REGULARIZER_KINDS = ("l1", "l2", "elastic_net")
+DEFAULT_STRENGTHS = {"l1": 1e-5, "l2": 1e-4}
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Validated `create_model` arguments (everything but `weights`)."""
+
+    num_classes: int
+    include_top: bool
+    input_shape: tuple
+    input_tensor: Any
+    pooling: str | None
+    classifier_activation: Any
+    dropout_rate: float
+    regularizer: Any
+    kernel_initializer: Any
+    drop_path_rate: float
+    zero_init_last_bn: bool
+    width_multiplier: float | None
+    name: str
+
+
+def _check_rate(value, what):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not 0 <= value < 1 or math.isnan(value):
+        raise ValueError(f"{what} must be a number in [0, 1); got {value!r}.")
+    return float(value)
+
+
+def parse_regularizer(value, module=keras):
+    """Turns a regularizer description into a regularizer of `module`.
+
+    Args:
+        value: None, "none", "l1", "l2", "elastic_net" (default strengths
+            l1=1e-5, l2=1e-4), a string with strengths ("l2:5e-4",
+            "elastic_net:1e-5,1e-4"), a dict ({"kind": "l2", "l2": 5e-4}) or
+            a Keras regularizer instance.
+        module: `keras` or `tf_keras`; the regularizer is made for it.
+
+    Returns:
+        A regularizer instance of `module`, or None.
+
+    Example:
+        >>> parse_regularizer("elastic_net:1e-5,1e-4")
+        <keras.src.regularizers.regularizers.L1L2 object ...>
+    """
+    regs = module.regularizers
+    if value is None or (isinstance(value, str) and value.lower() == "none"):
+        return None
+    if isinstance(value, str):
+        kind, _, strengths = value.lower().partition(":")
+        parts = [p for p in strengths.split(",") if p.strip()] if strengths else []
+        try:
+            numbers_ = [float(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"Regularizer strengths must be numbers; got {value!r} "
+                             "(e.g. 'l2:1e-4' or 'elastic_net:1e-5,1e-4').") from None
+        value = {"kind": kind}
+        if kind == "elastic_net" and numbers_:
+            if len(numbers_) != 2:
+                raise ValueError("elastic_net takes two strengths, 'l1,l2'; "
+                                 f"got {strengths!r}.")
+            value.update(l1=numbers_[0], l2=numbers_[1])
+        elif numbers_:
+            if len(numbers_) != 1:
+                raise ValueError(f"{kind} takes one strength; got {strengths!r}.")
+            value[kind] = numbers_[0]
+    if isinstance(value, dict):
+        kind = str(value.get("kind", "")).lower()
+        if kind not in REGULARIZER_KINDS:
+            raise ValueError(f"Unknown regularizer {kind!r}; use one of "
+                             f"{', '.join(REGULARIZER_KINDS)}, None, or a Keras "
+                             "regularizer instance.")
+        l1 = float(value.get("l1", DEFAULT_STRENGTHS["l1"]))
+        l2 = float(value.get("l2", DEFAULT_STRENGTHS["l2"]))
+        for label, s in (("l1", l1), ("l2", l2)):
+            if not s >= 0 or math.isinf(s):
+                raise ValueError(f"Regularizer strength {label} must be a finite "
+                                 f"number >= 0; got {s!r}.")
+        if kind == "l1":
+            return regs.L1(l1)
+        if kind == "l2":
+            return regs.L2(l2)
+        return regs.L1L2(l1=l1, l2=l2)
+    if hasattr(value, "get_config") and callable(value):
+        if isinstance(value, regs.Regularizer):
+            return value
+        # A regularizer of the other Keras world: rebuild it from its config.
+        try:
+            return regs.get({"class_name": type(value).__name__,
+                             "config": value.get_config()})
+        except Exception as err:
+            raise ValueError(f"Cannot use regularizer {value!r} with "
+                             f"{module.__name__}: {err}") from None
+    raise ValueError(f"Unknown regularizer {value!r}; use one of "
+                     f"{', '.join(REGULARIZER_KINDS)}, None, or a Keras "
+                     "regularizer instance.")
+
+
+def _check_activation(value):
+    if value is None or callable(value):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"classifier_activation must be None, a name or a "
+                         f"callable; got {value!r}.")
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"Unknown classifier_activation {value!r}; use "
+                         "'softmax', None (logits) or another keras.activations "
+                         "name such as 'sigmoid'.") from None
+    return value
+
+
+def _check_initializer(value):
+    if value is None:
+        raise ValueError("kernel_initializer cannot be None; the default is "
+                         "'he_normal'.")
+    if isinstance(value, str):
+        try:
+            keras.initializers.get(value)
+        except (ValueError, TypeError):
+            raise ValueError(f"Unknown kernel_initializer {value!r}; use a "
+                             "keras.initializers name such as 'he_normal'.") from None
+    return value
+
+
+def _check_input(entry, input_shape, input_tensor, include_top):
+    if input_tensor is not None:
+        if not keras.backend.is_keras_tensor(input_tensor):
+            raise ValueError("input_tensor must be a symbolic Keras tensor (from "
+                             "keras.Input or a layer's output); got "
+                             f"{type(input_tensor).__name__}.")
+        tensor_shape = tuple(input_tensor.shape[1:])
+        if input_shape is not None and tuple(input_shape) != tensor_shape:
+            raise ValueError(f"input_shape {tuple(input_shape)} does not match "
+                             f"input_tensor's shape {tensor_shape}; pass one "
+                             "of them or make them agree.")
+        input_shape = tensor_shape
+    if input_shape is None:
+        input_shape = (entry.default_size, entry.default_size, 3)
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__") \
+            or len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels); got "
+                         f"{input_shape!r}.")
+    h, w, c = input_shape
+    for dim, label in ((h, "height"), (w, "width"), (c, "channels")):
+        if dim is not None and (isinstance(dim, bool)
+                                or not isinstance(dim, numbers.Integral)
+                                or dim < 1):
+            raise ValueError(f"input_shape {label} must be a positive integer "
+                             f"or None; got {dim!r} in {tuple(input_shape)}.")
+    if c is None:
+        raise ValueError("input_shape needs a known number of channels; got "
+                         f"{tuple(input_shape)}.")
+    m = entry.min_size
+    if any(d is not None and d < m for d in (h, w)):
+        raise ValueError(f"{entry.name} needs inputs of at least {m}×{m}; got "
+                         f"{tuple(input_shape)}.")
+    if include_top and entry.static_input_required and None in (h, w):
+        raise ValueError(f"{entry.name} with include_top=True flattens its "
+                         "features, so height and width must be known; got "
+                         f"{tuple(input_shape)}.")
+    return tuple(int(d) if d is not None else None for d in input_shape)
+
+
+def validate(name, *, num_classes=None, classes=None, include_top=True,
+             input_shape=None, input_tensor=None, pooling=None,
+             classifier_activation="softmax", dropout_rate=None,
+             regularizer=None, kernel_initializer="he_normal",
+             drop_path_rate=0.0, zero_init_last_bn=False,
+             width_multiplier=None, model_name=None):
+    """Checks `create_model` arguments; returns (entry, BuildOptions)."""
+    entry = registry.get_entry(name)
+    if classes is not None and num_classes is not None and classes != num_classes:
+        raise ValueError(f"classes={classes} and num_classes={num_classes} "
+                         "disagree; pass only num_classes.")
+    if num_classes is None:
+        num_classes = classes if classes is not None else entry.default_classes
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) \
+            or num_classes < 1:
+        raise ValueError(f"num_classes must be an integer >= 1; got {num_classes!r}.")
+    if not isinstance(include_top, bool):
+        raise ValueError(f"include_top must be True or False; got {include_top!r}.")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be 'avg', 'max' or None; got {pooling!r}.")
+    if dropout_rate is None:
+        dropout_rate = {"alexnet": 0.5, "mobilenet": 1e-3}.get(entry.family, 0.0)
+    dropout_rate = _check_rate(dropout_rate, "dropout_rate")
+    drop_path_rate = _check_rate(drop_path_rate, "drop_path_rate")
+    if drop_path_rate and entry.family not in ("resnet", "resnext"):
+        raise ValueError(f"drop_path_rate applies to residual families (resnet, "
+                         f"resnext); {entry.name} is {entry.family}.")
+    if width_multiplier is not None:
+        if entry.width_attr is None:
+            raise ValueError(f"{entry.name} has no width multiplier; the "
+                             "mobilenet family has one.")
+        if isinstance(width_multiplier, bool) \
+                or not isinstance(width_multiplier, numbers.Real) \
+                or not 0 < width_multiplier <= 4:
+            raise ValueError("width_multiplier must be a number in (0, 4]; got "
+                             f"{width_multiplier!r}.")
+        width_multiplier = float(width_multiplier)
+    input_shape = _check_input(entry, input_shape, input_tensor, include_top)
+    options = BuildOptions(
+        num_classes=int(num_classes), include_top=include_top,
+        input_shape=input_shape, input_tensor=input_tensor, pooling=pooling,
+        classifier_activation=_check_activation(classifier_activation),
+        dropout_rate=dropout_rate,
+        regularizer=parse_regularizer(regularizer),
+        kernel_initializer=_check_initializer(kernel_initializer),
+        drop_path_rate=drop_path_rate, zero_init_last_bn=bool(zero_init_last_bn),
+        width_multiplier=width_multiplier, name=model_name or entry.name)
+    return entry, options
+
+
+def build(entry, options: BuildOptions, module=keras):
+    """Builds the model of `entry` with validated options under `module`.
+
+    `module` is `keras` for users' models and `tf_keras` for the twin that
+    TF-MOT needs; the layers, names and weight order are the same.
+    """
+    ctx = blocks.Context(
+        keras=module,
+        regularizer=(None if options.regularizer is None
+                     else parse_regularizer(options.regularizer, module)),
+        kernel_initializer=options.kernel_initializer,
+        drop_path_rate=options.drop_path_rate,
+        zero_init_last_bn=options.zero_init_last_bn)
+    if options.input_tensor is not None and module is keras:
+        inputs = options.input_tensor
+        model_inputs = keras.utils.get_source_inputs(inputs)
+    else:
+        inputs = module.Input(shape=options.input_shape, name="input")
+        model_inputs = inputs
+    spec = registry.with_width(entry, options.width_multiplier)
+    outputs = entry.builder(
+        spec, ctx, inputs, include_top=options.include_top,
+        num_classes=options.num_classes, pooling=options.pooling,
+        classifier_activation=options.classifier_activation,
+        dropout_rate=options.dropout_rate)
+    return module.Model(model_inputs, outputs, name=options.name)

@@ -1,0 +1,99 @@
+"""AlexNet-style networks.
+
+``alexnet`` is torchvision's single-tower AlexNet (Krizhevsky 2014, "One
+weird trick"): conv 64-192-384-256-256, features pooled to 6×6, then
+dropout-4096-dropout-4096-classes; for 1000 classes it has exactly
+torchvision's 61,100,840 parameters.
+
+``alexnet_cifar`` keeps that shape (five convolutions, overlapping 3×3/2
+max-pooling, two dropout-regularised hidden dense layers) sized for 32×32
+inputs: 5×5 then 3×3 convolutions at stride 1, BatchNormalization after each
+convolution (which makes it train reliably in a few epochs), 3×3 features and
+a 1024-1024 classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    filters: int
+    kernel: int
+    stride: int
+    padding: int
+    pool: bool          # 3×3 stride-2 max-pool after the activation
+
+
+@dataclass(frozen=True)
+class AlexNetSpec:
+    convs: tuple[ConvSpec, ...]
+    hidden: tuple[int, ...]
+    pooled_size: int | None     # adaptive average pool to this size, or None
+    batch_norm: bool = False
+
+
+ALEXNETS = {
+    "alexnet": AlexNetSpec(
+        convs=(ConvSpec(64, 11, 4, 2, True), ConvSpec(192, 5, 1, 2, True),
+               ConvSpec(384, 3, 1, 1, False), ConvSpec(256, 3, 1, 1, False),
+               ConvSpec(256, 3, 1, 1, True)),
+        hidden=(4096, 4096), pooled_size=6),
+    "alexnet_cifar": AlexNetSpec(
+        convs=(ConvSpec(64, 5, 1, 2, True), ConvSpec(192, 5, 1, 2, True),
+               ConvSpec(384, 3, 1, 1, False), ConvSpec(256, 3, 1, 1, False),
+               ConvSpec(256, 3, 1, 1, True)),
+        hidden=(1024, 1024), pooled_size=None, batch_norm=True),
+}
+
+
+def feature_size(spec, size: int) -> int:
+    """Spatial size of the last feature map for an input of `size` pixels."""
+    for conv in spec.convs:
+        size = (size + 2 * conv.padding - conv.kernel) // conv.stride + 1
+        if conv.pool:
+            size = (size - 3) // 2 + 1
+    return size
+
+
+def stage_names(spec) -> list[str]:
+    return [f"features{i + 1}_pool" for i, c in enumerate(spec.convs) if c.pool]
+
+
+def build_alexnet(spec, ctx, inputs, *, include_top, num_classes, pooling,
+                  classifier_activation, dropout_rate):
+    """Builds an AlexNet-style network from its spec."""
+    layers = ctx.layers
+    x = inputs
+    for i, conv in enumerate(spec.convs, start=1):
+        name = f"features{i}"
+        if conv.padding:
+            x = layers.ZeroPadding2D(conv.padding, name=f"{name}_pad")(x)
+        x = ctx.conv(conv.filters, conv.kernel, strides=conv.stride,
+                     use_bias=not spec.batch_norm, name=f"{name}_conv")(x)
+        if spec.batch_norm:
+            x = ctx.bn(name=f"{name}_bn", epsilon=1e-5, momentum=0.9)(x)
+        x = layers.Activation("relu", name=f"{name}_relu")(x)
+        if conv.pool:
+            x = layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x)
+    if not include_top:
+        if pooling == "avg":
+            return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if pooling == "max":
+            return layers.GlobalMaxPooling2D(name="max_pool")(x)
+        return x
+    if spec.pooled_size and tuple(x.shape[1:3]) != (spec.pooled_size,) * 2:
+        # torchvision's AdaptiveAvgPool2d((6, 6)); an identity at 224×224.
+        if not hasattr(layers, "AdaptiveAveragePooling2D"):
+            raise ValueError(
+                f"This Keras ({ctx.keras.__name__}) has no adaptive pooling; "
+                "build alexnet with include_top=True at 224×224 (6×6 "
+                "features) or with include_top=False.")
+        x = layers.AdaptiveAveragePooling2D(spec.pooled_size, name="avgpool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(spec.hidden, start=1):
+        x = layers.Dropout(dropout_rate, name=f"fc{i}_dropout")(x)
+        x = ctx.dense(units, activation="relu", name=f"fc{i}")(x)
+    return ctx.dense(num_classes, activation=classifier_activation,
+                     name="predictions", dtype=ctx.head_dtype)(x)

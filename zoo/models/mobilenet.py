@@ -1,0 +1,157 @@
+"""MobileNet v1 and v2, layer for layer as keras.applications builds them.
+
+Layer names, paddings, BN settings and the classifier match
+keras.applications.MobileNet / MobileNetV2, so their weight files load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MobileNetSpec:
+    version: int        # 1 | 2
+    alpha: float        # width multiplier
+
+
+# (pointwise filters, stride) of MobileNet v1's 13 depthwise-separable blocks.
+V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+             (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2),
+             (1024, 1))
+
+# (expansion, output filters, repeats, first stride) of MobileNetV2's stages.
+V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+             (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+MOBILENETS = {
+    "mobilenet_v1_025": MobileNetSpec(1, 0.25),
+    "mobilenet_v1_050": MobileNetSpec(1, 0.50),
+    "mobilenet_v1_075": MobileNetSpec(1, 0.75),
+    "mobilenet_v1_100": MobileNetSpec(1, 1.0),
+    "mobilenet_v2_050": MobileNetSpec(2, 0.50),
+    "mobilenet_v2_100": MobileNetSpec(2, 1.0),
+    "mobilenet_v2_140": MobileNetSpec(2, 1.4),
+}
+
+
+def make_divisible(value, divisor=8):
+    """Rounds channels to a multiple of `divisor`, never dropping below 90 %."""
+    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * value else new
+
+
+def _correct_pad(x, kernel_size=3):
+    # keras.applications' padding for stride-2 "valid" convolutions: one
+    # pixel less at the start when the input size is even.
+    size = x.shape[1:3]
+    adjust = (1, 1) if size[0] is None else (1 - size[0] % 2, 1 - size[1] % 2)
+    c = kernel_size // 2
+    return ((c - adjust[0], c), (c - adjust[1], c))
+
+
+def _v1_body(ctx, x, alpha):
+    layers = ctx.layers
+    x = ctx.conv(int(32 * alpha), 3, strides=2, padding="same",
+                 name="conv1")(x)
+    x = ctx.bn(name="conv1_bn")(x)
+    x = layers.ReLU(6.0, name="conv1_relu")(x)
+    for block_id, (filters, stride) in enumerate(V1_BLOCKS, start=1):
+        if stride > 1:
+            x = layers.ZeroPadding2D(((0, 1), (0, 1)),
+                                     name=f"conv_pad_{block_id}")(x)
+        x = ctx.depthwise(3, strides=stride,
+                          padding="same" if stride == 1 else "valid",
+                          name=f"conv_dw_{block_id}")(x)
+        x = ctx.bn(name=f"conv_dw_{block_id}_bn")(x)
+        x = layers.ReLU(6.0, name=f"conv_dw_{block_id}_relu")(x)
+        x = ctx.conv(int(filters * alpha), 1, padding="same",
+                     name=f"conv_pw_{block_id}")(x)
+        x = ctx.bn(name=f"conv_pw_{block_id}_bn")(x)
+        x = layers.ReLU(6.0, name=f"conv_pw_{block_id}_relu")(x)
+    return x
+
+
+def _inverted_residual(ctx, x, expansion, stride, filters, alpha, block_id):
+    layers = ctx.layers
+    in_channels = x.shape[-1]
+    out_channels = make_divisible(int(filters * alpha), 8)
+    inputs = x
+    prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
+    bn = dict(epsilon=1e-3, momentum=0.999)
+    if block_id:
+        x = ctx.conv(expansion * in_channels, 1, padding="same",
+                     name=f"{prefix}expand")(x)
+        x = ctx.bn(name=f"{prefix}expand_BN", **bn)(x)
+        x = layers.ReLU(6.0, name=f"{prefix}expand_relu")(x)
+    if stride == 2:
+        x = layers.ZeroPadding2D(_correct_pad(x), name=f"{prefix}pad")(x)
+    x = ctx.depthwise(3, strides=stride,
+                      padding="same" if stride == 1 else "valid",
+                      name=f"{prefix}depthwise")(x)
+    x = ctx.bn(name=f"{prefix}depthwise_BN", **bn)(x)
+    x = layers.ReLU(6.0, name=f"{prefix}depthwise_relu")(x)
+    x = ctx.conv(out_channels, 1, padding="same", name=f"{prefix}project")(x)
+    x = ctx.bn(name=f"{prefix}project_BN", **bn)(x)
+    if in_channels == out_channels and stride == 1:
+        return layers.Add(name=f"{prefix}add")([inputs, x])
+    return x
+
+
+def _v2_body(ctx, x, alpha):
+    layers = ctx.layers
+    bn = dict(epsilon=1e-3, momentum=0.999)
+    x = ctx.conv(make_divisible(32 * alpha, 8), 3, strides=2, padding="same",
+                 name="Conv1")(x)
+    x = ctx.bn(name="bn_Conv1", **bn)(x)
+    x = layers.ReLU(6.0, name="Conv1_relu")(x)
+    block_id = 0
+    for expansion, filters, repeats, stride in V2_STAGES:
+        for i in range(repeats):
+            x = _inverted_residual(ctx, x, expansion, stride if i == 0 else 1,
+                                   filters, alpha, block_id)
+            block_id += 1
+    last = make_divisible(1280 * alpha, 8) if alpha > 1.0 else 1280
+    x = ctx.conv(last, 1, name="Conv_1")(x)
+    x = ctx.bn(name="Conv_1_bn", **bn)(x)
+    return layers.ReLU(6.0, name="out_relu")(x)
+
+
+def stage_names(spec) -> list[str]:
+    """Layers whose outputs end each resolution (strides 2, 4, 8, 16, 32)."""
+    if spec.version == 1:
+        return ["conv1_relu", "conv_pw_3_relu", "conv_pw_5_relu",
+                "conv_pw_11_relu", "conv_pw_13_relu"]
+    return ["expanded_conv_project_BN", "block_2_add", "block_5_add",
+            "block_12_add", "out_relu"]
+
+
+def build_mobilenet(spec, ctx, inputs, *, include_top, num_classes, pooling,
+                    classifier_activation, dropout_rate):
+    """Builds MobileNet v1 or v2 from its spec (see module docstring)."""
+    layers = ctx.layers
+    alpha = spec.alpha
+    if spec.version == 1:
+        x = _v1_body(ctx, inputs, alpha)
+        if include_top:
+            # keras.applications' v1 head: a 1×1 conv instead of a Dense.
+            x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
+            x = layers.Dropout(dropout_rate, name="dropout")(x)
+            x = ctx.conv(num_classes, 1, padding="same", use_bias=True,
+                         name="conv_preds")(x)
+            x = layers.Reshape((num_classes,), name="reshape_2")(x)
+            return layers.Activation(classifier_activation, name="predictions",
+                                     dtype=ctx.head_dtype)(x)
+    else:
+        x = _v2_body(ctx, inputs, alpha)
+        if include_top:
+            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            if dropout_rate:
+                x = layers.Dropout(dropout_rate, name="top_dropout")(x)
+            return ctx.dense(num_classes, activation=classifier_activation,
+                             name="predictions", dtype=ctx.head_dtype)(x)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x

@@ -1,0 +1,165 @@
+"""ResNet v1/v2 (ImageNet and CIFAR forms) and ResNeXt: one table, one builder.
+
+Three layouts share the builder:
+
+* ``keras``    – keras.applications ResNet50/101/152: biases on every conv,
+  stride on the first 1×1 convolution, BN epsilon 1.001e-5.  Same layer
+  names, so keras.applications weight files load.
+* ``keras_v2`` – keras.applications ResNet50V2/101V2/152V2 (pre-activation,
+  stride on the last block of a stage).
+* ``torch``    – torchvision ResNet-18/34 and ResNeXt ("v1.5": no biases,
+  stride on the 3×3 convolution), and the CIFAR networks of He et al. 2016
+  §4.2 (option-A shortcuts) and Xie et al. 2017 (ResNeXt-29).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zoo import blocks
+
+
+@dataclass(frozen=True)
+class ResNetSpec:
+    block: str                          # "basic" | "bottleneck"
+    depths: tuple[int, ...]
+    widths: tuple[int, ...] = (64, 128, 256, 512)   # planes per stage
+    cardinality: int = 1                # > 1 makes it a ResNeXt
+    group_width: int = 64               # torchvision's base_width
+    stem: str = "imagenet"              # "imagenet" | "cifar"
+    stem_width: int = 64
+    layout: str = "torch"               # "torch" | "keras" | "keras_v2"
+    shortcut: str = "projection"        # "projection" | "A"
+
+    @property
+    def expansion(self) -> int:
+        return 4 if self.block == "bottleneck" else 1
+
+    @property
+    def num_features(self) -> int:
+        return self.widths[-1] * self.expansion
+
+    def stage_strides(self) -> tuple[int, ...]:
+        return (1,) + (2,) * (len(self.depths) - 1)
+
+
+def _v1(depths):
+    return ResNetSpec("bottleneck", depths, layout="keras")
+
+
+def _v2(depths):
+    return ResNetSpec("bottleneck", depths, layout="keras_v2")
+
+
+def _cifar(n):
+    return ResNetSpec("basic", (n, n, n), widths=(16, 32, 64), stem="cifar",
+                      stem_width=16, shortcut="A")
+
+
+def _resnext29(cardinality):
+    return ResNetSpec("bottleneck", (3, 3, 3), widths=(64, 128, 256),
+                      cardinality=cardinality, group_width=64, stem="cifar")
+
+
+RESNETS = {
+    "resnet18": ResNetSpec("basic", (2, 2, 2, 2)),
+    "resnet34": ResNetSpec("basic", (3, 4, 6, 3)),
+    "resnet50": _v1((3, 4, 6, 3)),
+    "resnet101": _v1((3, 4, 23, 3)),
+    "resnet152": _v1((3, 8, 36, 3)),
+    "resnet50_v2": _v2((3, 4, 6, 3)),
+    "resnet101_v2": _v2((3, 4, 23, 3)),
+    "resnet152_v2": _v2((3, 8, 36, 3)),
+    "resnet20": _cifar(3),
+    "resnet32": _cifar(5),
+    "resnet44": _cifar(7),
+    "resnet56": _cifar(9),
+    "resnet110": _cifar(18),
+}
+
+RESNEXTS = {
+    "resnext50_32x4d": ResNetSpec("bottleneck", (3, 4, 6, 3), cardinality=32,
+                                  group_width=4),
+    "resnext101_32x8d": ResNetSpec("bottleneck", (3, 4, 23, 3),
+                                   cardinality=32, group_width=8),
+    "resnext29_8x64d": _resnext29(8),
+    "resnext29_16x64d": _resnext29(16),
+}
+
+
+def _stem(ctx, x, spec):
+    layers = ctx.layers
+    if spec.stem == "cifar":
+        return blocks.conv_bn_act(ctx, x, spec.stem_width, 3, name="conv1")
+    keras_layout = spec.layout.startswith("keras")
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
+    x = ctx.conv(spec.stem_width, 7, strides=2, use_bias=keras_layout,
+                 name="conv1_conv")(x)
+    if spec.layout != "keras_v2":
+        eps, momentum = (1.001e-5, 0.99) if keras_layout else (1e-5, 0.9)
+        x = ctx.bn(name="conv1_bn", epsilon=eps, momentum=momentum)(x)
+        x = layers.Activation("relu", name="conv1_relu")(x)
+    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+
+def _stage(ctx, x, spec, index, planes, depth, stride):
+    name = f"conv{index + 2}"
+    filters = planes * spec.expansion
+    for i in range(depth):
+        block = f"{name}_block{i + 1}"
+        if spec.layout == "keras_v2":
+            # keras.applications puts the stride on the last block of a stage.
+            s = stride if i == depth - 1 else 1
+            x = blocks.preact_bottleneck_block(ctx, x, planes, s,
+                                               conv_shortcut=(i == 0),
+                                               name=block)
+        elif spec.block == "basic":
+            x = blocks.basic_block(ctx, x, filters, stride if i == 0 else 1,
+                                   shortcut_kind=spec.shortcut, name=block)
+        elif spec.layout == "keras":
+            x = blocks.bottleneck_block(
+                ctx, x, filters, stride if i == 0 else 1, width=planes,
+                stride_in_1x1=True, use_bias=True, conv_shortcut=(i == 0),
+                name=block, epsilon=1.001e-5, momentum=0.99)
+        else:
+            width = int(planes * spec.group_width / 64) * spec.cardinality
+            x = blocks.bottleneck_block(
+                ctx, x, filters, stride if i == 0 else 1, width=width,
+                groups=spec.cardinality, shortcut_kind=spec.shortcut,
+                name=block)
+    return x
+
+
+def stage_names(spec) -> list[str]:
+    """Names of the stage outputs, e.g. ["conv1", "conv2", ...]."""
+    return ["conv1"] + [f"conv{i + 2}" for i in range(len(spec.depths))]
+
+
+def build_resnet(spec, ctx, inputs, *, include_top, num_classes, pooling,
+                 classifier_activation, dropout_rate):
+    """Builds a ResNet/ResNeXt body and head from its spec.
+
+    Args:
+        spec: ResNetSpec.
+        ctx: blocks.Context with the Keras module and construction choices.
+        inputs: the model's input tensor.
+
+    Returns:
+        The output tensor.
+    """
+    ctx.num_blocks = sum(spec.depths)
+    x = _stem(ctx, inputs, spec)
+    planes_strides = zip(spec.widths, spec.depths, spec.stage_strides())
+    for index, (planes, depth, stride) in enumerate(planes_strides):
+        if spec.layout == "keras_v2":
+            # Stages of V2 downsample at their end; the last one does not.
+            stride = 1 if index == len(spec.depths) - 1 else 2
+        x = _stage(ctx, x, spec, index, planes, depth, stride)
+    if spec.layout == "keras_v2":
+        x = ctx.bn(name="post_bn", epsilon=1.001e-5)(x)
+        x = ctx.layers.Activation("relu", name="post_relu")(x)
+    return blocks.classifier_head(
+        ctx, x, include_top=include_top, num_classes=num_classes,
+        pooling=pooling, classifier_activation=classifier_activation,
+        dropout_rate=dropout_rate)

@@ -1,0 +1,183 @@
+"""The model registry: every architecture is an entry of data.
+
+`list_models`, `create_model`, `model_info` and the per-model functions
+(`zoo.resnet50(...)`) all read the same table, so a model added here is
+listed, built, documented and tested without touching anything else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from zoo.models import alexnet, mobilenet, resnet, xception
+
+FAMILIES = ("alexnet", "mobilenet", "xception", "resnet", "resnext")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One architecture: its spec, builder and what users need to know.
+
+    Attributes:
+        name: registry name, e.g. "resnet50".
+        family: one of FAMILIES.
+        spec: the frozen spec dataclass the builder reads.
+        builder: function (spec, ctx, inputs, **head_options) -> outputs.
+        stage_names: function (spec) -> layer names that end each stage.
+        default_size: input height/width the model is designed for.
+        min_size: smallest input height/width it can process.
+        default_classes: classes of its reference dataset.
+        reference: the paper (and layout) it reproduces.
+        preprocessing: "caffe" | "tf" | "torch", the input scaling its
+            reference weights expect (see zoo.preprocess_input).
+        width_attr: spec field that a `width_multiplier` argument replaces.
+        weights: tag -> WeightSpec, filled by zoo.weights.
+    """
+
+    name: str
+    family: str
+    spec: Any
+    builder: Callable
+    stage_names: Callable
+    default_size: int
+    min_size: int
+    default_classes: int
+    reference: str
+    preprocessing: str
+    width_attr: str | None = None
+    weights: dict = field(default_factory=dict)
+
+    @property
+    def static_input_required(self) -> bool:
+        # AlexNet's classifier flattens the feature map, so its size must be
+        # known when the model is built.
+        return self.family == "alexnet"
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def _add(entry: ModelEntry) -> None:
+    if entry.name in _REGISTRY:
+        raise RuntimeError(f"model {entry.name!r} registered twice")
+    _REGISTRY[entry.name] = entry
+
+
+def _min_alexnet_size(spec) -> int:
+    return next(s for s in range(1, 512) if alexnet.feature_size(spec, s) >= 1)
+
+
+_ALEXNET_REFS = {
+    "alexnet": "Krizhevsky 2014, arXiv:1404.5997 (torchvision single-tower layout)",
+    "alexnet_cifar": "AlexNet-style network for 32×32 inputs (see zoo/models/alexnet.py)",
+}
+for _name, _spec in alexnet.ALEXNETS.items():
+    _cifar = _spec.pooled_size is None
+    _add(ModelEntry(
+        _name, "alexnet", _spec, alexnet.build_alexnet, alexnet.stage_names,
+        default_size=32 if _cifar else 224, min_size=_min_alexnet_size(_spec),
+        default_classes=10 if _cifar else 1000, reference=_ALEXNET_REFS[_name],
+        preprocessing="tf" if _cifar else "torch"))
+
+for _name, _spec in mobilenet.MOBILENETS.items():
+    _add(ModelEntry(
+        _name, "mobilenet", _spec, mobilenet.build_mobilenet,
+        mobilenet.stage_names, default_size=224, min_size=32,
+        default_classes=1000,
+        reference=("Howard et al. 2017, arXiv:1704.04861" if _spec.version == 1
+                   else "Sandler et al. 2018, arXiv:1801.04381")
+        + " (keras.applications layout)",
+        preprocessing="tf", width_attr="alpha"))
+
+for _name, _spec in xception.XCEPTIONS.items():
+    _add(ModelEntry(
+        _name, "xception", _spec, xception.build_xception,
+        xception.stage_names, default_size=299, min_size=71,
+        default_classes=1000,
+        reference="Chollet 2017, arXiv:1610.02357 (keras.applications layout)",
+        preprocessing="tf"))
+
+
+def _resnet_reference(spec) -> str:
+    if spec.cardinality > 1:
+        paper = "Xie et al. 2017, arXiv:1611.05431"
+    elif spec.layout == "keras_v2":
+        paper = "He et al. 2016, arXiv:1603.05027"
+    else:
+        paper = "He et al. 2016, arXiv:1512.03385"
+    layout = {"keras": "keras.applications layout",
+              "keras_v2": "keras.applications layout",
+              "torch": "torchvision layout"}[spec.layout]
+    if spec.stem == "cifar":
+        layout = "CIFAR form, " + ("option-A shortcuts" if spec.shortcut == "A"
+                                   else "projection shortcuts")
+    return f"{paper} ({layout})"
+
+
+for _table, _family in ((resnet.RESNETS, "resnet"), (resnet.RESNEXTS, "resnext")):
+    for _name, _spec in _table.items():
+        _cifar = _spec.stem == "cifar"
+        _add(ModelEntry(
+            _name, _family, _spec, resnet.build_resnet, resnet.stage_names,
+            default_size=32 if _cifar else 224, min_size=8 if _cifar else 32,
+            default_classes=10 if _cifar else 1000,
+            reference=_resnet_reference(_spec),
+            preprocessing={"keras": "caffe", "keras_v2": "tf"}.get(
+                _spec.layout, "tf" if _cifar else "torch")))
+
+
+def get_entry(name: str) -> ModelEntry:
+    """Returns the registry entry, or a ValueError suggesting close names."""
+    if not isinstance(name, str):
+        raise TypeError(f"Model name must be a string; got {type(name).__name__}.")
+    entry = _REGISTRY.get(name.lower())
+    if entry is not None:
+        return entry
+    close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=3,
+                                      cutoff=0.6)
+    if not close:
+        close = sorted(n for n in _REGISTRY if n.startswith(name.lower()[:4]))[:3]
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise ValueError(f"Unknown model {name!r}.{hint} See zoo.list_models().")
+
+
+def list_models(pattern: str = "*", family: str | None = None,
+                pretrained: bool = False) -> list[str]:
+    """Lists registered model names.
+
+    Args:
+        pattern: fnmatch pattern, e.g. "resnext*".
+        family: keep one family ("alexnet", "mobilenet", "xception",
+            "resnet", "resnext").
+        pretrained: keep only models with at least one weight tag.
+
+    Returns:
+        Sorted list of names.
+
+    Example:
+        >>> list_models("resnext*")
+        ['resnext101_32x8d', 'resnext29_16x64d', 'resnext29_8x64d', 'resnext50_32x4d']
+    """
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"Unknown family {family!r}; choose one of "
+                         f"{', '.join(FAMILIES)}.")
+    names = [n for n, e in _REGISTRY.items()
+             if fnmatch.fnmatch(n, pattern.lower())
+             and (family is None or e.family == family)
+             and (not pretrained or e.weights)]
+    return sorted(names)
+
+
+def entries() -> dict[str, ModelEntry]:
+    return dict(_REGISTRY)
+
+
+def with_width(entry: ModelEntry, width_multiplier: float | None):
+    """The entry's spec, with the width multiplier replaced if given."""
+    if width_multiplier is None:
+        return entry.spec
+    return dataclasses.replace(entry.spec, **{entry.width_attr: width_multiplier})
