@@ -137,10 +137,11 @@ def get_entry(name: str) -> ModelEntry:
     entry = _REGISTRY.get(name.lower())
     if entry is not None:
         return entry
-    close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=3,
-                                      cutoff=0.6)
-    if not close:
-        close = sorted(n for n in _REGISTRY if n.startswith(name.lower()[:4]))[:3]
+    query = name.lower()
+    close = difflib.get_close_matches(query, list(_REGISTRY), n=5, cutoff=0.6)
+    close += [n for n in _REGISTRY if n.startswith(query) and n not in close]
+    # Names that extend what was typed come first, shortest first.
+    close = sorted(close, key=lambda n: (not n.startswith(query), len(n), n))[:3]
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise ValueError(f"Unknown model {name!r}.{hint} See zoo.list_models().")
 

@@ -1,0 +1,22 @@
+import os
+
+# Quiet TensorFlow and keep every test on the TensorFlow backend unless a
+# test starts a subprocess with another one.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["KERAS_BACKEND"] = "tensorflow"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def small_input(name):
+    """The smallest convenient input for a model: its minimum, at least 32."""
+    import zoo
+    entry = zoo.registry.get_entry(name)
+    size = max(entry.min_size, 32)
+    return (size, size, 3)

@@ -1,0 +1,123 @@
+"""Every registered model builds, runs, and round-trips through .keras."""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from conftest import small_input
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_builds_runs_and_round_trips(name, tmp_path, rng):
+    shape = small_input(name)
+    model = zoo.create_model(name, num_classes=3, input_shape=shape)
+    assert isinstance(model, keras.Model)
+    assert model.name == name
+    x = rng.random((2, *shape), dtype=np.float32)
+    y = model(x, training=False).numpy()
+    assert y.shape == (2, 3)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
+
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded(x, training=False).numpy(), y,
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_per_model_function_matches_registry(name):
+    function = getattr(zoo, name)
+    assert function.__name__ == name
+    assert name in function.__doc__
+
+
+@pytest.mark.parametrize("name", ["resnet20", "mobilenet_v2_050", "xception"])
+def test_headless_feature_shapes(name):
+    shape = small_input(name)
+    features = zoo.create_model(name, include_top=False, input_shape=shape)
+    assert len(features.output_shape) == 4
+    pooled = zoo.create_model(name, include_top=False, pooling="max",
+                              input_shape=shape)
+    assert pooled.output_shape == (None, features.output_shape[-1])
+
+
+def test_no_lambda_layers_anywhere():
+    for name in ["resnet20", "resnext29_8x64d", "mobilenet_v1_025", "alexnet_cifar"]:
+        model = zoo.create_model(name, input_shape=small_input(name))
+        assert not any(isinstance(l, keras.layers.Lambda) for l in model.layers)
+
+
+def test_resnext_uses_grouped_convolution():
+    model = zoo.create_model("resnext29_8x64d", input_shape=(32, 32, 3))
+    grouped = [l for l in model.layers
+               if isinstance(l, keras.layers.Conv2D) and l.groups == 8]
+    assert len(grouped) == 9          # one 3×3 per block, 3 stages × 3 blocks
+
+
+def test_unknown_spatial_size_for_fully_convolutional_models(rng):
+    model = zoo.create_model("resnet20", input_shape=(None, None, 1))
+    for size in (32, 40):
+        assert model(rng.random((1, size, size, 1), dtype=np.float32)).shape == (1, 10)
+
+
+def test_input_tensor_is_used_as_input():
+    tensor = keras.Input((32, 32, 3))
+    model = zoo.create_model("resnet20", input_tensor=tensor)
+    assert model.inputs[0] is tensor
+
+
+def test_regularizer_adds_losses_at_construction():
+    plain = zoo.create_model("resnet20")
+    assert not plain.losses
+    l2 = zoo.create_model("resnet20", regularizer="l2:1e-3")
+    convs_and_dense = [l for l in l2.layers
+                       if isinstance(l, (keras.layers.Conv2D, keras.layers.Dense))]
+    assert len(l2.losses) == len(convs_and_dense)
+    elastic = zoo.create_model("resnet20", regularizer="elastic_net:1e-5,1e-4")
+    conv = elastic.get_layer("conv1_conv")
+    assert isinstance(conv.kernel_regularizer, keras.regularizers.L1L2)
+    assert float(conv.kernel_regularizer.l1) == pytest.approx(1e-5)
+    custom = zoo.create_model("resnet20", regularizer=keras.regularizers.L1(2e-4))
+    assert float(custom.get_layer("predictions").kernel_regularizer.l1) == pytest.approx(2e-4)
+
+
+def test_drop_path_and_zero_init(rng):
+    model = zoo.create_model("resnet20", drop_path_rate=0.2, zero_init_last_bn=True)
+    drops = [l for l in model.layers if l.name.endswith("_drop_path")]
+    # Linear schedule: 0 for the first block (no layer), 0.2 for the last.
+    assert len(drops) == 8
+    assert drops[-1].rate == pytest.approx(0.2)
+    assert drops[0].rate == pytest.approx(0.2 / 8)
+    gamma = model.get_layer("conv2_block1_2_bn").gamma.numpy()
+    assert np.all(gamma == 0)
+    # With zero-initialised residual branches every block is an identity
+    # (plus ReLU), so inference is deterministic and finite.
+    x = rng.random((2, 32, 32, 3), dtype=np.float32)
+    np.testing.assert_allclose(model(x, training=False), model(x, training=False))
+
+
+def test_width_multiplier_overrides_alpha():
+    narrow = zoo.create_model("mobilenet_v1_100", width_multiplier=0.25,
+                              input_shape=(32, 32, 3))
+    reference = zoo.create_model("mobilenet_v1_025", input_shape=(32, 32, 3))
+    assert narrow.count_params() == reference.count_params()
+
+
+def test_kernel_initializer_default_is_he_normal():
+    model = zoo.create_model("resnet20")
+    init = model.get_layer("conv1_conv").kernel_initializer
+    assert type(init).__name__ == "HeNormal"
+    model = zoo.create_model("resnet20", kernel_initializer="glorot_uniform")
+    assert type(model.get_layer("conv1_conv").kernel_initializer).__name__ == "GlorotUniform"
+
+
+def test_mixed_precision_keeps_float32_outputs(rng):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = zoo.create_model("resnet20", num_classes=4)
+        y = model(rng.random((1, 32, 32, 3), dtype=np.float32))
+        assert str(y.dtype) == "<dtype: 'float32'>" or "float32" in str(y.dtype)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
