@@ -36,7 +36,7 @@ CASES = [
     (dict(name="resnet20", include_top="yes"), "include_top must be True or False"),
     (dict(name="resnet20", kernel_initializer="nope"), "Unknown kernel_initializer"),
     (dict(name="resnet20", input_tensor=[1, 2, 3]), "symbolic Keras tensor"),
-    (dict(name="resnet20", weights="imagenet-ish"), "Unknown weights"),
+    (dict(name="resnet20", weights="imagenet-ish"), "Unknown weights .imagenet-ish. for resnet20"),
 ]
 
 

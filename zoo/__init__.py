@@ -11,29 +11,42 @@ from __future__ import annotations
 
 import functools
 
+import keras as _keras
+
 from zoo import factory, registry
+from zoo.layers import custom_layers as _custom_layers
 from zoo.profile import count_macs, count_params
 from zoo.registry import FAMILIES, list_models
+
+# Registers the zoo's serializable layers, so `keras.models.load_model`
+# reloads zoo models (safe_mode=True) in any process that imported zoo.
+_custom_layers(_keras)
 
 __version__ = "0.1.0"
 
 
 def create_model(name, *, weights=None, num_classes=None, classes=None,
-                 include_top=True, input_shape=None, input_tensor=None,
+                 include_top=None, input_shape=None, input_tensor=None,
                  pooling=None, classifier_activation="softmax",
                  dropout_rate=None, regularizer=None,
                  kernel_initializer="he_normal", drop_path_rate=0.0,
                  zero_init_last_bn=False, width_multiplier=None,
-                 model_name=None):
+                 model_name=None, features_only=False, out_indices=None):
     """Builds a registered architecture as a plain functional `keras.Model`.
 
     Args:
         name: registry name (see `list_models()`).
-        weights: None (random initialisation).
+        weights: None (random initialisation), "imagenet" (keras.applications'
+            files), a shipped checkpoint tag ("fashion_mnist" or
+            "resnet20.fashion_mnist") or a path to a `.weights.h5`, legacy
+            `.h5` or `.keras` file. With another `num_classes` everything but
+            the classifier is loaded; with another channel count the first
+            convolution is adapted (see zoo.weights).
         num_classes: classifier width (alias `classes`); defaults to the
             model's reference dataset (1000 for ImageNet models, 10 for CIFAR
             ones).
-        include_top: keep the classifier.
+        include_top: keep the classifier (default True, False with
+            features_only).
         input_shape: (height, width, channels); defaults to the model's
             default size with 3 channels.  Height/width may be None for fully
             convolutional families.
@@ -52,6 +65,9 @@ def create_model(name, *, weights=None, num_classes=None, classes=None,
             gamma = 0.
         width_multiplier: MobileNet's alpha, overriding the variant's.
         model_name: the Keras model name (defaults to `name`).
+        features_only: return a model with one output per stage (stem
+            first) and a `feature_info` list of {name, channels, stride}.
+        out_indices: which stages to output with features_only.
 
     Returns:
         keras.Model
@@ -60,17 +76,31 @@ def create_model(name, *, weights=None, num_classes=None, classes=None,
         >>> model = zoo.create_model("resnet20", num_classes=10,
         ...                          input_shape=(32, 32, 1))
     """
-    if weights is not None:
-        raise ValueError(f"Unknown weights {weights!r}; use weights=None "
-                         "(random initialisation).")
-    entry, options = factory.validate(
-        name, num_classes=num_classes, classes=classes, include_top=include_top,
-        input_shape=input_shape, input_tensor=input_tensor, pooling=pooling,
+    from zoo import weights as weights_lib
+    return weights_lib.create_with_weights(
+        name, weights=weights, num_classes=num_classes, classes=classes,
+        include_top=include_top, input_shape=input_shape,
+        input_tensor=input_tensor, pooling=pooling,
         classifier_activation=classifier_activation, dropout_rate=dropout_rate,
         regularizer=regularizer, kernel_initializer=kernel_initializer,
         drop_path_rate=drop_path_rate, zero_init_last_bn=zero_init_last_bn,
-        width_multiplier=width_multiplier, model_name=model_name)
-    return factory.build(entry, options)
+        width_multiplier=width_multiplier, model_name=model_name,
+        features_only=features_only, out_indices=out_indices)
+
+
+def preprocess_input(name, x):
+    """Scales images in [0, 255] the way `name`'s reference weights expect.
+
+    caffe for keras.applications ResNet v1, tf for ResNetV2, MobileNet and
+    Xception, torch for torchvision-layout models; the mode is
+    `model_info(name)["preprocessing"]`.  Checkpoints shipped here carry
+    their own mode in their model card (`zoo.weights`).
+
+    Example:
+        >>> x = zoo.preprocess_input("resnet50", images)   # BGR, mean-centred
+    """
+    from zoo import preprocessing
+    return preprocessing.scale(x, registry.get_entry(name).preprocessing)
 
 
 def model_info(name, **kwargs) -> dict:
@@ -97,7 +127,7 @@ def model_info(name, **kwargs) -> dict:
         "min_input_size": (entry.min_size, entry.min_size),
         "default_classes": entry.default_classes,
         "preprocessing": entry.preprocessing,
-        "weights": sorted(f"{entry.name}.{tag}" for tag in entry.weights),
+        "weights": registry.weight_tags(entry.name),
         "reference": entry.reference,
     }
 
@@ -117,4 +147,5 @@ for _name in registry.list_models():
     globals()[_name] = _model_function(_name)
 
 __all__ = ["FAMILIES", "count_macs", "count_params", "create_model",
-           "list_models", "model_info", *registry.list_models()]
+           "list_models", "model_info", "preprocess_input",
+           *registry.list_models()]

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 class UsageError(Exception):
@@ -37,7 +37,7 @@ def cmd_list(args) -> int:
     width = max(len(n) for n in names)
     for name in names:
         e = entries[name]
-        tags = ", ".join(f"{name}.{t}" for t in sorted(e.weights)) or "-"
+        tags = ", ".join(registry.weight_tags(name)) or "-"
         print(f"{name:<{width}}  {e.family:<9}  {e.default_size:>3}px  "
               f"weights: {tags}")
     return 0
@@ -68,6 +68,116 @@ def cmd_info(args) -> int:
     print(f"preprocessing:  {info['preprocessing']}")
     print(f"weights:        {', '.join(info['weights']) or '-'}")
     return 0
+
+
+def _train_config(args):
+    from zoo.training import TrainConfig
+    precision, jit = args.precision, args.jit
+    if args.fast:
+        precision, jit = fast_path()
+    return TrainConfig(
+        model=args.name, dataset=args.dataset, data_dir=args.data_dir,
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+        lr=args.lr, momentum=args.momentum, schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing, regularizer=args.regularizer,
+        dropout=args.dropout, drop_path=args.drop_path, augment=args.augment,
+        weights=args.weights, fine_tune=args.fine_tune,
+        image_size=args.image_size, channels=args.channels,
+        num_classes=args.num_classes, validation_split=args.validation_split,
+        preprocessing=args.preprocessing, precision=precision, jit_compile=jit,
+        strategy=args.strategy, seed=args.seed, patience=args.patience,
+        tensorboard=args.tensorboard, limit=args.limit)
+
+
+def fast_path():
+    """(precision, jit_compile) of the fast path on this machine.
+
+    Measured (docs/benchmarks.md): on CPUs with bf16 units mixed_bfloat16
+    without XLA is fastest (XLA slows CPU training down); on GPUs
+    mixed_float16.
+    """
+    import tensorflow as tf
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16", False
+    return "mixed_bfloat16", False
+
+
+def cmd_train(args) -> int:
+    from zoo import training
+    config = _train_config(args).validate()
+    if config.fine_tune:
+        from zoo import transfer
+        metrics = transfer.train_fine_tune(config, args.out, overwrite=args.overwrite)
+    else:
+        metrics = training.train(config, args.out, overwrite=args.overwrite)
+    print(f"test accuracy {metrics['test_accuracy']:.4f}, test loss "
+          f"{metrics['test_loss']:.4f}, {metrics['epochs']} epochs, "
+          f"{metrics['wall_time_s']:.0f} s; outputs in {args.out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from zoo import inference
+    result = inference.evaluate(args.model, args.dataset, data_dir=args.data_dir,
+                                batch_size=args.batch_size,
+                                preprocessing_mode=args.preprocessing,
+                                limit=args.limit)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        loss = "" if result["loss"] is None else f", loss {result['loss']:.4f}"
+        print(f"{result['model']} on {result['dataset']} (test split, "
+              f"{result['examples']} images): accuracy {result['accuracy']:.4f}{loss}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from zoo import inference
+    results = inference.predict(args.model, args.images, top_k=args.top_k,
+                                preprocessing_mode=args.preprocessing)
+    for path, top in zip(args.images, results):
+        print(path)
+        for name, p in top:
+            print(f"  {p:7.2%}  {name}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from zoo import inference
+    from zoo.io import atomic_path, check_writable_dir
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    bad = sorted(set(formats) - {"saved_model", "tflite"})
+    if bad or not formats:
+        raise UsageError(f"Unknown export format(s) {', '.join(bad) or '(none)'}; "
+                         "use saved_model and/or tflite.")
+    out = check_writable_dir(args.out)
+    model = inference.load_keras(args.model)
+    if "saved_model" in formats:
+        with atomic_path(out / "saved_model") as tmp:
+            model.export(tmp, format="tf_saved_model", verbose=False)
+        print(f"wrote {out / 'saved_model'}")
+    if "tflite" in formats:
+        with atomic_path(out / "model.tflite") as tmp:
+            model.export(tmp, format="litert", verbose=False)
+        print(f"wrote {out / 'model.tflite'}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from zoo import demo
+    report = demo.run(args.out, epochs=args.epochs, quick=args.quick)
+    print(report)
+    return 0
+
+
+def _add_data_args(p, required=True):
+    p.add_argument("--dataset", required=required, metavar="SRC",
+                   help="digits | mnist | fashion_mnist | cifar10 | cifar100 | "
+                        "folder:PATH | npz:PATH | tfds:NAME")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="folder with the dataset's files (e.g. "
+                        "/usr/share/datasets/fashion-mnist)")
 
 
 def _shape(text: str):
@@ -108,6 +218,102 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-shape", type=_shape, metavar="H,W,C")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "train", help="train a model on a dataset",
+        description="Train NAME on a dataset and write model.keras, history.csv, "
+                    "metrics.json, curves.png and config.json into --out. Killed "
+                    "runs resume when the same command is run again.")
+    p.add_argument("name", help="registry name, e.g. resnet20")
+    _add_data_args(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--optimizer", default="adam",
+                   help="sgd | momentum | nesterov | adagrad | rmsprop | adam | "
+                        "adamw (default adam)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default per "
+                   "optimizer: 0.1 SGD family, 0.01 adagrad, 1e-3 others)")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--schedule", default="cosine",
+                   help="constant | step | cosine | warmup_cosine (default cosine)")
+    p.add_argument("--warmup-epochs", type=int, default=1)
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="decoupled weight decay (AdamW-style for every optimizer)")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--regularizer", help="l1 | l2 | elastic_net, optionally with "
+                   "strengths: l2:1e-4, elastic_net:1e-5,1e-4")
+    p.add_argument("--dropout", type=float, help="dropout before the classifier")
+    p.add_argument("--drop-path", type=float, default=0.0,
+                   help="stochastic depth rate (resnet, resnext)")
+    p.add_argument("--augment", default="none",
+                   help="none | light | standard | strong")
+    p.add_argument("--weights", metavar="TAG|PATH",
+                   help="start from pretrained weights (tag or file)")
+    p.add_argument("--fine-tune", action="store_true",
+                   help="two-phase transfer learning: head first, then the "
+                        "last stages at a lower learning rate")
+    p.add_argument("--image-size", type=int, help="resize images to this size")
+    p.add_argument("--channels", type=int, choices=(1, 3))
+    p.add_argument("--num-classes", type=int)
+    p.add_argument("--validation-split", type=float, default=0.1)
+    p.add_argument("--preprocessing", default="unit",
+                   help="unit | tf | caffe | torch | raw (default unit: x/255)")
+    p.add_argument("--precision", default="float32",
+                   choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
+    p.add_argument("--fast", action="store_true",
+                   help="the measured fast path: mixed_bfloat16 on CPUs with bf16 "
+                        "units, mixed_float16 on GPUs")
+    p.add_argument("--strategy", choices=("mirrored",),
+                   help="MirroredStrategy over local GPUs (else CPUs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--patience", type=int, help="early-stopping patience")
+    p.add_argument("--tensorboard", action="store_true")
+    p.add_argument("--limit", type=int, help="use at most N training images")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run in --out")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy of a .keras or .tflite model",
+                       description="Evaluate a .keras or .tflite model on a "
+                                   "dataset's test split.")
+    p.add_argument("model", help="model.keras or model.tflite")
+    _add_data_args(p)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--preprocessing", help="default: from config.json beside "
+                   "the model, else unit")
+    p.add_argument("--limit", type=int, help="evaluate at most N images")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="top-k classes for image files",
+                       description="Print the top-k class names for image files.")
+    p.add_argument("model", help="model.keras or model.tflite")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--preprocessing")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="write SavedModel and LiteRT files",
+                       description="Export a .keras model as a TensorFlow "
+                                   "SavedModel and/or a LiteRT .tflite file.")
+    p.add_argument("model", help="model.keras")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--formats", default="saved_model,tflite",
+                   help="comma-separated: saved_model, tflite")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("demo", help="train, evaluate (and tune, compress) on digits",
+                       description="Run the main job on the embedded digits data: "
+                                   "train a small zoo model, evaluate it, run a "
+                                   "short search and a compression pass, and "
+                                   "write a report. Under 5 minutes on 2 cores.")
+    p.add_argument("--out", default="zoo-demo", metavar="DIR")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--quick", action="store_true",
+                   help="tiny settings (seconds), for smoke tests")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 
@@ -119,7 +325,7 @@ def main(argv=None) -> int:
     except (UsageError, ValueError, TypeError) as err:
         print(f"zoo: error: {err}", file=sys.stderr)
         return 2
-    except (OSError, RuntimeError) as err:
+    except (OSError, RuntimeError, ImportError) as err:
         print(f"zoo: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

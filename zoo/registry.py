@@ -10,12 +10,61 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from zoo.models import alexnet, mobilenet, resnet, xception
 
 FAMILIES = ("alexnet", "mobilenet", "xception", "resnet", "resnext")
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """A model card: what a checkpoint is and how it was made.
+
+    Attributes:
+        arch: registry name.
+        tag: short tag ("fashion_mnist"); the full tag is "arch.tag".
+        file: file name (shipped in zoo/weights/ or in Keras' cache).
+        sha256: checksum verified on every load (shipped files).
+        num_classes, input_shape: what the checkpoint was trained with.
+        preprocessing: scaling mode of its inputs (zoo.preprocessing).
+        dataset, split: data it was trained and evaluated on.
+        metrics: e.g. {"test_accuracy": 0.93}.
+        num_params: parameters of the trained model.
+        command: the exact command that reproduces it.
+        date: when it was produced.
+        class_names: label names, index = class.
+    """
+
+    arch: str
+    tag: str
+    file: str
+    sha256: str
+    num_classes: int
+    input_shape: tuple
+    preprocessing: str
+    dataset: str
+    split: str
+    metrics: dict
+    num_params: int
+    command: str
+    date: str
+    class_names: tuple = ()
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def full_tag(self) -> str:
+        return f"{self.arch}.{self.tag}"
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.file
+
+
 
 
 @dataclass(frozen=True)
@@ -86,11 +135,13 @@ for _name, _spec in alexnet.ALEXNETS.items():
 for _name, _spec in mobilenet.MOBILENETS.items():
     _add(ModelEntry(
         _name, "mobilenet", _spec, mobilenet.build_mobilenet,
-        mobilenet.stage_names, default_size=224, min_size=32,
-        default_classes=1000,
+        mobilenet.stage_names, default_size=32 if _spec.cifar else 224,
+        min_size=8 if _spec.cifar else 32,
+        default_classes=10 if _spec.cifar else 1000,
         reference=("Howard et al. 2017, arXiv:1704.04861" if _spec.version == 1
                    else "Sandler et al. 2018, arXiv:1801.04381")
-        + " (keras.applications layout)",
+        + (" (CIFAR form: stride 1 in the stem and second stage)" if _spec.cifar
+           else " (keras.applications layout)"),
         preprocessing="tf", width_attr="alpha"))
 
 for _name, _spec in xception.XCEPTIONS.items():
@@ -130,6 +181,21 @@ for _table, _family in ((resnet.RESNETS, "resnet"), (resnet.RESNEXTS, "resnext")
                 _spec.layout, "tf" if _cifar else "torch")))
 
 
+def _load_cards():
+    """Shipped checkpoints: model cards in zoo/weights/cards.json."""
+    path = WEIGHTS_DIR / "cards.json"
+    if not path.is_file():
+        return
+    for card in json.loads(path.read_text()).values():
+        card = dict(card, input_shape=tuple(card["input_shape"]),
+                    class_names=tuple(card.get("class_names", ())))
+        spec = WeightSpec(**card)
+        _REGISTRY[spec.arch].weights[spec.tag] = spec
+
+
+_load_cards()
+
+
 def get_entry(name: str) -> ModelEntry:
     """Returns the registry entry, or a ValueError suggesting close names."""
     if not isinstance(name, str):
@@ -146,6 +212,23 @@ def get_entry(name: str) -> ModelEntry:
     raise ValueError(f"Unknown model {name!r}.{hint} See zoo.list_models().")
 
 
+def has_imagenet(name: str) -> bool:
+    """Whether keras.applications publishes ImageNet weights for `name`."""
+    entry = get_entry(name)
+    if entry.family == "xception":
+        return True
+    if entry.family == "mobilenet":
+        return not entry.spec.cifar
+    return entry.family == "resnet" and entry.spec.layout.startswith("keras")
+
+
+def weight_tags(name: str) -> list[str]:
+    """Full weight tags of a model: "resnet50.imagenet", "resnet20.fashion_mnist"."""
+    entry = get_entry(name)
+    tags = sorted(entry.weights) + (["imagenet"] if has_imagenet(name) else [])
+    return [f"{entry.name}.{t}" for t in tags]
+
+
 def list_models(pattern: str = "*", family: str | None = None,
                 pretrained: bool = False) -> list[str]:
     """Lists registered model names.
@@ -154,7 +237,7 @@ def list_models(pattern: str = "*", family: str | None = None,
         pattern: fnmatch pattern, e.g. "resnext*".
         family: keep one family ("alexnet", "mobilenet", "xception",
             "resnet", "resnext").
-        pretrained: keep only models with at least one weight tag.
+        pretrained: keep only models with weights (ImageNet or shipped).
 
     Returns:
         Sorted list of names.
@@ -169,7 +252,7 @@ def list_models(pattern: str = "*", family: str | None = None,
     names = [n for n, e in _REGISTRY.items()
              if fnmatch.fnmatch(n, pattern.lower())
              and (family is None or e.family == family)
-             and (not pretrained or e.weights)]
+             and (not pretrained or weight_tags(n))]
     return sorted(names)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 class MobileNetSpec:
     version: int        # 1 | 2
     alpha: float        # width multiplier
+    cifar: bool = False  # stride 1 in the stem and the 24-filter stage (v2)
 
 
 # (pointwise filters, stride) of MobileNet v1's 13 depthwise-separable blocks.
@@ -32,6 +33,9 @@ MOBILENETS = {
     "mobilenet_v2_050": MobileNetSpec(2, 0.50),
     "mobilenet_v2_100": MobileNetSpec(2, 1.0),
     "mobilenet_v2_140": MobileNetSpec(2, 1.4),
+    # The common CIFAR adaptation of MobileNetV2 (total stride 8 instead of
+    # 32), so 28–32 px inputs keep a 4×4 final feature map.
+    "mobilenet_v2_050_cifar": MobileNetSpec(2, 0.5, cifar=True),
 }
 
 
@@ -98,15 +102,17 @@ def _inverted_residual(ctx, x, expansion, stride, filters, alpha, block_id):
     return x
 
 
-def _v2_body(ctx, x, alpha):
+def _v2_body(ctx, x, alpha, cifar=False):
     layers = ctx.layers
     bn = dict(epsilon=1e-3, momentum=0.999)
-    x = ctx.conv(make_divisible(32 * alpha, 8), 3, strides=2, padding="same",
-                 name="Conv1")(x)
+    x = ctx.conv(make_divisible(32 * alpha, 8), 3, strides=1 if cifar else 2,
+                 padding="same", name="Conv1")(x)
     x = ctx.bn(name="bn_Conv1", **bn)(x)
     x = layers.ReLU(6.0, name="Conv1_relu")(x)
     block_id = 0
     for expansion, filters, repeats, stride in V2_STAGES:
+        if cifar and filters == 24:
+            stride = 1
         for i in range(repeats):
             x = _inverted_residual(ctx, x, expansion, stride if i == 0 else 1,
                                    filters, alpha, block_id)
@@ -143,7 +149,7 @@ def build_mobilenet(spec, ctx, inputs, *, include_top, num_classes, pooling,
             return layers.Activation(classifier_activation, name="predictions",
                                      dtype=ctx.head_dtype)(x)
     else:
-        x = _v2_body(ctx, inputs, alpha)
+        x = _v2_body(ctx, inputs, alpha, spec.cifar)
         if include_top:
             x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
             if dropout_rate:

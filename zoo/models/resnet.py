@@ -132,8 +132,15 @@ def _stage(ctx, x, spec, index, planes, depth, stride):
 
 
 def stage_names(spec) -> list[str]:
-    """Names of the stage outputs, e.g. ["conv1", "conv2", ...]."""
-    return ["conv1"] + [f"conv{i + 2}" for i in range(len(spec.depths))]
+    """Layers whose outputs end the stem and each stage."""
+    if spec.stem == "cifar":
+        stem = "conv1_relu"
+    else:
+        stem = "pool1_pool"
+    names = [stem] + [f"conv{i + 2}_block{d}_out" for i, d in enumerate(spec.depths)]
+    if spec.layout == "keras_v2":
+        names[-1] = "post_relu"
+    return names
 
 
 def build_resnet(spec, ctx, inputs, *, include_top, num_classes, pooling,

@@ -1,0 +1,154 @@
+"""Data augmentation from Keras preprocessing layers.
+
+Presets (`none | light | standard | strong`) are dictionaries of knobs; any
+knob can be set on its own or override a preset:
+
+    build_augmenter("standard", image_shape=(32, 32, 3), rotation=0.05)
+
+Geometric knobs: ``flip`` (horizontal), ``rotation`` (fraction of a full
+turn), ``translation`` and ``zoom`` (fractions of the size), ``crop_padding``
+(pixels of zero padding before a random crop back to the input size, the
+CIFAR recipe).  Colour knobs: ``brightness``, ``contrast`` and, for RGB
+images only, ``saturation`` and ``hue``.  Images are augmented in [0, 255]
+before scaling.
+"""
+
+from __future__ import annotations
+
+import keras
+
+PRESETS = {
+    "none": {},
+    "light": {"flip": True, "translation": 0.1},
+    "standard": {"flip": True, "crop_padding": "eighth", "brightness": 0.1,
+                 "contrast": 0.1},
+    "strong": {"flip": True, "crop_padding": "eighth", "rotation": 0.05,
+               "zoom": 0.1, "brightness": 0.2, "contrast": 0.2,
+               "saturation": 0.2, "hue": 0.05},
+}
+KNOBS = ("flip", "rotation", "translation", "zoom", "crop_padding",
+         "brightness", "contrast", "saturation", "hue")
+
+
+def resolve(preset="none", **knobs) -> dict:
+    """Merges a preset with individual knobs and checks every value."""
+    if isinstance(preset, dict):
+        knobs = {**preset, **knobs}
+        preset = "none"
+    if preset is None:
+        preset = "none"
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown augmentation preset {preset!r}; use one of "
+                         f"{', '.join(PRESETS)}.")
+    unknown = sorted(set(knobs) - set(KNOBS))
+    if unknown:
+        raise ValueError(f"Unknown augmentation knob(s) {', '.join(unknown)}; "
+                         f"use {', '.join(KNOBS)}.")
+    merged = {**PRESETS[preset], **{k: v for k, v in knobs.items() if v is not None}}
+    for key, value in merged.items():
+        if key == "flip":
+            if not isinstance(value, bool):
+                raise ValueError(f"flip must be True or False; got {value!r}.")
+        elif key == "crop_padding":
+            if value != "eighth" and (not isinstance(value, int) or value < 0):
+                raise ValueError("crop_padding must be a number of pixels >= 0; "
+                                 f"got {value!r}.")
+        elif not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"{key} must be a number in [0, 1]; got {value!r}.")
+    return merged
+
+
+def build_augmenter(preset="none", *, image_shape, seed=None, allow_flip=True,
+                    **knobs):
+    """Returns a `keras.Sequential` of random layers, or None for no-op.
+
+    Args:
+        preset: "none", "light", "standard", "strong" or a dict of knobs.
+        image_shape: (height, width, channels) of the batches it will see.
+        seed: int; the same seed gives the same augmentations.
+        allow_flip: False for data where mirroring changes the class
+            (digits, handwriting); drops the preset's flip.
+        **knobs: individual overrides (see module docstring).
+
+    Example:
+        >>> aug = build_augmenter("standard", image_shape=(32, 32, 3), seed=1)
+        >>> aug(images, training=True)
+    """
+    config = resolve(preset, **knobs)
+    if not allow_flip and "flip" not in knobs:
+        config.pop("flip", None)
+    h, w, c = image_shape
+    L = keras.layers
+
+    def next_seed(i):
+        return None if seed is None else seed + i
+
+    layers = []
+    if config.get("flip"):
+        layers.append(L.RandomFlip("horizontal", seed=next_seed(1)))
+    pad = config.get("crop_padding")
+    if pad == "eighth":
+        pad = max(1, min(h, w) // 8)
+    if pad:
+        layers.append(L.ZeroPadding2D(pad))
+        layers.append(L.RandomCrop(h, w, seed=next_seed(2)))
+    if config.get("rotation"):
+        layers.append(L.RandomRotation(config["rotation"], fill_mode="constant",
+                                       seed=next_seed(3)))
+    if config.get("translation"):
+        t = config["translation"]
+        layers.append(L.RandomTranslation(t, t, fill_mode="constant",
+                                          seed=next_seed(4)))
+    if config.get("zoom"):
+        layers.append(L.RandomZoom(config["zoom"], fill_mode="constant",
+                                   seed=next_seed(5)))
+    if config.get("brightness"):
+        layers.append(L.RandomBrightness(config["brightness"],
+                                         value_range=(0, 255), seed=next_seed(6)))
+    if config.get("contrast"):
+        layers.append(L.RandomContrast(config["contrast"], value_range=(0, 255),
+                                       seed=next_seed(7)))
+    if c == 3 and config.get("saturation"):
+        s = config["saturation"]
+        layers.append(L.RandomSaturation((0.5 - s / 2, 0.5 + s / 2),
+                                         value_range=(0, 255), seed=next_seed(8)))
+    if c == 3 and config.get("hue"):
+        layers.append(L.RandomHue(config["hue"], value_range=(0, 255),
+                                  seed=next_seed(9)))
+    if not layers:
+        return None
+    return keras.Sequential(layers, name="augment")
+
+
+def save_grid(images, path, *, augmenter=None, columns=8, seed=None):
+    """Writes a PNG grid of (augmented) images; returns the path.
+
+    Args:
+        images: array (n, h, w, c) with values in [0, 255].
+        path: output .png file (written atomically).
+        augmenter: from `build_augmenter`; None shows the images as they are.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from zoo.io import atomic_path
+
+    if augmenter is not None:
+        images = augmenter(images, training=True)
+    images = np.clip(keras.ops.convert_to_numpy(images), 0, 255).astype("uint8")
+    n = len(images)
+    rows = max(1, -(-n // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.2, rows * 1.2))
+    for ax, index in zip(np.ravel(axes), range(rows * columns)):
+        ax.axis("off")
+        if index < n:
+            img = images[index]
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img,
+                      cmap="gray" if img.shape[-1] == 1 else None)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+    return path

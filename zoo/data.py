@@ -1,0 +1,549 @@
+"""Datasets as `tf.data` pipelines: one entry point, `zoo.data.load`.
+
+Sources:
+
+* ``digits`` – scikit-learn's 8×8 handwritten digits (1,797 images, embedded,
+  offline); a fixed stratified 20 % test split.
+* ``mnist``, ``fashion_mnist`` – IDX files (``*-idx3-ubyte[.gz]``) in
+  ``data_dir`` (Debian's ``dataset-fashion-mnist`` installs them in
+  /usr/share/datasets/fashion-mnist), else keras.datasets' cache, else a
+  download through Keras.
+* ``cifar10``, ``cifar100`` – the binary version of the dataset
+  (``cifar-10-batches-bin``/``cifar-100-binary``) or an ``.npz`` in
+  ``data_dir``, else a download of the binary archive through Keras.  The
+  Python version (pickles) is never read.
+* ``folder:PATH`` – one sub-folder per class (Keras'
+  image_dataset_from_directory); ``PATH/train`` + ``PATH/test`` are used as
+  the splits when present.
+* ``npz:PATH`` – arrays ``x_train, y_train, x_test, y_test``.
+* ``tfds:NAME`` – TensorFlow Datasets, when installed (extra ``tfds``).
+
+Splits are deterministic: the validation split is drawn (stratified) from
+the training data with `seed`; the test split never changes.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zoo import augment as augment_lib
+from zoo import preprocessing
+
+SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
+PREFIXES = ("folder:", "npz:", "tfds:")
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog",
+                   "frog", "horse", "ship", "truck"]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+_KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+
+class DataError(ValueError):
+    """The data asked for cannot be found or does not make sense."""
+
+
+@dataclass
+class DatasetInfo:
+    """What the pipelines hold.
+
+    Attributes:
+        name: the source string.
+        class_names: list of class names (index = label).
+        image_shape: (height, width, channels) the pipelines yield.
+        source_shape: (height, width, channels) of the stored images.
+        num_train, num_val, num_test: examples per split.
+        preprocessing: scaling mode applied (see zoo.preprocessing).
+        allow_flip: whether mirroring keeps the class (False for digits).
+        test_is_validation: True when the source has no separate test split.
+    """
+
+    name: str
+    class_names: list
+    image_shape: tuple
+    source_shape: tuple
+    num_train: int
+    num_val: int
+    num_test: int
+    preprocessing: str
+    allow_flip: bool = True
+    test_is_validation: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["num_classes"] = self.num_classes
+        return d
+
+
+@dataclass
+class Data:
+    """Train / validation / test pipelines of (images, int labels) batches."""
+
+    train: object
+    val: object
+    test: object
+    info: DatasetInfo
+    augmenter: object = field(default=None, repr=False)
+    raw_sample: tuple = field(default=None, repr=False)
+
+
+# --------------------------------------------------------------------------
+# Raw arrays
+
+
+@dataclass
+class _Arrays:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list
+    allow_flip: bool = True
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as err:
+        raise DataError(f"Cannot read IDX file {path}: {err}.") from None
+    if len(data) < 8 or data[0] != 0 or data[1] != 0 or data[2] != 8:
+        raise DataError(f"{path} is not an unsigned-byte IDX file.")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(dims))
+    if len(data) - offset != expected:
+        raise DataError(f"{path} is truncated or corrupt: expected {expected} "
+                        f"values for shape {tuple(dims)}, found {len(data) - offset}.")
+    return np.frombuffer(data, np.uint8, offset=offset).reshape(dims)
+
+
+def _find(data_dir: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"),
+                 stem.replace("-idx", ".idx") + ".gz"):
+        if (data_dir / name).is_file():
+            return data_dir / name
+    return None
+
+
+def _idx_from_dir(data_dir: Path):
+    stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    paths = [_find(data_dir, s) for s in stems]
+    if any(p is None for p in paths):
+        return None
+    xtr, ytr, xte, yte = (_read_idx(p) for p in paths)
+    return xtr[..., None], ytr, xte[..., None], yte
+
+
+def _offline_hint(name, flag_example):
+    return (f"Could not find or download {name}. Offline, pass --data-dir "
+            f"(data_dir=) with the files, e.g. {flag_example}, or use "
+            "'digits' (embedded) or 'npz:PATH'.")
+
+
+def _mnist_like(name: str, data_dir):
+    if data_dir is not None:
+        found = _idx_from_dir(Path(data_dir))
+        if found is None:
+            npz = Path(data_dir) / f"{name}.npz"
+            if npz.is_file():
+                return _npz_arrays(npz)[:4]
+            raise DataError(f"No {name} IDX files (train-images-idx3-ubyte[.gz], "
+                            f"...) or {name}.npz in {data_dir}.")
+        return found
+    import keras
+    loader = getattr(keras.datasets, name)
+    try:
+        (xtr, ytr), (xte, yte) = loader.load_data()
+    except Exception as err:  # network errors come in many types
+        example = ("/usr/share/datasets/fashion-mnist (apt-get install "
+                   "dataset-fashion-mnist)" if name == "fashion_mnist"
+                   else "a folder with the four IDX files")
+        raise DataError(f"{_offline_hint(name, example)} ({type(err).__name__}: "
+                        f"{str(err)[:200]})") from None
+    return xtr[..., None], ytr, xte[..., None], yte
+
+
+def _cifar_binary(files, label_bytes, label_index):
+    record = label_bytes + 3072
+    xs, ys = [], []
+    for path in files:
+        raw = np.fromfile(path, np.uint8)
+        if raw.size % record:
+            raise DataError(f"{path} is truncated or corrupt (size {raw.size} is "
+                            f"not a multiple of {record}).")
+        raw = raw.reshape(-1, record)
+        ys.append(raw[:, label_index])
+        xs.append(raw[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _cifar(name: str, data_dir):
+    is10 = name == "cifar10"
+    folder = "cifar-10-batches-bin" if is10 else "cifar-100-binary"
+    if data_dir is None:
+        import keras
+        archive = ("cifar-10-binary.tar.gz" if is10 else "cifar-100-binary.tar.gz")
+        try:
+            path = keras.utils.get_file(
+                archive, f"https://www.cs.toronto.edu/~kriz/{archive}",
+                extract=True)
+        except Exception as err:
+            raise DataError(f"{_offline_hint(name, 'a folder with ' + folder)} "
+                            f"({type(err).__name__})") from None
+        data_dir = Path(path)
+    data_dir = Path(data_dir)
+    npz = data_dir / f"{name}.npz"
+    if npz.is_file():
+        return _npz_arrays(npz)[:4]
+    root = data_dir / folder if (data_dir / folder).is_dir() else data_dir
+    if is10:
+        train = sorted(root.glob("data_batch_*.bin"))
+        test = [root / "test_batch.bin"]
+        label_bytes, label_index = 1, 0
+    else:
+        train, test = [root / "train.bin"], [root / "test.bin"]
+        label_bytes, label_index = 2, 1      # (coarse, fine) labels
+    if not train or not all(p.is_file() for p in train + test):
+        raise DataError(f"No {name} binary files ({folder}) or {name}.npz in "
+                        f"{data_dir}.")
+    xtr, ytr = _cifar_binary(train, label_bytes, label_index)
+    xte, yte = _cifar_binary(test, label_bytes, label_index)
+    return xtr, ytr, xte, yte
+
+
+def _npz_arrays(path):
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"No such file: {path}.")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test")
+                       if k not in f.files]
+            if missing:
+                raise DataError(f"{path} lacks arrays {', '.join(missing)}; it "
+                                "needs x_train, y_train, x_test, y_test.")
+            arrays = [f[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+            names = [str(n) for n in f["class_names"]] if "class_names" in f.files else None
+    except DataError:
+        raise
+    except Exception as err:
+        raise DataError(f"Cannot read {path} as .npz: {err}.") from None
+    xtr, ytr, xte, yte = arrays
+    if xtr.ndim == 3:
+        xtr, xte = xtr[..., None], xte[..., None]
+    if xtr.ndim != 4 or xte.ndim != 4:
+        raise DataError(f"{path}: x_train/x_test must be (n, h, w[, c]) images; "
+                        f"got {xtr.shape} and {xte.shape}.")
+    return xtr, ytr.reshape(-1), xte, yte.reshape(-1), names
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    digits = load_digits()
+    x = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    y = digits.target.astype(np.int64)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, random_state=0,
+                                          stratify=y)
+    return xtr, ytr, xte, yte
+
+
+def _arrays(source: str, data_dir) -> _Arrays:
+    if source == "digits":
+        return _Arrays(*_digits(), [str(i) for i in range(10)], allow_flip=False)
+    if source in ("mnist", "fashion_mnist"):
+        xtr, ytr, xte, yte = _mnist_like(source, data_dir)
+        names = FASHION_CLASSES if source == "fashion_mnist" else [str(i) for i in range(10)]
+        return _Arrays(xtr, ytr, xte, yte, names, allow_flip=source != "mnist")
+    if source in ("cifar10", "cifar100"):
+        xtr, ytr, xte, yte = _cifar(source, data_dir)
+        names = CIFAR10_CLASSES if source == "cifar10" else [str(i) for i in range(100)]
+        return _Arrays(xtr, ytr, xte, yte, names)
+    xtr, ytr, xte, yte, names = _npz_arrays(source[len("npz:"):])
+    num = int(max(ytr.max(initial=0), yte.max(initial=0))) + 1
+    return _Arrays(xtr, ytr, xte, yte, names or [str(i) for i in range(num)])
+
+
+# --------------------------------------------------------------------------
+# Checks
+
+
+def check_source(source, data_dir=None) -> str:
+    """Validates a source string (and data_dir) without loading anything."""
+    if not isinstance(source, str) or not source:
+        raise DataError(f"Dataset source must be a string; got {source!r}.")
+    if source in SOURCES:
+        if data_dir is not None and not Path(data_dir).is_dir():
+            raise DataError(f"--data-dir {str(data_dir)!r} does not exist or is "
+                            "not a folder.")
+        return source
+    prefix = next((p for p in PREFIXES if source.startswith(p)), None)
+    if prefix is None:
+        import difflib
+        close = difflib.get_close_matches(source, SOURCES, n=2)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise DataError(f"Unknown dataset {source!r}.{hint} Use one of "
+                        f"{', '.join(SOURCES)}, or folder:PATH, npz:PATH, tfds:NAME.")
+    rest = source[len(prefix):]
+    if not rest:
+        raise DataError(f"{prefix} needs a value, e.g. {prefix}my_images.")
+    if prefix == "folder:":
+        _check_folder(Path(rest))
+    elif prefix == "npz:" and not Path(rest).is_file():
+        raise DataError(f"No such .npz file: {rest}.")
+    elif prefix == "tfds:":
+        try:
+            import tensorflow_datasets  # noqa: F401
+        except ImportError:
+            raise DataError("tfds: sources need TensorFlow Datasets: "
+                            "pip install 'cnn-zoo[tfds]'.") from None
+    return source
+
+
+def _class_dirs(path: Path):
+    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _check_folder(path: Path):
+    if not path.is_dir():
+        raise DataError(f"Image folder {str(path)!r} does not exist.")
+    roots = [path / "train", path / "test"] if (path / "train").is_dir() \
+        and (path / "test").is_dir() else [path]
+    for root in roots:
+        classes = _class_dirs(root)
+        if len(classes) < 2:
+            raise DataError(f"{root} needs one sub-folder per class and at least "
+                            f"two classes; found {len(classes)}.")
+        empty = [c.name for c in classes
+                 if not any(f.suffix.lower() in IMAGE_SUFFIXES for f in c.iterdir())]
+        if empty:
+            raise DataError(f"Class folder(s) without images in {root}: "
+                            f"{', '.join(empty)}.")
+
+
+def check_labels(y, num_classes, where):
+    y = np.asarray(y)
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise DataError(f"Labels in {where} range from {int(y.min())} to "
+                        f"{int(y.max())}, outside 0..{num_classes - 1} for "
+                        f"{num_classes} classes.")
+
+
+# --------------------------------------------------------------------------
+# Pipelines
+
+
+def _split(x, y, validation_split, seed):
+    if not validation_split:
+        return x, y, x[:0], y[:0]
+    from sklearn.model_selection import train_test_split
+    counts = np.bincount(y.astype(np.int64))
+    stratify = y if counts[counts > 0].min() >= 2 else None
+    xtr, xva, ytr, yva = train_test_split(x, y, test_size=validation_split,
+                                          random_state=seed, stratify=stratify)
+    return xtr, ytr, xva, yva
+
+
+def _prepare_fn(image_shape, source_shape):
+    import tensorflow as tf
+    h, w, c = image_shape
+
+    def prepare(x, y):
+        x = tf.cast(x, tf.float32)
+        if x.shape[-1] != c:
+            x = (tf.image.grayscale_to_rgb(x) if c == 3 and x.shape[-1] == 1
+                 else tf.image.rgb_to_grayscale(x) if c == 1 and x.shape[-1] == 3
+                 else tf.repeat(tf.reduce_mean(x, -1, keepdims=True), c, -1))
+        if (h, w) != tuple(source_shape[:2]):
+            x = tf.image.resize(x, (h, w))
+        return x, tf.cast(y, tf.int32)
+    return prepare
+
+
+def _pipeline(ds, *, prepare, batch_size, training, augmenter, mode, seed,
+              cache, size):
+    import tensorflow as tf
+    autotune = tf.data.AUTOTUNE
+    ds = ds.map(prepare, num_parallel_calls=autotune)
+    if cache:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(min(max(size, 1), 20000), seed=seed,
+                        reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if training and augmenter is not None:
+        # Sequential on purpose: the layers draw from a stateful seed
+        # generator, and parallel calls would take its states out of order,
+        # breaking "same seed, same augmentations".
+        ds = ds.map(lambda x, y: (augmenter(x, training=True), y))
+    ds = ds.map(lambda x, y: (preprocessing.scale(x, mode), y),
+                num_parallel_calls=autotune)
+    return ds.prefetch(autotune)
+
+
+def load(source="digits", *, data_dir=None, image_size=None, channels=None,
+         batch_size=64, validation_split=0.1, augment="none", seed=0,
+         preprocessing_mode="unit", cache=True, limit=None,
+         augment_knobs=None) -> Data:
+    """Loads a dataset as train/validation/test `tf.data` pipelines.
+
+    Args:
+        source: "digits", "mnist", "fashion_mnist", "cifar10", "cifar100",
+            "folder:PATH", "npz:PATH" or "tfds:NAME".
+        data_dir: folder holding the files of a named dataset.
+        image_size: int or (h, w) to resize to; default: the stored size.
+        channels: 1 or 3 to convert to; default: the stored channels.
+        batch_size: batch size of all three pipelines.
+        validation_split: fraction of the training data held out.
+        augment: preset name or dict of knobs (see zoo.augment).
+        seed: seeds the validation split, shuffling and augmentation.
+        preprocessing_mode: "unit", "tf", "caffe", "torch" or "raw".
+        cache: cache prepared images in memory.
+        limit: keep at most this many training examples (quick runs).
+        augment_knobs: dict of individual augmentation knobs.
+
+    Returns:
+        Data with `.train`, `.val`, `.test` and `.info`.
+
+    Example:
+        >>> data = zoo.data.load("digits", image_size=16, batch_size=32)
+        >>> data.info.num_classes
+        10
+    """
+    source = check_source(source, data_dir)
+    preprocessing.check_mode(preprocessing_mode)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise DataError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
+    if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
+        raise DataError("validation_split must be in [0, 1); got "
+                        f"{validation_split!r}.")
+    if channels not in (None, 1, 3):
+        raise DataError(f"channels must be 1 or 3; got {channels!r}.")
+    if isinstance(image_size, int):
+        image_size = (image_size, image_size)
+    if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
+        raise DataError(f"image_size must be a positive int or (h, w); got {image_size!r}.")
+    augment_lib.resolve(augment, **(augment_knobs or {}))
+    if source.startswith("folder:"):
+        return _load_folder(source, image_size=image_size, channels=channels,
+                            batch_size=batch_size, validation_split=validation_split,
+                            augment=augment, augment_knobs=augment_knobs, seed=seed,
+                            mode=preprocessing_mode, cache=cache)
+    if source.startswith("tfds:"):
+        arrays = _tfds_arrays(source[len("tfds:"):], data_dir)
+    else:
+        arrays = _arrays(source, data_dir)
+    num_classes = len(arrays.class_names)
+    check_labels(arrays.y_train, num_classes, f"{source} (train)")
+    check_labels(arrays.y_test, num_classes, f"{source} (test)")
+    if len(arrays.x_train) == 0 or len(arrays.x_test) == 0:
+        raise DataError(f"{source} has an empty train or test split.")
+    if len(np.unique(arrays.y_train)) < 2:
+        raise DataError(f"{source} has a single class in its training data; "
+                        "classification needs at least two.")
+    xtr, ytr, xva, yva = _split(arrays.x_train, arrays.y_train,
+                                validation_split, seed)
+    if limit:
+        xtr, ytr = xtr[:limit], ytr[:limit]
+    source_shape = tuple(int(d) for d in arrays.x_train.shape[1:])
+    image_shape = (*(image_size or source_shape[:2]), channels or source_shape[2])
+    import tensorflow as tf
+    augmenter = augment_lib.build_augmenter(
+        augment, image_shape=image_shape, seed=seed,
+        allow_flip=arrays.allow_flip, **(augment_knobs or {}))
+    prepare = _prepare_fn(image_shape, source_shape)
+    common = dict(prepare=prepare, batch_size=batch_size, mode=preprocessing_mode,
+                  seed=seed, cache=cache)
+    train = _pipeline(tf.data.Dataset.from_tensor_slices((xtr, ytr)),
+                      training=True, augmenter=augmenter, size=len(xtr), **common)
+    val = _pipeline(tf.data.Dataset.from_tensor_slices((xva, yva)),
+                    training=False, augmenter=None, size=len(xva), **common)
+    test = _pipeline(tf.data.Dataset.from_tensor_slices((arrays.x_test, arrays.y_test)),
+                     training=False, augmenter=None, size=len(arrays.x_test), **common)
+    info = DatasetInfo(
+        name=source, class_names=list(arrays.class_names), image_shape=image_shape,
+        source_shape=source_shape, num_train=len(xtr), num_val=len(xva),
+        num_test=len(arrays.x_test), preprocessing=preprocessing_mode,
+        allow_flip=arrays.allow_flip)
+    sample = prepare(xtr[:32], ytr[:32])
+    return Data(train, val if len(xva) else None, test, info, augmenter,
+                (np.asarray(sample[0]), np.asarray(sample[1])))
+
+
+def _tfds_arrays(name, data_dir):
+    import tensorflow_datasets as tfds
+    try:
+        (train, test), meta = tfds.load(name, split=["train", "test"],
+                                        as_supervised=True, with_info=True,
+                                        data_dir=data_dir, batch_size=-1)
+    except Exception as err:
+        raise DataError(f"TensorFlow Datasets could not load {name!r}: {err}") from None
+    names = meta.features["label"].names
+    return _Arrays(np.asarray(train[0]), np.asarray(train[1]),
+                   np.asarray(test[0]), np.asarray(test[1]), list(names))
+
+
+def _load_folder(source, *, image_size, channels, batch_size, validation_split,
+                 augment, augment_knobs, seed, mode, cache):
+    import keras
+    root = Path(source[len("folder:"):])
+    has_test = (root / "train").is_dir() and (root / "test").is_dir()
+    train_root = root / "train" if has_test else root
+    size = tuple(image_size or (256, 256))
+    color = {1: "grayscale", 3: "rgb", None: "rgb"}[channels]
+    kwargs = dict(labels="inferred", label_mode="int", color_mode=color,
+                  image_size=size, batch_size=None, seed=seed, verbose=False)
+    split = validation_split or (0.0 if has_test else 0.2)
+    if split:
+        train, val = keras.utils.image_dataset_from_directory(
+            str(train_root), validation_split=split, subset="both", **kwargs)
+    else:
+        train, val = keras.utils.image_dataset_from_directory(
+            str(train_root), shuffle=True, **kwargs), None
+    class_names = list(train.class_names)
+    test = (keras.utils.image_dataset_from_directory(str(root / "test"), shuffle=False,
+                                                     **kwargs)
+            if has_test else val)
+    image_shape = (*size, 1 if color == "grayscale" else 3)
+    augmenter = augment_lib.build_augmenter(augment, image_shape=image_shape,
+                                            seed=seed, **(augment_knobs or {}))
+    identity = _prepare_fn(image_shape, image_shape)
+    counts = [int(d.cardinality()) if d is not None else 0 for d in (train, val, test)]
+    common = dict(prepare=identity, batch_size=batch_size, mode=mode, seed=seed,
+                  cache=cache)
+    pipes = [None if d is None else
+             _pipeline(d, training=(i == 0), augmenter=augmenter if i == 0 else None,
+                       size=counts[i], **common)
+             for i, d in enumerate((train, val, test))]
+    info = DatasetInfo(name=source, class_names=class_names, image_shape=image_shape,
+                       source_shape=image_shape, num_train=counts[0],
+                       num_val=counts[1], num_test=counts[2], preprocessing=mode,
+                       test_is_validation=not has_test)
+    sample = next(iter(train.batch(32)))
+    return Data(*pipes, info, augmenter,
+                (np.asarray(sample[0], "float32"), np.asarray(sample[1])))
+
+
+def sample_images(data: Data, n=16):
+    """`n` training images as the model sees them before augmentation and
+    scaling: float arrays in [0, 255] of the pipeline's image shape."""
+    x, y = data.raw_sample
+    return x[:n], y[:n]
+
+
+def save_augmentation_grid(data: Data, path, n=32):
+    """PNG grid of `n` training images after the pipeline's augmentation."""
+    x, _ = sample_images(data, n)
+    return augment_lib.save_grid(x, path, augmenter=data.augmenter)

@@ -1,0 +1,191 @@
+"""Loading trained models safely and running them (.keras and .tflite)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from zoo import preprocessing
+
+
+class ModelFileError(ValueError):
+    """A file that is not a model of the expected kind."""
+
+
+def load_keras(path):
+    """Loads a `.keras` file with `safe_mode=True` (no code is run)."""
+    import keras
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"Model file {str(path)!r} does not exist.")
+    if path.suffix == ".tflite":
+        raise ModelFileError(f"{path} is a LiteRT model; this command needs a "
+                             ".keras file.")
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path} is not a .keras model file (a zip archive "
+                             "written by model.save).")
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=True)
+    except Exception as err:
+        raise ModelFileError(f"Cannot load {path}: {type(err).__name__}: "
+                             f"{str(err)[:300]}") from None
+
+
+class TFLiteModel:
+    """A `.tflite` file run with LiteRT's interpreter, batch by batch."""
+
+    def __init__(self, path, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"Model file {str(path)!r} does not exist.")
+        try:
+            self.interpreter = Interpreter(model_path=str(path),
+                                           num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except Exception as err:
+            raise ModelFileError(f"{path} is not a valid LiteRT (.tflite) model: "
+                                 f"{str(err)[:200]}") from None
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+
+    @property
+    def input_shape(self):
+        return tuple(int(d) for d in self.input["shape"])
+
+    def _quantize(self, x):
+        dtype = self.input["dtype"]
+        if dtype in (np.int8, np.uint8):
+            scale, zero = self.input["quantization"]
+            info = np.iinfo(dtype)
+            return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+        return x.astype(dtype)
+
+    def _dequantize(self, y):
+        if self.output["dtype"] in (np.int8, np.uint8):
+            scale, zero = self.output["quantization"]
+            return (y.astype(np.float32) - zero) * scale
+        return y.astype(np.float32)
+
+    def predict(self, x):
+        """Runs each sample (batch 1 models) or the whole batch."""
+        x = np.asarray(x, np.float32)
+        batch = self.input_shape[0]
+        outputs = []
+        step = batch if batch > 0 else len(x)
+        for start in range(0, len(x), step):
+            chunk = x[start:start + step]
+            if len(chunk) != batch:
+                self.interpreter.resize_tensor_input(self.input["index"], chunk.shape)
+                self.interpreter.allocate_tensors()
+                self.input = self.interpreter.get_input_details()[0]
+                self.output = self.interpreter.get_output_details()[0]
+                batch = len(chunk)
+            self.interpreter.set_tensor(self.input["index"], self._quantize(chunk))
+            self.interpreter.invoke()
+            outputs.append(self._dequantize(
+                self.interpreter.get_tensor(self.output["index"])))
+        return np.concatenate(outputs)
+
+
+def load_any(path):
+    """A Keras model for .keras, a TFLiteModel for .tflite."""
+    path = Path(path)
+    if path.suffix == ".tflite":
+        return TFLiteModel(path)
+    return load_keras(path)
+
+
+def run_card(path) -> dict:
+    """config.json / metrics.json written by `zoo train` beside a model."""
+    folder = Path(path).parent
+    card = {}
+    for name in ("config.json", "metrics.json"):
+        f = folder / name
+        if f.is_file():
+            try:
+                card[name[:-5]] = json.loads(f.read_text())
+            except ValueError:
+                pass
+    return card
+
+
+def class_names(path, num_classes):
+    card = run_card(path)
+    names = card.get("metrics", {}).get("dataset", {}).get("class_names")
+    if names and len(names) == num_classes:
+        return list(names)
+    return [str(i) for i in range(num_classes)]
+
+
+def preprocessing_of(path, default="unit"):
+    card = run_card(path)
+    return card.get("config", {}).get("preprocessing", default)
+
+
+def evaluate(path, source, *, data_dir=None, batch_size=128, preprocessing_mode=None,
+             limit=None) -> dict:
+    """Accuracy (and loss for .keras) of a model file on a dataset's test split."""
+    from zoo import data as data_lib
+    data_lib.check_source(source, data_dir)
+    model = load_any(path)
+    shape = model.input_shape[1:] if hasattr(model, "inputs") else model.input_shape[1:]
+    mode = preprocessing_mode or preprocessing_of(path)
+    data = data_lib.load(source, data_dir=data_dir, image_size=tuple(shape[:2]),
+                         channels=shape[2], batch_size=batch_size,
+                         validation_split=0.0, preprocessing_mode=mode)
+    num_out = (model.output_shape[-1] if hasattr(model, "inputs")
+               else model.output["shape"][-1])
+    if data.info.num_classes > num_out:
+        raise ValueError(f"{source} has {data.info.num_classes} classes but the "
+                         f"model predicts {num_out}.")
+    correct = total = 0
+    losses = []
+    for x, y in data.test:
+        if limit and total >= limit:
+            break
+        x, y = np.asarray(x), np.asarray(y)
+        probs = (model.predict(x, verbose=0) if hasattr(model, "inputs")
+                 else model.predict(x))
+        correct += int((probs.argmax(-1) == y).sum())
+        total += len(y)
+        p = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
+        losses.append(-np.log(p))
+    return {"accuracy": correct / max(total, 1),
+            "loss": float(np.concatenate(losses).mean()) if losses else None,
+            "examples": total, "model": str(path), "dataset": source}
+
+
+def load_images(paths, shape):
+    """Loads image files resized to the model's (h, w, c), values in [0, 255]."""
+    import keras
+    h, w, c = shape
+    images = []
+    for p in paths:
+        if not Path(p).is_file():
+            raise ValueError(f"Image file {str(p)!r} does not exist.")
+        try:
+            img = keras.utils.load_img(p, target_size=(h, w),
+                                       color_mode="grayscale" if c == 1 else "rgb")
+        except Exception as err:
+            raise ValueError(f"Cannot read {p} as an image: {err}") from None
+        images.append(keras.utils.img_to_array(img))
+    return np.stack(images)
+
+
+def predict(path, image_paths, *, top_k=5, preprocessing_mode=None):
+    """Top-k (class name, probability) for each image file."""
+    model = load_any(path)
+    shape = model.input_shape[1:]
+    mode = preprocessing_mode or preprocessing_of(path)
+    x = np.asarray(preprocessing.scale(load_images(image_paths, shape), mode))
+    probs = model.predict(x, verbose=0) if hasattr(model, "inputs") else model.predict(x)
+    names = class_names(path, probs.shape[-1])
+    results = []
+    for p in probs:
+        order = np.argsort(-p)[:top_k]
+        results.append([(names[i], float(p[i])) for i in order])
+    return results

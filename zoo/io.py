@@ -1,0 +1,80 @@
+"""Atomic file output: write to a temporary file, then rename over the target.
+
+A crash, a kill or a full disk in the middle of writing leaves the previous
+file untouched; readers never see a half-written one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path`; renames it over `path` on success.
+
+    The temporary name keeps the suffix (Keras picks the format from it).
+
+    Example:
+        >>> with atomic_path("out/model.keras") as tmp:
+        ...     model.save(tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix="".join(path.suffixes)
+                               or ".tmp", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)      # let the writer create it (some refuse to overwrite)
+    try:
+        yield tmp
+        if os.path.isdir(tmp):
+            # Directories (SavedModel) cannot be renamed over an existing one.
+            if path.exists():
+                import shutil
+                backup = f"{tmp}.old"
+                os.replace(path, backup)
+                os.replace(tmp, path)
+                shutil.rmtree(backup, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
+        else:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+    finally:
+        if os.path.isdir(tmp):
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+    return Path(path)
+
+
+def write_json(path, data) -> Path:
+    return write_text(path, json.dumps(data, indent=2, sort_keys=True,
+                                       default=str) + "\n")
+
+
+def check_writable_dir(path) -> Path:
+    """Creates `path` if needed and checks that files can be written there."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"Output folder {str(path)!r} is a file; choose a folder.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test."):
+            pass
+    except OSError as err:
+        raise ValueError(f"Output folder {str(path)!r} is not writable "
+                         f"({err.strerror or err}); choose another --out.") from None
+    return path

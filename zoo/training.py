@@ -1,0 +1,515 @@
+"""Training a zoo model from a config: optimizers, schedules, callbacks,
+precision, distribution, resumable runs and atomic outputs.
+
+`train(TrainConfig(...), out="runs/x")` writes into `out`:
+
+* ``model.keras``   – the best epoch's model (by validation accuracy),
+* ``history.csv``   – one row per epoch,
+* ``metrics.json``  – test accuracy/loss, params, epochs, wall time, config,
+* ``curves.png``    – loss and accuracy curves,
+* ``config.json``   – the configuration, to repeat the run.
+
+Killing the process and running the same command again resumes from the
+last finished epoch (Keras' BackupAndRestore keeps model and optimizer state
+in ``out/backup``); every output is written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+
+from zoo import data as data_lib
+from zoo import factory, registry
+from zoo.io import atomic_path, check_writable_dir, write_json, write_text
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "warmup_cosine")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+STRATEGIES = (None, "mirrored")
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.01,
+              "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
+
+
+class TrainingError(RuntimeError):
+    """Training ran but could not produce a usable model."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved as config.json).
+
+    Attributes:
+        model: registry name.
+        dataset: data source (see zoo.data.load).
+        optimizer: sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw.
+        lr: peak learning rate; default per optimizer (0.1 for SGD family,
+            0.01 Adagrad, 1e-3 otherwise).
+        schedule: constant | step (×0.1 at 50 % and 75 %) | cosine |
+            warmup_cosine (linear warm-up for `warmup_epochs`, then cosine).
+        weight_decay: decoupled weight decay of the Keras optimizer.
+        label_smoothing: for the cross-entropy loss.
+        regularizer, dropout, drop_path: passed to create_model.
+        precision: float32 | mixed_bfloat16 (CPUs with bf16 units) |
+            mixed_float16 (GPUs).
+        jit_compile: XLA compilation of the train step.
+        strategy: None or "mirrored" (all local GPUs, else all local CPUs).
+        patience: early-stopping patience in epochs (None: off).
+    """
+
+    model: str
+    dataset: str = "digits"
+    data_dir: str | None = None
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float | None = None
+    momentum: float = 0.9
+    rho: float = 0.9
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    schedule: str = "cosine"
+    warmup_epochs: int = 1
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    regularizer: str | None = None
+    dropout: float | None = None
+    drop_path: float = 0.0
+    augment: str = "none"
+    weights: str | None = None
+    fine_tune: bool = False
+    image_size: int | None = None
+    channels: int | None = None
+    num_classes: int | None = None
+    validation_split: float = 0.1
+    preprocessing: str = "unit"
+    precision: str = "float32"
+    jit_compile: bool = False
+    strategy: str | None = None
+    seed: int = 0
+    patience: int | None = None
+    tensorboard: bool = False
+    limit: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"Unknown config key(s): {', '.join(unknown)}.")
+        return cls(**d)
+
+    def validate(self) -> "TrainConfig":
+        """Checks every field; raises ValueError naming the bad one."""
+        registry.get_entry(self.model)
+        data_lib.check_source(self.dataset, self.data_dir)
+        check_optimizer(self.optimizer)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"Unknown schedule {self.schedule!r}; use one of "
+                             f"{', '.join(SCHEDULES)}.")
+        _positive_int(self.epochs, "epochs")
+        _positive_int(self.batch_size, "batch_size")
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) \
+                or not lr > 0 or math.isinf(lr):
+            raise ValueError(f"Learning rate must be > 0; got {lr!r}.")
+        for name in ("momentum", "rho", "beta_1", "beta_2", "label_smoothing"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not 0 <= v < 1:
+                raise ValueError(f"{name} must be in [0, 1); got {v!r}.")
+        if not isinstance(self.weight_decay, (int, float)) or not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay!r}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"Unknown precision {self.precision!r}; use one of "
+                             f"{', '.join(PRECISIONS)}.")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"Unknown strategy {self.strategy!r}; use 'mirrored' "
+                             "or None. (Keras 3 fit does not run under "
+                             "MultiWorkerMirroredStrategy, keras#20585.)")
+        if self.patience is not None:
+            _positive_int(self.patience, "patience")
+        if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs \
+                and self.schedule == "warmup_cosine":
+            raise ValueError("warmup_epochs must be >= 0 and smaller than epochs; "
+                             f"got {self.warmup_epochs} of {self.epochs}.")
+        if self.limit is not None:
+            _positive_int(self.limit, "limit")
+        if self.fine_tune and not self.weights:
+            raise ValueError("fine_tune needs pretrained weights (--weights TAG|PATH).")
+        factory.parse_regularizer(self.regularizer)
+        return self
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+
+
+def check_optimizer(name):
+    if name not in OPTIMIZERS:
+        import difflib
+        close = difflib.get_close_matches(str(name), OPTIMIZERS, n=2)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(f"Unknown optimizer {name!r}.{hint} Use one of "
+                         f"{', '.join(OPTIMIZERS)}.")
+    return name
+
+
+def make_schedule(name, lr, total_steps, warmup_steps=0):
+    """A Keras learning-rate schedule (or a float for "constant")."""
+    schedules = keras.optimizers.schedules
+    total_steps = max(1, int(total_steps))
+    if name == "constant":
+        return float(lr)
+    if name == "step":
+        bounds = [max(1, total_steps // 2), max(2, total_steps * 3 // 4)]
+        return schedules.PiecewiseConstantDecay(bounds, [lr, lr * 0.1, lr * 0.01])
+    if name == "cosine":
+        return schedules.CosineDecay(lr, decay_steps=total_steps)
+    if name == "warmup_cosine":
+        warmup_steps = max(1, min(int(warmup_steps), total_steps - 1))
+        return schedules.CosineDecay(0.0, decay_steps=total_steps - warmup_steps,
+                                     warmup_target=lr, warmup_steps=warmup_steps)
+    raise ValueError(f"Unknown schedule {name!r}; use one of {', '.join(SCHEDULES)}.")
+
+
+def make_optimizer(name, learning_rate, *, weight_decay=0.0, momentum=0.9,
+                   rho=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                   clipnorm=None):
+    """A Keras optimizer by name, with its own knobs.
+
+    Args:
+        name: sgd (plain) | momentum | nesterov | adagrad | rmsprop | adam |
+            adamw.
+        learning_rate: float or a Keras schedule.
+        weight_decay: decoupled weight decay; every Keras optimizer applies
+            it as `w -= lr * weight_decay * w` (0 turns it off).
+
+    Example:
+        >>> make_optimizer("nesterov", 0.1, weight_decay=5e-4)
+    """
+    check_optimizer(name)
+    opt = keras.optimizers
+    common = dict(learning_rate=learning_rate, clipnorm=clipnorm,
+                  weight_decay=weight_decay or None)
+    if name == "sgd":
+        return opt.SGD(**common)
+    if name in ("momentum", "nesterov"):
+        return opt.SGD(momentum=momentum, nesterov=name == "nesterov", **common)
+    if name == "adagrad":
+        return opt.Adagrad(**common)
+    if name == "rmsprop":
+        return opt.RMSprop(rho=rho, momentum=0.0, epsilon=epsilon, **common)
+    if name == "adam":
+        return opt.Adam(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, **common)
+    common["weight_decay"] = weight_decay
+    return opt.AdamW(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, **common)
+
+
+class AtomicBestCheckpoint(keras.callbacks.Callback):
+    """Saves the model when `monitor` improves, atomically, and remembers the
+    best value across resumed runs (in a JSON file beside the model)."""
+
+    def __init__(self, path, monitor="val_accuracy"):
+        super().__init__()
+        self.path = Path(path)
+        self.meta = self.path.with_suffix(".json")
+        self.monitor = monitor
+        self.best = -math.inf
+        if self.meta.is_file() and self.path.is_file():
+            try:
+                self.best = float(json.loads(self.meta.read_text())["value"])
+            except (ValueError, KeyError):
+                self.best = -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or math.isnan(value) or value <= self.best:
+            return
+        self.best = float(value)
+        with atomic_path(self.path) as tmp:
+            self.model.save(tmp)
+        write_json(self.meta, {"epoch": epoch + 1, "monitor": self.monitor,
+                               "value": self.best})
+
+
+class NaNGuard(keras.callbacks.TerminateOnNaN):
+    """TerminateOnNaN that also remembers in which epoch it happened."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = None
+        self._current = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and (math.isnan(loss) or math.isinf(loss)):
+            self.epoch = self._current + 1
+        super().on_batch_end(batch, logs)
+
+
+def _strategy(name):
+    if name is None:
+        return None
+    import tensorflow as tf
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    return tf.distribute.MirroredStrategy(devices=devices)
+
+
+def _history_rows(log_path: Path) -> list[dict]:
+    if not log_path.is_file():
+        return []
+    rows = {}
+    with open(log_path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("epoch", "").isdigit():
+                rows[int(row["epoch"])] = row   # a resumed epoch replaces the old row
+    return [rows[k] for k in sorted(rows)]
+
+
+def _write_history(rows, path):
+    if not rows:
+        return
+    buf = io.StringIO()
+    fields = list(rows[0].keys())
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    for row in rows:
+        row = dict(row)
+        row["epoch"] = int(row["epoch"]) + 1     # 1-based in the user's file
+        writer.writerow(row)
+    write_text(path, buf.getvalue())
+
+
+def plot_curves(rows, path):
+    """loss and accuracy (train and validation) per epoch as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            key = prefix + metric
+            values = [float(r[key]) for r in rows if r.get(key) not in (None, "")]
+            if len(values) == len(epochs):
+                ax.plot(epochs, values, style, marker="o", ms=3,
+                        label="validation" if prefix else "train")
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+
+
+def _comparable(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in ("extra",)}
+
+
+def _prepare_out(out: Path, config: TrainConfig, overwrite: bool):
+    check_writable_dir(out)
+    metrics = out / "metrics.json"
+    saved = out / "config.json"
+    if metrics.exists() and not overwrite:
+        raise ValueError(f"{out} already holds a finished run (metrics.json); "
+                         "choose another --out or pass --overwrite.")
+    if saved.exists() and not metrics.exists() and not overwrite:
+        try:
+            previous = json.loads(saved.read_text())
+        except ValueError:
+            previous = None
+        if previous is not None and _comparable(previous) != _comparable(config.to_dict()):
+            changed = sorted(k for k in _comparable(config.to_dict())
+                             if previous.get(k) != config.to_dict().get(k))
+            raise ValueError(f"{out} holds an unfinished run with a different "
+                             f"configuration ({', '.join(changed)}); rerun the "
+                             "same command to resume, or choose another --out.")
+    if overwrite:
+        import shutil
+        for name in ("backup", "best.keras", "best.json", "log.csv", "metrics.json"):
+            p = out / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+
+
+def build_model_for(config: TrainConfig, info):
+    """The zoo model the config asks for, sized for the dataset."""
+    from zoo import weights as weights_lib
+    entry = registry.get_entry(config.model)
+    num_classes = config.num_classes or info.num_classes
+    if num_classes < info.num_classes:
+        raise ValueError(f"num_classes={num_classes} but {info.name} has labels "
+                         f"0..{info.num_classes - 1}; use at least "
+                         f"{info.num_classes} classes.")
+    h, w, _ = info.image_shape
+    if min(h, w) < entry.min_size:
+        raise ValueError(f"{info.name} images are {h}×{w}, smaller than "
+                         f"{entry.name}'s minimum {entry.min_size}×{entry.min_size}; "
+                         f"pass --image-size {max(entry.min_size, 32)}.")
+    return weights_lib.create_with_weights(
+        config.model, weights=config.weights, num_classes=num_classes,
+        input_shape=info.image_shape, regularizer=config.regularizer,
+        dropout_rate=config.dropout, drop_path_rate=config.drop_path)
+
+
+def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
+          prepare_model=None, initial_weights=None, reuse_finished=False) -> dict:
+    """Trains (or resumes training) and writes the run's files into `out`.
+
+    Args:
+        config: TrainConfig.
+        out: output folder.
+        overwrite: start afresh even if `out` holds a finished run.
+        verbose: Keras verbosity; default: progress bar on a terminal, one
+            line per epoch otherwise.
+        prepare_model: function(model) called before compiling (freezing
+            layers for transfer learning).
+        initial_weights: a .keras/.weights.h5 file to start from.
+        reuse_finished: return the metrics of a finished run in `out`
+            instead of refusing to overwrite it.
+
+    Returns:
+        The metrics dict also written to metrics.json.
+
+    Example:
+        >>> train(TrainConfig("resnet20", dataset="digits", epochs=3), "runs/r20")
+    """
+    config.validate()
+    out = Path(out)
+    if reuse_finished and (out / "metrics.json").is_file() and not overwrite:
+        return json.loads((out / "metrics.json").read_text())
+    _prepare_out(out, config, overwrite)
+    write_json(out / "config.json", config.to_dict())
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    previous_policy = keras.mixed_precision.dtype_policy().name
+    keras.utils.set_random_seed(config.seed)
+    data = data_lib.load(
+        config.dataset, data_dir=config.data_dir, image_size=config.image_size,
+        channels=config.channels, batch_size=config.batch_size,
+        validation_split=config.validation_split, augment=config.augment,
+        seed=config.seed, preprocessing_mode=config.preprocessing,
+        limit=config.limit)
+    info = data.info
+    start = time.perf_counter()
+    try:
+        keras.mixed_precision.set_global_policy(config.precision)
+        strategy = _strategy(config.strategy)
+        scope = strategy.scope() if strategy else contextlib.nullcontext()
+        with scope:
+            model = build_model_for(config, info)
+            if initial_weights is not None:
+                from zoo import weights as weights_lib
+                weights_lib.assign(model, weights_lib.read_weights(initial_weights),
+                                   source=str(initial_weights))
+            if prepare_model is not None:
+                prepare_model(model)
+            steps = math.ceil(info.num_train / config.batch_size)
+            schedule = make_schedule(config.schedule, config.learning_rate,
+                                     steps * config.epochs,
+                                     steps * config.warmup_epochs)
+            optimizer = make_optimizer(
+                config.optimizer, schedule, weight_decay=config.weight_decay,
+                momentum=config.momentum, rho=config.rho, beta_1=config.beta_1,
+                beta_2=config.beta_2, epsilon=config.epsilon)
+            loss = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=False) if not config.label_smoothing else \
+                keras.losses.CategoricalCrossentropy(
+                    label_smoothing=config.label_smoothing)
+            model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
+                          jit_compile=config.jit_compile)
+        train_ds, val_ds, test_ds = data.train, data.val, data.test
+        if config.label_smoothing:
+            k = model.output_shape[-1]
+            onehot = (lambda x, y: (x, _one_hot(y, k)))
+            train_ds = train_ds.map(onehot)
+            val_ds = val_ds.map(onehot) if val_ds is not None else None
+            test_ds = test_ds.map(onehot)
+        monitor = "val_accuracy" if val_ds is not None else "accuracy"
+        nan_guard = NaNGuard()
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(out / "backup"),
+                                             double_checkpoint=True,
+                                             delete_checkpoint=False),
+            nan_guard,
+            keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
+            AtomicBestCheckpoint(out / "best.keras", monitor=monitor),
+        ]
+        if config.patience:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor=monitor, patience=config.patience, mode="max"))
+        if config.tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                  callbacks=callbacks, verbose=verbose, shuffle=False)
+        if nan_guard.epoch is not None:
+            raise TrainingError(
+                f"The loss became NaN in epoch {nan_guard.epoch}; training "
+                f"stopped. Try a lower learning rate (now "
+                f"{config.learning_rate:g}), another optimizer, or "
+                "precision float32. Earlier outputs in "
+                f"{out} were left untouched.")
+        if (out / "best.keras").is_file():
+            model.load_weights(out / "best.keras")
+        test_loss, test_acc = model.evaluate(test_ds, verbose=0)[:2]
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    rows = _history_rows(out / "log.csv")
+    with atomic_path(out / "model.keras") as tmp:
+        model.save(tmp)
+    _write_history(rows, out / "history.csv")
+    if rows:
+        plot_curves(rows, out / "curves.png")
+    metrics = {
+        "test_accuracy": float(test_acc),
+        "test_loss": float(test_loss),
+        "params": int(model.count_params()),
+        "epochs": len(rows),
+        "wall_time_s": round(time.perf_counter() - start, 2),
+        "dataset": info.to_dict(),
+        "config": config.to_dict(),
+    }
+    write_json(out / "metrics.json", metrics)
+    _cleanup(out)
+    return metrics
+
+
+def _one_hot(y, k):
+    return keras.ops.one_hot(y, k)
+
+
+def _cleanup(out: Path):
+    import shutil
+    shutil.rmtree(out / "backup", ignore_errors=True)
+    for name in ("best.keras", "best.json"):
+        (out / name).unlink(missing_ok=True)
+
+

@@ -1,0 +1,351 @@
+"""Pretrained weights: tags, files, keras.applications compatibility and
+adaptation (other class counts, other channel counts).
+
+Weight files are read as data only (HDF5 arrays, never a model config or
+code), matched to the model by layer name and checked shape by shape before
+anything is assigned, so a wrong file raises an error and nothing is
+half-loaded.
+
+Accepted `weights=`:
+
+* None – random initialisation;
+* "imagenet" – keras.applications' files (same names, origins and hashes,
+  resolved through `keras.utils.get_file`, so an existing Keras cache works
+  offline);
+* a tag of a shipped checkpoint, "fashion_mnist" or in full
+  "resnet20.fashion_mnist";
+* a path to a Keras 3 ``.weights.h5``, a legacy Keras 2 ``.h5`` weight file
+  (the format keras.applications publishes) or a ``.keras`` file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from zoo import factory, registry
+from zoo.registry import WeightSpec, has_imagenet
+
+log = logging.getLogger("zoo.weights")
+CLASSIFIER_LAYERS = ("predictions", "conv_preds")
+
+
+class WeightsError(ValueError):
+    """A weights file or tag that cannot be used for the requested model."""
+
+
+# --------------------------------------------------------------------------
+# keras.applications ImageNet files
+
+_KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
+_RESNET_HASHES = {
+    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
+    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
+    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+    "resnet50v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
+    "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
+    "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
+}
+_XCEPTION_HASHES = ("0a58e3b7378bc2990ea3b43d5981f1f6", "b0042744bf5b25fce3cb969f33bebb97")
+
+
+def imagenet_file(name: str, include_top: bool, rows: int = 224):
+    """(file name, origin, md5 or None) exactly as keras.applications uses.
+
+    Raises WeightsError for models keras.applications has no weights for.
+    """
+    entry = registry.get_entry(name)
+    spec = entry.spec
+    if entry.family == "resnet" and getattr(spec, "layout", "").startswith("keras"):
+        key = name.replace("_", "")
+        fname = (f"{key}_weights_tf_dim_ordering_tf_kernels"
+                 f"{'' if include_top else '_notop'}.h5")
+        return fname, f"{_KA}resnet/{fname}", _RESNET_HASHES[key][0 if include_top else 1]
+    if entry.family == "xception":
+        fname = ("xception_weights_tf_dim_ordering_tf_kernels"
+                 f"{'' if include_top else '_notop'}.h5")
+        return fname, f"{_KA}xception/{fname}", _XCEPTION_HASHES[0 if include_top else 1]
+    if entry.family == "mobilenet" and spec.version == 1:
+        rows = rows if rows in (128, 160, 192, 224) else 224
+        text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[spec.alpha]
+        fname = f"mobilenet_{text}_{rows}_tf{'' if include_top else '_no_top'}.h5"
+        return fname, f"{_KA}mobilenet/{fname}", None
+    if entry.family == "mobilenet":
+        rows = rows if rows in (96, 128, 160, 192, 224) else 224
+        fname = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_"
+                 f"{float(spec.alpha)}_{rows}{'' if include_top else '_no_top'}.h5")
+        return fname, f"{_KA}mobilenet_v2/{fname}", None
+    have = ", ".join(n for n in registry.list_models() if has_imagenet(n))
+    raise WeightsError(f"{name} has no ImageNet weights (keras.applications "
+                       f"publishes none for it). Models with ImageNet weights: "
+                       f"{have}.")
+
+
+# --------------------------------------------------------------------------
+# Reading files as {layer name: [arrays]}
+
+
+def _read_legacy_h5(f) -> dict:
+    import h5py  # noqa: F401  (f is an open h5py.File)
+    group = f["model_weights"] if "model_weights" in f else f
+    out = {}
+    for raw in group.attrs["layer_names"]:
+        name = raw.decode() if isinstance(raw, bytes) else str(raw)
+        g = group[name]
+        weight_names = [w.decode() if isinstance(w, bytes) else str(w)
+                        for w in g.attrs.get("weight_names", [])]
+        if weight_names:
+            out[name] = [np.asarray(g[w]) for w in weight_names]
+    return out
+
+
+def _read_keras3_h5(f) -> dict:
+    out = {}
+    layers = f["layers"]
+    for key in layers:
+        vars_group = layers[key].get("vars")
+        if vars_group is None or not len(vars_group):
+            continue
+        name = vars_group.attrs.get("name", key)
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        out[name] = [np.asarray(vars_group[str(i)]) for i in range(len(vars_group))]
+    return out
+
+
+def read_weights(path) -> dict:
+    """Reads a weight file into {layer name: [arrays]} without running code.
+
+    Supports Keras 3 `.weights.h5`, legacy Keras 2 `.h5` (keras.applications)
+    and `.keras` archives (only their `model.weights.h5` is read).
+    """
+    import h5py
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Weights file {str(path)!r} does not exist.")
+    if path.suffix == ".keras":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                with tempfile.TemporaryDirectory() as tmp:
+                    archive.extract("model.weights.h5", tmp)
+                    return read_weights(Path(tmp) / "model.weights.h5")
+        except (zipfile.BadZipFile, KeyError, OSError) as err:
+            raise WeightsError(f"{path} is not a readable .keras file (truncated "
+                               f"or corrupt?): {err}.") from None
+    try:
+        with h5py.File(path, "r") as f:
+            if "layers" in f and "layer_names" not in f.attrs \
+                    and "model_weights" not in f:
+                return _read_keras3_h5(f)
+            if "layer_names" in f.attrs or "model_weights" in f:
+                return _read_legacy_h5(f)
+    except OSError as err:
+        raise WeightsError(f"Cannot read weights file {path}: not a valid HDF5 "
+                           f"file (truncated or corrupt?): {err}.") from None
+    raise WeightsError(f"{path} is an HDF5 file but holds no Keras weights.")
+
+
+# --------------------------------------------------------------------------
+# Assigning
+
+
+def adapt_stem_kernel(kernel: np.ndarray, channels: int) -> np.ndarray:
+    """Adapts an RGB first-layer kernel (kh, kw, 3, out) to `channels` inputs.
+
+    1 channel: the sum over RGB, so a grey image x gives the same features as
+    the RGB image (x, x, x).  N channels: RGB repeated cyclically and scaled
+    by 3/N, which keeps the activation scale.
+    """
+    if channels == 1:
+        return kernel.sum(axis=2, keepdims=True)
+    index = np.arange(channels) % kernel.shape[2]
+    return kernel[:, :, index, :] * (kernel.shape[2] / channels)
+
+
+def assign(model, arrays: dict, *, source: str, skip_classifier=False,
+           adapt_channels=True) -> list[str]:
+    """Assigns {layer name: [arrays]} to `model` after checking everything.
+
+    Args:
+        model: the zoo model.
+        arrays: from `read_weights`.
+        source: how to name the file in messages.
+        skip_classifier: leave the classifier freshly initialised when its
+            shape differs (other number of classes).
+        adapt_channels: adapt the first convolution to the model's channels.
+
+    Returns:
+        Names of layers left as initialised (the classifier, if skipped).
+    """
+    plan, skipped = [], []
+    first_conv = True
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        current = [tuple(w.shape) for w in layer.weights]
+        if layer.name not in arrays:
+            raise WeightsError(f"{source} has no weights for layer {layer.name!r} "
+                               f"(shapes {current}); it was saved from another "
+                               "architecture.")
+        values = list(arrays[layer.name])
+        shapes = [tuple(v.shape) for v in values]
+        is_conv = "Conv" in type(layer).__name__
+        if is_conv and first_conv and adapt_channels and len(values) >= 1 \
+                and len(current[0]) == 4 and shapes[0][2] != current[0][2] \
+                and shapes[0][:2] == current[0][:2] and shapes[0][3] == current[0][3]:
+            values[0] = adapt_stem_kernel(values[0], current[0][2])
+            shapes[0] = tuple(values[0].shape)
+            log.info("Adapted %s kernel from %d to %d input channels.",
+                     layer.name, arrays[layer.name][0].shape[2], current[0][2])
+        if is_conv:
+            first_conv = False
+        if shapes != current:
+            if skip_classifier and layer.name in CLASSIFIER_LAYERS:
+                skipped.append(layer.name)
+                continue
+            raise WeightsError(f"{source} does not fit this model: layer "
+                               f"{layer.name!r} has weight shapes {current} in the "
+                               f"model but {shapes} in the file.")
+        plan.append((layer, values))
+    for layer, values in plan:
+        # Shipped checkpoints store float16 arrays; cast to each variable.
+        layer.set_weights([np.asarray(v).astype(w.dtype)
+                           for v, w in zip(values, layer.weights)])
+    return skipped
+
+
+def sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verified(spec: WeightSpec) -> Path:
+    path = spec.path
+    if not path.is_file():
+        raise WeightsError(f"Checkpoint file of {spec.full_tag} is missing "
+                           f"({path}); reinstall cnn-zoo.")
+    actual = sha256(path)
+    if actual != spec.sha256:
+        raise WeightsError(f"Checksum mismatch for {spec.full_tag}: {path} has "
+                           f"sha256 {actual[:16]}…, expected {spec.sha256[:16]}…; "
+                           "the file is corrupt or was modified. Reinstall cnn-zoo.")
+    return path
+
+
+# --------------------------------------------------------------------------
+# Resolving `weights=`
+
+
+def resolve_tag(name: str, weights: str) -> WeightSpec | None:
+    """The WeightSpec for a tag, None for a path; WeightsError if unknown."""
+    entry = registry.get_entry(name)
+    tag = weights
+    if "." in weights and os.path.sep not in weights and weights.split(".", 1)[0] in registry.entries():
+        arch, tag = weights.split(".", 1)
+        if arch != entry.name:
+            raise WeightsError(f"Weights {weights!r} belong to {arch}, not {entry.name}.")
+    if tag in entry.weights:
+        return entry.weights[tag]
+    return None
+
+
+def looks_like_path(weights: str) -> bool:
+    return (os.path.sep in weights or weights.endswith((".h5", ".keras"))
+            or os.path.exists(weights))
+
+
+def create_with_weights(name, *, weights=None, include_top=None, num_classes=None,
+                        input_shape=None, features_only=False, out_indices=None,
+                        **kwargs):
+    """`create_model` with `weights=` and feature extraction (see zoo.create_model)."""
+    entry = registry.get_entry(name)
+    if features_only and include_top is True:
+        raise ValueError("features_only=True returns the backbone's stage "
+                         "outputs; it cannot be combined with include_top=True.")
+    include_top = not features_only if include_top is None else include_top
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise WeightsError(f"weights must be None, 'imagenet', a tag or a path; "
+                           f"got {type(weights).__name__}.")
+    weights = None if weights is None else os.fspath(weights)
+    spec = None
+    if weights is not None and weights != "imagenet":
+        spec = resolve_tag(name, weights)
+        if spec is None and not looks_like_path(weights):
+            tags = ", ".join(f"{entry.name}.{t}" for t in sorted(entry.weights))
+            extra = " or 'imagenet'" if has_imagenet(name) else ""
+            raise WeightsError(f"Unknown weights {weights!r} for {entry.name}; "
+                               f"available: {tags or 'none'}{extra}, or a path to "
+                               ".weights.h5 / .h5 / .keras.")
+    if weights == "imagenet":
+        imagenet_file(name, include_top)        # raises for models without any
+    if spec is not None and input_shape is None:
+        input_shape = spec.input_shape
+    entry, options = factory.validate(
+        name, num_classes=num_classes, include_top=include_top,
+        input_shape=input_shape, **kwargs)
+    model = factory.build(entry, options)
+    if weights is not None:
+        load_into(model, name, weights, spec=spec, include_top=options.include_top)
+    if features_only:
+        model = feature_extractor(model, entry, options, out_indices)
+    return model
+
+
+def load_into(model, name, weights, *, spec=None, include_top=True):
+    """Loads `weights` (tag, "imagenet" or path) into a built zoo model."""
+    if weights == "imagenet":
+        import keras
+        rows = model.input_shape[1] or 224
+        fname, origin, md5 = imagenet_file(name, include_top, rows)
+        try:
+            path = keras.utils.get_file(fname, origin, cache_subdir="models",
+                                        file_hash=md5)
+        except Exception as err:
+            raise WeightsError(f"Could not find {fname} in the Keras cache "
+                               f"(~/.keras/models) nor download it: "
+                               f"{type(err).__name__}: {str(err)[:200]}. Offline, "
+                               f"copy the file there first.") from None
+        source = fname
+    elif spec is not None:
+        path = _verified(spec)
+        source = spec.full_tag
+    else:
+        path = Path(weights)
+        source = str(path)
+    arrays = read_weights(path)
+    skipped = assign(model, arrays, source=source, skip_classifier=True)
+    if skipped:
+        log.warning("Loaded %s into %s except the classifier (%s), which has "
+                    "another number of classes and is freshly initialised.",
+                    source, name, ", ".join(skipped))
+    return model
+
+
+def feature_extractor(model, entry, options, out_indices=None):
+    """A model with one output per stage and `feature_info` describing them."""
+    import keras
+    spec = registry.with_width(entry, options.width_multiplier)
+    names = entry.stage_names(spec)
+    indices = tuple(range(len(names))) if out_indices is None else tuple(out_indices)
+    bad = [i for i in indices if not isinstance(i, int) or not -len(names) <= i < len(names)]
+    if bad or not indices:
+        raise ValueError(f"out_indices must pick stages 0..{len(names) - 1} of "
+                         f"{entry.name}; got {out_indices!r}.")
+    picked = [names[i] for i in indices]
+    outputs = [model.get_layer(n).output for n in picked]
+    extractor = keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+    h = model.input_shape[1]
+    info = []
+    for n, out in zip(picked, outputs):
+        stride = (h // out.shape[1]) if h and out.shape[1] else None
+        info.append({"name": n, "channels": int(out.shape[-1]), "stride": stride})
+    extractor.feature_info = info
+    return extractor
