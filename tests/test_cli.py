@@ -1,0 +1,153 @@
+"""The `zoo` command line end to end on digits, and kill-and-resume."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo import cli
+
+ZOO = [sys.executable, "-m", "zoo.cli"]
+
+
+def run(*args, timeout=600, **kw):
+    return subprocess.run([*ZOO, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = run("train", "resnet20", "--dataset", "digits", "--epochs", "3",
+                 "--image-size", "16", "--lr", "3e-3", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test accuracy" in result.stdout
+    return out
+
+
+@pytest.mark.slow
+def test_train_outputs_and_accuracy(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.5           # chance is 0.1
+    assert metrics["epochs"] == 3
+
+
+@pytest.mark.slow
+def test_evaluate_keras_and_exported_tflite(trained, tmp_path):
+    keras_result = run("evaluate", trained / "model.keras", "--dataset", "digits",
+                       "--json")
+    assert keras_result.returncode == 0, keras_result.stderr[-2000:]
+    accuracy = json.loads(keras_result.stdout)["accuracy"]
+    assert accuracy == pytest.approx(
+        json.loads((trained / "metrics.json").read_text())["test_accuracy"], abs=1e-6)
+    export = run("export", trained / "model.keras", "--out", tmp_path / "export")
+    assert export.returncode == 0, export.stderr[-2000:]
+    assert (tmp_path / "export" / "saved_model" / "saved_model.pb").is_file()
+    tflite = tmp_path / "export" / "model.tflite"
+    lite = run("evaluate", tflite, "--dataset", "digits", "--json")
+    assert lite.returncode == 0, lite.stderr[-2000:]
+    assert json.loads(lite.stdout)["accuracy"] == pytest.approx(accuracy, abs=0.01)
+
+
+@pytest.mark.slow
+def test_predict_prints_top_k_class_names(trained, tmp_path):
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    path = tmp_path / "digit.png"
+    Image.fromarray((digits.images[0] * 15).astype(np.uint8)).save(path)
+    result = run("predict", trained / "model.keras", path, "--top-k", "3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == str(path) and len(lines) == 4
+    assert lines[1].split()[-1] in [str(i) for i in range(10)]
+
+
+def test_usage_errors_exit_2(capsys, tmp_path):
+    assert cli.main(["train", "resnet20", "--dataset", "digitz", "--out",
+                     str(tmp_path)]) == 2
+    assert "Unknown dataset 'digitz'" in capsys.readouterr().err
+    assert cli.main(["train", "resnet20", "--dataset", "digits", "--lr", "0",
+                     "--out", str(tmp_path)]) == 2
+    assert "Learning rate must be > 0" in capsys.readouterr().err
+    assert cli.main(["train", "resnet20", "--dataset", "fashion_mnist", "--data-dir",
+                     str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(tmp_path / "missing.keras"), "--dataset",
+                     "digits"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    image = tmp_path / "img.png"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(image)
+    assert cli.main(["evaluate", str(image), "--dataset", "digits"]) == 2
+    assert "not a .keras model file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as err:
+        cli.main(["train"])
+    assert err.value.code == 2
+
+
+def test_help_texts(capsys):
+    for command in ("list", "info", "train", "evaluate", "predict", "export", "demo"):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([command, "--help"])
+        assert exit_.value.code == 0
+        assert "usage: zoo " + command in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_demo_quick(tmp_path):
+    result = run("demo", "--quick", "--out", tmp_path / "demo")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert "Test accuracy" in report
+    summary = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    assert summary["status"] == "done"
+    # A folder that is not a demo folder is never touched.
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "keep.txt").write_text("precious")
+    refused = run("demo", "--quick", "--out", other)
+    assert refused.returncode == 2 and "not a zoo demo folder" in refused.stderr
+    assert (other / "keep.txt").read_text() == "precious"
+
+
+def _epochs_logged(path):
+    if not path.is_file():
+        return 0
+    with open(path) as f:
+        return sum(1 for row in csv.DictReader(f) if row.get("epoch", "").isdigit())
+
+
+@pytest.mark.slow
+def test_sigkill_during_training_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "resnet20", "--dataset", "digits", "--epochs", "6",
+            "--image-size", "16", "--out", out]
+    proc = subprocess.Popen([*ZOO, *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while _epochs_logged(out / "log.csv") < 2 and time.time() < deadline:
+        assert proc.poll() is None, proc.stdout.read()[-2000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = _epochs_logged(out / "log.csv")
+    assert 2 <= done_before < 6
+    assert not (out / "metrics.json").exists()
+
+    result = run(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Epoch 1/6" not in result.stdout
+    assert f"Epoch {done_before + 1}/6" in result.stdout
+    with open(out / "history.csv") as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert epochs == [1, 2, 3, 4, 5, 6]
+    model = keras.models.load_model(out / "model.keras", safe_mode=True)
+    assert model.output_shape == (None, 10)
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 6

@@ -1,0 +1,150 @@
+"""Datasets: loaders, splits, preprocessing and bad input (issue #4)."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo import data as data_lib
+from zoo.data import DataError
+
+
+def write_idx(path, array):
+    array = np.asarray(array, np.uint8)
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + b"".join(
+        struct.pack(">I", d) for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+@pytest.fixture
+def idx_dir(tmp_path, rng):
+    x_train = rng.integers(0, 255, (60, 28, 28))
+    y_train = np.arange(60) % 10
+    x_test = rng.integers(0, 255, (20, 28, 28))
+    y_test = np.arange(20) % 10
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", x_train)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", y_train)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", x_test)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", y_test)
+    return tmp_path, x_test
+
+
+def test_digits_default_pipeline():
+    data = data_lib.load("digits", batch_size=50)
+    info = data.info
+    assert (info.num_train, info.num_val, info.num_test) == (1293, 144, 360)
+    assert info.image_shape == (8, 8, 1) and info.num_classes == 10
+    assert not info.allow_flip
+    x, y = next(iter(data.train))
+    assert x.shape == (50, 8, 8, 1) and y.dtype.name == "int32"
+    assert 0.0 <= float(np.min(x)) and float(np.max(x)) <= 1.0
+
+
+def test_splits_are_deterministic_and_disjoint():
+    a = data_lib.load("digits", batch_size=2000, seed=3)
+    b = data_lib.load("digits", batch_size=2000, seed=3)
+    va, vb = next(iter(a.val))[0].numpy(), next(iter(b.val))[0].numpy()
+    np.testing.assert_array_equal(va, vb)
+    test = next(iter(a.test))[0].numpy()
+    c = data_lib.load("digits", batch_size=2000, seed=4)
+    np.testing.assert_array_equal(test, next(iter(c.test))[0].numpy())
+    assert not np.array_equal(va, next(iter(c.val))[0].numpy())
+
+
+def test_resize_channels_and_preprocessing_modes():
+    data = data_lib.load("digits", image_size=16, channels=3, batch_size=8,
+                         preprocessing_mode="tf")
+    x, _ = next(iter(data.test))
+    assert x.shape == (8, 16, 16, 3)
+    assert float(np.min(x)) >= -1.0 and float(np.max(x)) <= 1.0
+    assert float(np.min(x)) < -0.5
+
+
+def test_fashion_mnist_from_staged_idx_files(idx_dir):
+    folder, x_test = idx_dir
+    data = data_lib.load("fashion_mnist", data_dir=folder, batch_size=20,
+                         validation_split=0.0, preprocessing_mode="raw")
+    assert data.info.class_names[9] == "Ankle boot"
+    assert (data.info.num_train, data.info.num_test) == (60, 20)
+    x, y = next(iter(data.test))
+    np.testing.assert_array_equal(x.numpy()[..., 0], x_test)
+    np.testing.assert_array_equal(y.numpy(), np.arange(20) % 10)
+
+
+def test_truncated_idx_file_is_reported(idx_dir):
+    folder, _ = idx_dir
+    path = folder / "t10k-images-idx3-ubyte.gz"
+    raw = gzip.decompress(path.read_bytes())
+    with gzip.open(path, "wb") as f:
+        f.write(raw[:-100])
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        data_lib.load("fashion_mnist", data_dir=folder)
+
+
+def test_folder_of_pngs(tmp_path, rng):
+    for label in ("cat", "dog", "eel"):
+        (tmp_path / label).mkdir()
+        for i in range(6):
+            img = rng.integers(0, 255, (12, 10, 3)).astype(np.uint8)
+            Image.fromarray(img).save(tmp_path / label / f"{i}.png")
+    data = data_lib.load(f"folder:{tmp_path}", image_size=16, batch_size=4,
+                         validation_split=0.25)
+    assert data.info.class_names == ["cat", "dog", "eel"]
+    assert data.info.num_train + data.info.num_val == 18
+    assert data.info.test_is_validation
+    x, y = next(iter(data.train))
+    assert x.shape[1:] == (16, 16, 3) and int(np.max(y)) <= 2
+
+
+def test_npz_source(tmp_path, rng):
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=rng.integers(0, 255, (30, 10, 10)).astype(np.uint8),
+             y_train=np.arange(30) % 3,
+             x_test=rng.integers(0, 255, (9, 10, 10)).astype(np.uint8),
+             y_test=np.arange(9) % 3)
+    data = data_lib.load(f"npz:{path}", batch_size=5)
+    assert data.info.image_shape == (10, 10, 1)
+    assert data.info.num_classes == 3 and data.info.num_test == 9
+
+
+BAD = [
+    (lambda tmp: data_lib.load("imagenet21k"), "Unknown dataset 'imagenet21k'"),
+    (lambda tmp: data_lib.load("fashion_mnst"), "Did you mean: fashion_mnist"),
+    (lambda tmp: data_lib.load("fashion_mnist", data_dir=tmp / "missing"),
+     "does not exist"),
+    (lambda tmp: data_lib.load("fashion_mnist", data_dir=tmp), "No fashion_mnist IDX"),
+    (lambda tmp: data_lib.load("folder:" + str(tmp / "nope")), "does not exist"),
+    (lambda tmp: data_lib.load("npz:" + str(tmp / "nope.npz")), "No such .npz"),
+    (lambda tmp: data_lib.load("digits", batch_size=0), "batch_size"),
+    (lambda tmp: data_lib.load("digits", validation_split=1.0), "validation_split"),
+    (lambda tmp: data_lib.load("digits", augment="wild"), "Unknown augmentation preset"),
+    (lambda tmp: data_lib.load("digits", preprocessing_mode="zscore"),
+     "Unknown preprocessing"),
+]
+
+
+@pytest.mark.parametrize("call,message", BAD, ids=[m for _, m in BAD])
+def test_bad_sources(call, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        call(tmp_path)
+
+
+def test_single_class_and_empty_folders(tmp_path):
+    (tmp_path / "only").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "only" / "a.png")
+    with pytest.raises(DataError, match="at least two classes; found 1"):
+        data_lib.load(f"folder:{tmp_path}")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="without images.*empty"):
+        data_lib.load(f"folder:{tmp_path}")
+
+
+def test_labels_outside_class_range(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.array([0, 1, 2, -1]),
+             x_test=np.zeros((2, 8, 8), np.uint8), y_test=np.array([0, 1]))
+    with pytest.raises(DataError, match="Labels in .* range from -1"):
+        data_lib.load(f"npz:{path}")

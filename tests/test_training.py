@@ -1,0 +1,163 @@
+"""Optimizers, schedules, training runs and their failure modes (issue #4)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo import training
+from zoo.training import TrainConfig
+
+
+@pytest.mark.parametrize("name", training.OPTIMIZERS)
+def test_each_optimizer_takes_steps(name, rng):
+    model = zoo.create_model("resnet20", num_classes=3, input_shape=(8, 8, 1))
+    opt = training.make_optimizer(name, 0.01, weight_decay=1e-4)
+    model.compile(opt, "sparse_categorical_crossentropy")
+    before = [w.copy() for w in model.get_weights()]
+    x = rng.random((8, 8, 8, 1), dtype=np.float32)
+    model.fit(x, np.arange(8) % 3, epochs=1, batch_size=4, verbose=0)
+    assert int(opt.iterations.numpy()) == 2
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_optimizer_knobs():
+    nesterov = training.make_optimizer("nesterov", 0.1, momentum=0.8)
+    assert nesterov.nesterov and nesterov.momentum == pytest.approx(0.8)
+    assert training.make_optimizer("sgd", 0.1).momentum == 0
+    adamw = training.make_optimizer("adamw", 1e-3, weight_decay=0.05)
+    assert adamw.weight_decay == pytest.approx(0.05)
+    rms = training.make_optimizer("rmsprop", 1e-3, rho=0.8)
+    assert rms.rho == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("name", training.SCHEDULES)
+def test_each_schedule(name):
+    schedule = training.make_schedule(name, 0.1, total_steps=100, warmup_steps=10)
+    values = [float(schedule(step)) if callable(schedule) else schedule
+              for step in (0, 10, 50, 99)]
+    assert max(values) == pytest.approx(0.1, rel=1e-4)
+    if name == "constant":
+        assert values == [0.1] * 4
+    elif name == "step":
+        assert values[0] == pytest.approx(0.1) and values[3] == pytest.approx(0.001)
+    elif name == "cosine":
+        assert values[0] > values[2] > values[3]
+    else:
+        assert values[0] == pytest.approx(0.0) and values[1] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"optimizer": "adamm"}, "Unknown optimizer 'adamm'. Did you mean: adam"),
+    ({"lr": 0.0}, "Learning rate must be > 0"),
+    ({"lr": -1.0}, "Learning rate must be > 0"),
+    ({"schedule": "exp"}, "Unknown schedule"),
+    ({"epochs": 0}, "epochs must be an integer >= 1"),
+    ({"dataset": "cifar11"}, "Unknown dataset"),
+    ({"model": "resnet21"}, "Unknown model 'resnet21'"),
+    ({"regularizer": "l5"}, "Unknown regularizer"),
+    ({"precision": "fp8"}, "Unknown precision"),
+    ({"strategy": "multi_worker"}, "keras#20585"),
+    ({"fine_tune": True}, "fine_tune needs pretrained weights"),
+    ({"momentum": 1.5}, r"momentum must be in \[0, 1\)"),
+])
+def test_config_validation(changes, message):
+    config = TrainConfig(**{"model": "resnet20", **changes})
+    with pytest.raises(ValueError, match=message):
+        config.validate()
+
+
+def test_train_writes_all_outputs(tmp_path):
+    config = TrainConfig("resnet20", dataset="digits", epochs=2, batch_size=64,
+                         limit=256, image_size=8, augment="light",
+                         regularizer="l2", label_smoothing=0.1, schedule="warmup_cosine",
+                         optimizer="nesterov", lr=0.05, weight_decay=1e-4)
+    metrics = training.train(config, tmp_path, verbose=0)
+    for name in ("model.keras", "history.csv", "metrics.json", "curves.png",
+                 "config.json"):
+        assert (tmp_path / name).is_file(), name
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(saved) >= {"test_accuracy", "test_loss", "params", "epochs",
+                          "wall_time_s", "config"}
+    assert saved["epochs"] == 2 and saved["config"]["optimizer"] == "nesterov"
+    assert metrics["test_accuracy"] == saved["test_accuracy"]
+    lines = (tmp_path / "history.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch") and [l.split(",")[0] for l in lines[1:]] == ["1", "2"]
+    repeat = TrainConfig.from_dict(json.loads((tmp_path / "config.json").read_text()))
+    assert repeat == config
+    assert not (tmp_path / "backup").exists()
+    model = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert model.output_shape == (None, 10)
+
+
+def test_finished_run_is_not_overwritten(tmp_path):
+    config = TrainConfig("resnet20", dataset="digits", epochs=1, limit=64)
+    training.train(config, tmp_path, verbose=0)
+    before = (tmp_path / "model.keras").read_bytes()
+    with pytest.raises(ValueError, match="already holds a finished run"):
+        training.train(config, tmp_path, verbose=0)
+    assert (tmp_path / "model.keras").read_bytes() == before
+
+
+def test_unfinished_run_with_other_config_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(
+        TrainConfig("resnet20", dataset="digits", epochs=5).to_dict()))
+    with pytest.raises(ValueError, match=r"different configuration \(epochs\)"):
+        training.train(TrainConfig("resnet20", dataset="digits", epochs=3),
+                       tmp_path, verbose=0)
+
+
+def test_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="is a file|not writable"):
+        training.train(TrainConfig("resnet20", epochs=1), blocker, verbose=0)
+    with pytest.raises(ValueError, match="not writable"):
+        training.train(TrainConfig("resnet20", epochs=1), blocker / "sub", verbose=0)
+
+
+def test_images_smaller_than_model_minimum(tmp_path):
+    config = TrainConfig("alexnet_cifar", dataset="digits", epochs=1)
+    with pytest.raises(ValueError, match=r"8×8, smaller than alexnet_cifar's minimum "
+                                         r"15×15; pass --image-size 32"):
+        training.train(config, tmp_path, verbose=0)
+
+
+def test_num_classes_smaller_than_labels(tmp_path):
+    config = TrainConfig("resnet20", dataset="digits", epochs=1, num_classes=5)
+    with pytest.raises(ValueError, match="num_classes=5 but digits has labels 0..9"):
+        training.train(config, tmp_path, verbose=0)
+
+
+def test_nan_loss_stops_with_epoch_and_advice(tmp_path):
+    config = TrainConfig("resnet20", dataset="digits", epochs=3, limit=128,
+                         optimizer="sgd", lr=1e30, schedule="constant")
+    with pytest.raises(training.TrainingError, match=r"NaN in epoch 1.*lower learning rate"):
+        training.train(config, tmp_path, verbose=0)
+    assert not (tmp_path / "model.keras").exists()
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    code = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from zoo import training
+strategy = training._strategy("mirrored")
+print("replicas", strategy.num_replicas_in_sync)
+m = training.train(training.TrainConfig("resnet20", dataset="digits", epochs=1,
+                   limit=128, strategy="mirrored"), {str(tmp_path)!r}, verbose=0)
+print("accuracy", m["test_accuracy"])
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=600, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2" in result.stdout
+    assert (tmp_path / "model.keras").is_file()
