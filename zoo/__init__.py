@@ -88,6 +88,12 @@ def create_model(name, *, weights=None, num_classes=None, classes=None,
         features_only=features_only, out_indices=out_indices)
 
 
+def fine_tune(model, train_data, val_data=None, **kwargs):
+    """Two-phase fine-tuning; see `zoo.transfer.fine_tune`."""
+    from zoo import transfer
+    return transfer.fine_tune(model, train_data, val_data, **kwargs)
+
+
 def preprocess_input(name, x):
     """Scales images in [0, 255] the way `name`'s reference weights expect.
 
@@ -147,5 +153,5 @@ for _name in registry.list_models():
     globals()[_name] = _model_function(_name)
 
 __all__ = ["FAMILIES", "count_macs", "count_params", "create_model",
-           "list_models", "model_info", "preprocess_input",
+           "fine_tune", "list_models", "model_info", "preprocess_input",
            *registry.list_models()]

@@ -184,9 +184,16 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
     """
     plan, skipped = [], []
     first_conv = True
-    for layer in model.layers:
-        if not layer.weights:
-            continue
+    weighted = [layer for layer in model.layers if layer.weights]
+    if any(layer.name not in arrays for layer in weighted):
+        # Files whose layers were auto-named (keras.applications' Xception has
+        # unnamed residual layers) are matched by order, as Keras itself
+        # loads legacy HDF5 files; the shape checks below still apply.
+        items = list(arrays.values())
+        if len(items) >= len(weighted) and sum(
+                layer.name in arrays for layer in weighted) >= len(weighted) // 2:
+            arrays = {layer.name: items[i] for i, layer in enumerate(weighted)}
+    for layer in weighted:
         current = [tuple(w.shape) for w in layer.weights]
         if layer.name not in arrays:
             raise WeightsError(f"{source} has no weights for layer {layer.name!r} "
@@ -341,7 +348,7 @@ def feature_extractor(model, entry, options, out_indices=None):
                          f"{entry.name}; got {out_indices!r}.")
     picked = [names[i] for i in indices]
     outputs = [model.get_layer(n).output for n in picked]
-    extractor = keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+    extractor = keras.Model(model.input, outputs, name=f"{model.name}_features")
     h = model.input_shape[1]
     info = []
     for n, out in zip(picked, outputs):
