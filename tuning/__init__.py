@@ -1,0 +1,1 @@
+"""Hyperparameter search over zoo models with keras-tuner."""
