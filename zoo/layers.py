@@ -12,14 +12,21 @@ from __future__ import annotations
 _CLASSES: dict[str, dict[str, type]] = {}
 
 
-def _backend_ops(keras):
-    # Keras 3 exposes keras.ops; tf_keras offers the same two functions on
-    # its backend module.  Nothing else is needed by the layers below.
+def _channel_pad(keras):
+    """pad(x, before, after) on the last axis, for a Keras module.
+
+    One PAD op (rather than a concatenation with zeros) keeps one
+    quantization scale for the shortcut, which LiteRT's int8 kernels need.
+    Keras 3 has keras.ops.pad for every backend; tf_keras (TensorFlow only)
+    uses TensorFlow's pad, imported only when a tf_keras twin is built.
+    """
     ops = getattr(keras, "ops", None)
     if ops is not None:
-        return ops.zeros_like, ops.concatenate
-    backend = keras.backend
-    return backend.zeros_like, backend.concatenate
+        return lambda x, before, after: ops.pad(
+            x, [[0, 0], [0, 0], [0, 0], [before, after]])
+    import tensorflow as tf
+    return lambda x, before, after: tf.pad(
+        x, [[0, 0], [0, 0], [0, 0], [before, after]])
 
 
 def custom_layers(keras) -> dict[str, type]:
@@ -38,17 +45,8 @@ def custom_layers(keras) -> dict[str, type]:
     key = keras.__name__
     if key in _CLASSES:
         return _CLASSES[key]
-    zeros_like, concatenate = _backend_ops(keras)
+    pad_channels = _channel_pad(keras)
     register = keras.utils.register_keras_serializable
-
-    def _zero_blocks(x, width):
-        channels = x.shape[-1]
-        blocks = []
-        while width > 0:
-            take = min(width, channels)
-            blocks.append(zeros_like(x[..., :take]))
-            width -= take
-        return blocks
 
     @register(package="zoo")
     class ShortcutA(keras.layers.Layer):
@@ -75,10 +73,7 @@ def custom_layers(keras) -> dict[str, type]:
             pad = self.out_channels - x.shape[-1]
             before = pad // 2
             after = pad - before
-            # A zero block shaped like a slice of x keeps dtype and the
-            # dynamic batch size without any backend-specific op.
-            pieces = _zero_blocks(x, before) + [x] + _zero_blocks(x, after)
-            return concatenate(pieces, axis=-1) if len(pieces) > 1 else x
+            return pad_channels(x, before, after) if pad else x
 
         def compute_output_shape(self, input_shape):
             batch, h, w, _ = input_shape

@@ -1,0 +1,65 @@
+"""Validation of compression options, before any model work."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+QUANTIZE_MODES = (None, "int8", "qat", "dynamic", "float16")
+CENTROID_INITS = ("kmeans++", "linear", "density", "random")
+
+
+class CompressionError(ValueError):
+    """Compression options or inputs that cannot work."""
+
+
+def check_sparsity(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or math.isnan(value) or not 0 < value < 1:
+        raise CompressionError(f"Sparsity must be in (0, 1), e.g. 0.8; got {value!r}.")
+    return float(value)
+
+
+def check_structure(value):
+    """'m:n' (m < n) → (m, n); None → None."""
+    if value is None:
+        return None
+    text = str(value)
+    parts = text.split(":")
+    try:
+        m, n = (int(p) for p in parts)
+    except ValueError:
+        raise CompressionError(f"Structure must be 'm:n' such as '2:4'; got {value!r}.") from None
+    if not 0 < m < n:
+        raise CompressionError(f"Structure m:n needs 0 < m < n; got {value!r}.")
+    return m, n
+
+
+def check_clusters(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
+        raise CompressionError(f"Clustering needs at least 2 clusters; got {value!r}.")
+    return int(value)
+
+
+def check_quantize(value):
+    if value not in QUANTIZE_MODES:
+        raise CompressionError(f"Unknown quantize mode {value!r}; use int8, qat, "
+                               "dynamic, float16 or None.")
+    return value
+
+
+def check_init(value):
+    if value not in CENTROID_INITS:
+        raise CompressionError(f"Unknown centroid initialisation {value!r}; use one "
+                               f"of {', '.join(CENTROID_INITS)}.")
+    return value
+
+
+def check_epochs(value, what="epochs"):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise CompressionError(f"{what} must be an integer >= 1; got {value!r}.")
+    return int(value)

@@ -1,0 +1,168 @@
+"""Magnitude pruning (unstructured or m:n) of zoo models with TF-MOT."""
+
+from __future__ import annotations
+
+
+from compression import bridge
+from compression.options import check_epochs, check_sparsity, check_structure
+
+PRUNABLE = ("Conv2D", "Dense", "SeparableConv2D")
+CLASSIFIERS = ("predictions", "conv_preds")
+
+
+def select_layers(model, *, skip_stem=True, skip_classifier=True, include=None,
+                  exclude=()):
+    """Names of the layers to prune or cluster.
+
+    By default: every Conv2D, SeparableConv2D and Dense layer except the
+    first convolution (the stem: few weights, much accuracy) and the
+    classifier; depthwise kernels are never selected.  `include` (names)
+    replaces the default choice; `exclude` removes names from it.
+    """
+    names = [layer.name for layer in model.layers]
+    if include is not None:
+        unknown = sorted(set(include) - set(names))
+        if unknown:
+            raise ValueError(f"No layer(s) named {', '.join(unknown)} in {model.name}.")
+        return [n for n in names if n in set(include) - set(exclude)]
+    chosen, seen_conv = [], False
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind not in PRUNABLE:
+            continue
+        if kind != "Dense" and not seen_conv:
+            seen_conv = True
+            if skip_stem:
+                continue
+        if skip_classifier and layer.name in CLASSIFIERS:
+            continue
+        if layer.name not in exclude:
+            chosen.append(layer.name)
+    return chosen
+
+
+def aligned_schedule(total_steps: int, frequency: int | None = None,
+                     ramp: float = 0.6):
+    """(begin, end, frequency) such that the last pruning step is `end`.
+
+    TF-MOT updates masks only at steps where (step - begin) % frequency == 0,
+    so an `end` that is not such a step leaves the final sparsity short of
+    the target.  Sparsity ramps up over the first `ramp` of training (the
+    rest recovers accuracy at the final sparsity); `end` is rounded down to a
+    pruning step.
+    """
+    last = max(0, int(total_steps) - 1)
+    if frequency is None:
+        frequency = max(1, min(100, last // 20 or 1))
+    begin = 0
+    end = begin + frequency * (int(last * ramp) // frequency)
+    return begin, end, frequency
+
+
+def _compile(model, tfk, learning_rate):
+    model.compile(optimizer=tfk.optimizers.Adam(learning_rate),
+                  loss=tfk.losses.SparseCategoricalCrossentropy(),
+                  metrics=["accuracy"])
+
+
+def _fit(model, data, epochs, callbacks, steps_per_epoch=None, verbose=0):
+    model.fit(data.train, validation_data=data.val, epochs=epochs,
+              callbacks=callbacks, verbose=verbose, steps_per_epoch=steps_per_epoch)
+
+
+def steps_in(dataset):
+    import tensorflow as tf
+    n = int(dataset.cardinality())
+    if n < 0:
+        n = sum(1 for _ in dataset)
+    del tf
+    return n
+
+
+def prune(model, data, *, sparsity=0.8, structure=None, epochs=2,
+          learning_rate=1e-4, schedule="polynomial", layers=None,
+          exclude=(), verbose=0):
+    """Prunes a Keras 3 model to `sparsity` (or m:n) and returns a Keras 3 model.
+
+    The model is rebuilt under tf_keras (the input is never modified), the
+    selected layers are wrapped with `prune_low_magnitude`, fine-tuned for
+    `epochs` with `UpdatePruningStep`, stripped and rebuilt under Keras 3.
+
+    Args:
+        model: a zoo model (Keras 3).
+        data: zoo.data.Data with `.train` (and `.val`) pipelines.
+        sparsity: target fraction of zero weights in each pruned kernel.
+        structure: None or "m:n" (e.g. "2:4": two non-zeros in every four
+            consecutive input-channel weights).
+        schedule: "polynomial" (0 → sparsity over training, aligned with the
+            pruning frequency) or "constant".
+        layers, exclude: override the default layer choice (select_layers).
+
+    Returns:
+        (keras.Model, {"layers": {name: achieved sparsity}, ...})
+    """
+    sparsity = check_sparsity(sparsity) if structure is None else (
+        check_sparsity(sparsity) if sparsity is not None else None)
+    mn = check_structure(structure)
+    check_epochs(epochs)
+    if schedule not in ("polynomial", "constant"):
+        raise ValueError(f"Unknown pruning schedule {schedule!r}; use polynomial "
+                         "or constant.")
+    import tensorflow_model_optimization as tfmot
+    tfk = bridge.tf_keras_module()
+    twin = bridge.to_tf_keras(model)
+    chosen = select_layers(twin, include=layers, exclude=exclude)
+    if not chosen:
+        raise ValueError(f"No prunable layer selected in {model.name}.")
+    total = steps_in(data.train) * epochs
+    begin, end, frequency = aligned_schedule(total)
+    s = tfmot.sparsity.keras
+    target = mn[0] / mn[1] if mn else sparsity
+    if mn:
+        pruning_schedule = s.ConstantSparsity(1 - target, begin_step=begin,
+                                              end_step=end, frequency=frequency)
+    elif schedule == "polynomial":
+        pruning_schedule = s.PolynomialDecay(0.0, sparsity, begin_step=begin,
+                                             end_step=end, frequency=frequency)
+    else:
+        pruning_schedule = s.ConstantSparsity(sparsity, begin_step=begin,
+                                              end_step=end, frequency=frequency)
+
+    def wrap(layer):
+        if layer.name not in chosen:
+            return layer
+        kwargs = {"sparsity_m_by_n": mn} if mn else {}
+        return s.prune_low_magnitude(layer, pruning_schedule=pruning_schedule,
+                                     **kwargs)
+
+    pruned = tfk.models.clone_model(twin, clone_function=wrap)
+    _compile(pruned, tfk, learning_rate)
+    _fit(pruned, data, epochs, [s.UpdatePruningStep()], verbose=verbose)
+    stripped = s.strip_pruning(pruned)
+    result = bridge.to_keras(stripped)
+    achieved = bridge.kernel_sparsity(stripped, chosen)
+    info = {"layers": achieved, "target": 1 - target if mn else sparsity,
+            "structure": f"{mn[0]}:{mn[1]}" if mn else None,
+            "schedule": {"begin_step": begin, "end_step": end,
+                         "frequency": frequency, "total_steps": total}}
+    if mn:
+        info["target"] = 1 - mn[0] / mn[1]
+    return result, info
+
+
+def check_m_by_n(kernel, m, n) -> bool:
+    """True when every block of n consecutive input-channel weights has at most
+    m non-zeros (TF-MOT's m:n layout: blocks along the input dimension)."""
+    import numpy as np
+    k = np.asarray(kernel)
+    if k.ndim == 4:             # (kh, kw, in, out) -> (kh*kw*out, in)
+        k = np.transpose(k, (0, 1, 3, 2)).reshape(-1, k.shape[2])
+    else:                       # (in, out) -> (out, in)
+        k = k.T
+    if k.shape[1] % n:
+        return False
+    blocks = k.reshape(k.shape[0], -1, n)
+    return bool(((blocks != 0).sum(-1) <= m).all())
+
+
+__all__ = ["aligned_schedule", "check_m_by_n", "prune", "select_layers"]

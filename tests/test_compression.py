@@ -1,0 +1,268 @@
+"""Compression with TF-MOT on Keras 3 zoo models (issue #6)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo import data as data_lib
+
+tfmot = pytest.importorskip("tensorflow_model_optimization")
+
+from compression import bridge, cluster as cluster_lib, prune as prune_lib  # noqa: E402
+from compression import quantize as quant  # noqa: E402
+from compression.options import CompressionError  # noqa: E402
+from compression.pipeline import compress  # noqa: E402
+
+ONE_PER_FAMILY = ["alexnet_cifar", "mobilenet_v2_050_cifar", "mobilenet_v1_025",
+                  "xception", "resnet20", "resnet50_v2", "resnext29_8x64d"]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data_lib.load("digits", image_size=16, batch_size=64, limit=256)
+
+
+@pytest.fixture(scope="module")
+def small_model(digits):
+    model = zoo.create_model("resnet20", input_shape=digits.info.image_shape)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(digits.train, epochs=2, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("name", ONE_PER_FAMILY)
+def test_bridge_round_trip(name, rng):
+    size = 71 if name == "xception" else 32
+    model = zoo.create_model(name, num_classes=4, input_shape=(size, size, 3))
+    twin = bridge.to_tf_keras(model)
+    assert type(twin).__module__.startswith("tf_keras")
+    back = bridge.to_keras(twin)
+    assert isinstance(back, keras.Model)
+    x = rng.random((2, size, size, 3), dtype=np.float32)
+    np.testing.assert_allclose(back(x, training=False).numpy(),
+                               model(x, training=False).numpy(), atol=1e-5)
+    np.testing.assert_allclose(twin(x, training=False).numpy(),
+                               model(x, training=False).numpy(), atol=1e-5)
+
+
+def test_bridge_after_keras_save_load(tmp_path, rng):
+    model = zoo.create_model("resnet20", num_classes=3, input_shape=(16, 16, 1),
+                             dropout_rate=0.2)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    twin = bridge.to_tf_keras(loaded)
+    x = rng.random((2, 16, 16, 1), dtype=np.float32)
+    np.testing.assert_allclose(twin(x).numpy(), model(x).numpy(), atol=1e-5)
+
+
+def test_bridge_generic_standard_model_and_refusal(rng):
+    inp = keras.Input((8, 8, 1))
+    a = keras.layers.Conv2D(4, 3, padding="same", kernel_regularizer="l2")(inp)
+    b = keras.layers.Conv2D(4, 1)(inp)
+    out = keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Add()([a, b])))
+    model = keras.Model(inp, out, name="mine")
+    twin = bridge.to_tf_keras(model)
+    x = rng.random((2, 8, 8, 1), dtype=np.float32)
+    np.testing.assert_allclose(twin(x).numpy(), model(x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(bridge.to_keras(twin)(x).numpy(), model(x).numpy(),
+                               atol=1e-5)
+
+    class Odd(keras.layers.Layer):
+        def call(self, x):
+            return x * 2
+
+    odd = keras.Sequential([keras.Input((4,)), Odd(name="odd"), keras.layers.Dense(2)])
+    with pytest.raises(bridge.BridgeError, match="Layer 'odd' \\(Odd\\) cannot be bridged"):
+        bridge.to_tf_keras(odd)
+
+
+def test_compression_package_is_lazy():
+    code = ("import sys, compression; import zoo; "
+            "print('tensorflow_model_optimization' in sys.modules, "
+            "'tf_keras' in sys.modules)")
+    # A fresh process: this one imported TF-MOT, which set TF_USE_LEGACY_KERAS.
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, env=env)
+    assert result.stdout.split() == ["False", "False"], result.stderr[-2000:]
+
+
+def test_aligned_schedule_ends_on_a_pruning_step():
+    for total in (1, 7, 50, 1001):
+        begin, end, freq = prune_lib.aligned_schedule(total)
+        assert (end - begin) % freq == 0 and end <= total - 1
+
+
+def test_pruning_reaches_target_and_keeps_input_unchanged(small_model, digits):
+    before = [w.copy() for w in small_model.get_weights()]
+    pruned, info = prune_lib.prune(small_model, digits, sparsity=0.7, epochs=1)
+    assert all(np.array_equal(a, b) for a, b in zip(before, small_model.get_weights()))
+    assert isinstance(pruned, keras.Model)
+    assert "conv1_conv" not in info["layers"] and "predictions" not in info["layers"]
+    assert len(info["layers"]) == 18
+    for name, achieved in info["layers"].items():
+        assert abs(achieved - 0.7) < 0.01, name
+        kernel = pruned.get_layer(name).kernel.numpy()
+        assert abs((kernel == 0).mean() - 0.7) < 0.01
+
+
+def test_two_four_structured_pruning(small_model, digits):
+    pruned, info = prune_lib.prune(small_model, digits, structure="2:4", epochs=1)
+    assert info["structure"] == "2:4"
+    for name in info["layers"]:
+        assert prune_lib.check_m_by_n(pruned.get_layer(name).kernel.numpy(), 2, 4), name
+        assert abs(info["layers"][name] - 0.5) < 0.01
+
+
+def test_clustering_limits_unique_weights(small_model, digits):
+    clustered, info = cluster_lib.cluster(small_model, digits, clusters=8, epochs=1)
+    for name, unique in info["layers"].items():
+        assert unique <= 8, name
+        assert np.unique(clustered.get_layer(name).kernel.numpy()).size <= 8
+
+
+def test_sparsity_preserving_clustering(small_model, digits):
+    pruned, _ = prune_lib.prune(small_model, digits, sparsity=0.5, epochs=1)
+    clustered, info = cluster_lib.cluster(pruned, digits, clusters=8, epochs=1,
+                                          preserve_sparsity=True)
+    for name in info["layers"]:
+        kernel = clustered.get_layer(name).kernel.numpy()
+        assert (kernel == 0).mean() >= 0.49, name
+
+
+def _tflite_accuracy(blob, data, tmp_path):
+    from zoo.inference import TFLiteModel
+    path = tmp_path / "m.tflite"
+    path.write_bytes(blob)
+    from compression.report import tflite_accuracy
+    return tflite_accuracy(TFLiteModel(path), data)
+
+
+@pytest.mark.parametrize("mode", [None, "int8", "dynamic", "float16"])
+def test_post_training_quantization_agrees_with_keras(mode, small_model, digits, tmp_path):
+    from compression.report import keras_accuracy
+    blob = quant.convert(small_model, mode, data=digits)
+    reference = keras_accuracy(small_model, digits)
+    assert abs(_tflite_accuracy(blob, digits, tmp_path) - reference) <= 0.05
+
+
+def test_int8_io(small_model, digits, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+    blob = quant.convert(small_model, "int8", data=digits, io="int8")
+    path = tmp_path / "io.tflite"
+    path.write_bytes(blob)
+    interpreter = Interpreter(model_path=str(path))
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    from compression.report import keras_accuracy
+    assert abs(_tflite_accuracy(blob, digits, tmp_path) -
+               keras_accuracy(small_model, digits)) <= 0.05
+
+
+def test_qat_and_pruning_preserving_qat(small_model, digits, tmp_path):
+    qat = quant.quantize_aware(small_model, digits, epochs=1)
+    blob = quant.convert(qat, "qat", data=digits)
+    assert _tflite_accuracy(blob, digits, tmp_path) > 0.3
+    pruned, info = prune_lib.prune(small_model, digits, sparsity=0.5, epochs=1)
+    pqat = quant.quantize_aware(pruned, digits, epochs=1, preserve="sparsity")
+    for name in info["layers"]:
+        wrapper = pqat.get_layer("quant_" + name)
+        kernel = next(w for w in wrapper.weights if w.name.endswith("kernel:0"))
+        assert (kernel.numpy() == 0).mean() >= 0.49, name
+
+
+def test_cluster_preserving_qat(small_model, digits):
+    clustered, info = cluster_lib.cluster(small_model, digits, clusters=8, epochs=1)
+    cqat = quant.quantize_aware(clustered, digits, epochs=1, preserve="cluster")
+    for name in list(info["layers"])[:4]:
+        wrapper = cqat.get_layer("quant_" + name)
+        kernel = next(w for w in wrapper.weights if w.name.endswith("kernel:0"))
+        # CQAT keeps each weight at its centroid up to ~1e-5 training drift:
+        # the sorted values fall into at most 8 tight groups.
+        values = np.unique(kernel.numpy())
+        assert 1 + int(np.sum(np.diff(values) > 1e-3)) <= 8, name
+
+
+def test_qat_refuses_preactivation_bn_with_fix():
+    model = zoo.create_model("resnet50_v2", num_classes=3, input_shape=(32, 32, 3))
+    with pytest.raises(CompressionError, match="conv2_block1_preact_bn.*Fix: use "
+                                               "post-training quantization"):
+        quant.quantize_aware(model, None)
+
+
+def test_compress_pipeline_and_report(small_model, digits, tmp_path):
+    report = compress(small_model, digits, out=tmp_path, prune=0.5, quantize="int8",
+                      epochs=1, latency_runs=5)
+    names = [v["name"] for v in report["variants"]]
+    assert names == ["float", "pruned", "compressed"]
+    for name in ("model.tflite", "report.json", "report.md", "report.png", "pruned.keras"):
+        assert (tmp_path / name).is_file(), name
+    saved = json.loads((tmp_path / "report.json").read_text())
+    for v in saved["variants"]:
+        assert {"name", "accuracy", "size_bytes", "gzip_bytes", "sparsity",
+                "latency_ms"} <= set(v)
+    assert saved["variants"][-1]["gzip_bytes"] < saved["variants"][0]["gzip_bytes"]
+    assert "| compressed | tflite |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(prune=1.0), r"Sparsity must be in \(0, 1\)"),
+    (dict(prune=0), r"Sparsity must be in \(0, 1\)"),
+    (dict(structure="4:2"), "0 < m < n"),
+    (dict(structure="two:four"), "'m:n' such as '2:4'"),
+    (dict(clusters=1), "at least 2 clusters"),
+    (dict(quantize="int4"), "Unknown quantize mode 'int4'"),
+    (dict(init="kmeans"), "Unknown centroid initialisation"),
+    (dict(epochs=0), "epochs must be an integer >= 1"),
+])
+def test_bad_options_fail_before_work(kwargs, message, tmp_path):
+    with pytest.raises(CompressionError, match=message):
+        compress("does-not-matter.keras", "digits", out=tmp_path / "o", **kwargs)
+    assert not (tmp_path / "o").exists()
+
+
+def test_int8_needs_representative_data(small_model):
+    with pytest.raises(CompressionError, match="needs representative data"):
+        quant.convert(small_model, "int8")
+
+
+def test_unwritable_output_and_unbridgeable_model(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        compress("m.keras", "digits", out=blocker)
+
+    class Odd(keras.layers.Layer):
+        def call(self, x):
+            return x
+
+    odd = keras.Sequential([keras.Input((8, 8, 1)), Odd(name="odd"),
+                            keras.layers.Flatten(), keras.layers.Dense(10)])
+    with pytest.raises(bridge.BridgeError, match="'odd'"):
+        compress(odd, "digits", out=tmp_path / "x")
+
+
+@pytest.mark.slow
+def test_cli_compress_end_to_end(small_model, tmp_path):
+    small_model.save(tmp_path / "model.keras")
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "compress", str(tmp_path / "model.keras"),
+         "--dataset", "digits", "--prune", "0.5", "--structure", "2:4",
+         "--quantize", "dynamic", "--epochs", "1", "--latency-runs", "5",
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "smaller" in result.stdout
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["variants"][0]["name"] == "float"
+    assert report["variants"][-1]["name"] == "compressed"
+    bad = subprocess.run([sys.executable, "-m", "zoo.cli", "compress",
+                          str(tmp_path / "model.keras"), "--dataset", "digits",
+                          "--prune", "1.5", "--out", str(tmp_path / "o2")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "Sparsity must be in (0, 1)" in bad.stderr
