@@ -1,0 +1,246 @@
+"""Search spaces: small functions of `hp` with conditional knobs.
+
+A space is a dict of knobs; each knob is one of
+
+* ``{"values": [...]}``                    – a choice,
+* ``{"min": a, "max": b, "sampling": "log"|"linear"}`` – a range,
+* ``{"value": x}``                          – fixed (not searched),
+* ``None``                                  – dropped (the zoo default is used).
+
+Knobs: optimizer, learning_rate, momentum (only for momentum/nesterov),
+rho (only rmsprop), beta_1 / beta_2 / epsilon (only adam/adamw),
+weight_decay (only adamw), schedule, regularizer, l1 / l2 (only with a
+regularizer that uses them), dropout, label_smoothing, augment, batch_size,
+and architecture knobs: width_multiplier (mobilenet), depth (CIFAR ResNets:
+resnet20/32/44/56), cardinality (ResNeXt-29: 8 or 16).
+
+Users fix, narrow or drop knobs from Python (`space={"optimizer": {"values":
+["adam"]}}`) or from a JSON/YAML file (`load_space(path)`); what they give is
+merged over the family's defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from zoo import registry
+from zoo.training import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
+
+REGULARIZERS = ("none", "l1", "l2", "elastic_net")
+AUGMENTS = ("none", "light", "standard", "strong")
+KNOBS = ("optimizer", "learning_rate", "momentum", "rho", "beta_1", "beta_2",
+         "epsilon", "weight_decay", "schedule", "regularizer", "l1", "l2",
+         "dropout", "label_smoothing", "augment", "batch_size",
+         "width_multiplier", "depth", "cardinality")
+_CHOICES = {"optimizer": OPTIMIZERS, "regularizer": REGULARIZERS,
+            "augment": AUGMENTS, "schedule": ("constant", "cosine")}
+
+BASE = {
+    "optimizer": {"values": list(OPTIMIZERS)},
+    "learning_rate": {"min": 1e-4, "max": 1e-1, "sampling": "log"},
+    "momentum": {"min": 0.5, "max": 0.99},
+    "rho": {"min": 0.8, "max": 0.99},
+    "beta_1": {"min": 0.8, "max": 0.95},
+    "beta_2": {"values": [0.99, 0.999]},
+    "epsilon": {"min": 1e-8, "max": 1e-5, "sampling": "log"},
+    "weight_decay": {"min": 1e-5, "max": 1e-2, "sampling": "log"},
+    "schedule": {"values": ["constant", "cosine"]},
+    "regularizer": {"values": list(REGULARIZERS)},
+    "l1": {"min": 1e-6, "max": 1e-3, "sampling": "log"},
+    "l2": {"min": 1e-6, "max": 1e-2, "sampling": "log"},
+    "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    "label_smoothing": {"values": [0.0, 0.1]},
+    "augment": {"values": ["none", "light"]},
+    "batch_size": {"values": [32, 64, 128]},
+}
+CIFAR_DEPTHS = {20: "resnet20", 32: "resnet32", 44: "resnet44", 56: "resnet56"}
+
+
+def default_space(model_name: str) -> dict:
+    """Sensible defaults for a model's family (architecture knobs included)."""
+    entry = registry.get_entry(model_name)
+    space = {k: dict(v) for k, v in BASE.items()}
+    if entry.family == "mobilenet":
+        space["width_multiplier"] = {"values": [0.5, 0.75, 1.0]}
+        space["dropout"] = {"values": [0.001, 0.1, 0.2]}
+    if entry.name in CIFAR_DEPTHS.values():
+        space["depth"] = {"values": [20, 32]}
+    if entry.name.startswith("resnext29"):
+        space["cardinality"] = {"values": [8, 16]}
+    return space
+
+
+def load_space(path) -> dict:
+    """Reads a space from a JSON or YAML file (YAML needs PyYAML)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"Space file {str(path)!r} does not exist.")
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ValueError("YAML space files need PyYAML (pip install pyyaml); "
+                             "or write the space as JSON.") from None
+        data = yaml.safe_load(text)
+    else:
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            raise ValueError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a mapping of knob -> spec.")
+    return data
+
+
+def _check_knob(name, spec):
+    if spec is None:
+        return
+    if not isinstance(spec, dict):
+        raise ValueError(f"Knob {name!r}: expected a dict such as "
+                         "{'values': [...]} or {'min': a, 'max': b}, or null; "
+                         f"got {spec!r}.")
+    unknown = set(spec) - {"values", "min", "max", "sampling", "step", "value"}
+    if unknown:
+        raise ValueError(f"Knob {name!r} has unknown field(s) {sorted(unknown)}.")
+    if "values" in spec:
+        values = spec["values"]
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"Knob {name!r} has an empty choice list; give at least "
+                             "one value or drop the knob (null).")
+        allowed = _CHOICES.get(name)
+        if allowed:
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                raise ValueError(f"Unknown {name} value(s) {bad} in the space; use "
+                                 f"{', '.join(map(str, allowed))}.")
+    elif "value" in spec:
+        allowed = _CHOICES.get(name)
+        if allowed and spec["value"] not in allowed:
+            raise ValueError(f"Unknown {name} {spec['value']!r}; use "
+                             f"{', '.join(allowed)}.")
+    elif "min" in spec or "max" in spec:
+        lo, hi = spec.get("min"), spec.get("max")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                   for v in (lo, hi)):
+            raise ValueError(f"Knob {name!r} needs numeric min and max; got "
+                             f"{lo!r}, {hi!r}.")
+        if lo > hi:
+            raise ValueError(f"Knob {name!r}: min {lo} > max {hi}.")
+        sampling = spec.get("sampling", "linear")
+        if sampling not in ("linear", "log", "reverse_log"):
+            raise ValueError(f"Knob {name!r}: unknown sampling {sampling!r}.")
+        if sampling == "log" and lo <= 0:
+            raise ValueError(f"Knob {name!r}: log sampling needs min > 0; got {lo}.")
+    else:
+        raise ValueError(f"Knob {name!r} needs 'values', 'min'/'max' or 'value'.")
+
+
+def resolve_space(model_name: str, space=None) -> dict:
+    """Merges a user space (dict or file path) over the defaults; validates."""
+    if isinstance(space, (str, Path)):
+        space = load_space(space)
+    merged = default_space(model_name)
+    for name, spec in (space or {}).items():
+        if name not in KNOBS:
+            raise ValueError(f"Unknown search knob {name!r}; knobs: {', '.join(KNOBS)}.")
+        merged[name] = spec
+    for name, spec in merged.items():
+        _check_knob(name, spec)
+    entry = registry.get_entry(model_name)
+    if merged.get("width_multiplier") and entry.family != "mobilenet":
+        raise ValueError(f"width_multiplier is a mobilenet knob; {model_name} has none.")
+    if merged.get("depth") and model_name not in CIFAR_DEPTHS.values():
+        raise ValueError(f"depth is a knob of the CIFAR ResNets; {model_name} has none.")
+    return merged
+
+
+def sample(hp, name, space, default=None, parent=None):
+    """Declares knob `name` on `hp` (inside a conditional scope when `parent`
+    is (parent name, [values])) and returns its value."""
+    spec = space.get(name)
+    if spec is None:
+        return default
+    def declare():
+        if "value" in spec:
+            return hp.Fixed(name, spec["value"])
+        if "values" in spec:
+            return hp.Choice(name, spec["values"])
+        lo, hi = spec["min"], spec["max"]
+        if isinstance(lo, int) and isinstance(hi, int) and "step" in spec \
+                and isinstance(spec["step"], int):
+            return hp.Int(name, lo, hi, step=spec["step"])
+        if lo == hi:
+            return hp.Fixed(name, lo)
+        kwargs = {"sampling": spec.get("sampling", "linear")}
+        if "step" in spec:
+            kwargs["step"] = spec["step"]
+        return hp.Float(name, float(lo), float(hi), **kwargs)
+    if parent is None:
+        return declare()
+    parent_name, parent_values = parent
+    with hp.conditional_scope(parent_name, list(parent_values)):
+        value = declare()
+    return value if hp.is_active(name) else default
+
+
+def optimizer(hp, space, steps_per_epoch=100, epochs=1):
+    """The sampled optimizer; its knobs exist only where they mean something."""
+    name = sample(hp, "optimizer", space, default="adam")
+    lr = sample(hp, "learning_rate", space, default=1e-3)
+    momentum = sample(hp, "momentum", space, 0.9,
+                      parent=("optimizer", ["momentum", "nesterov"]))
+    rho = sample(hp, "rho", space, 0.9, parent=("optimizer", ["rmsprop"]))
+    adam_like = ("optimizer", ["adam", "adamw"])
+    beta_1 = sample(hp, "beta_1", space, 0.9, parent=adam_like)
+    beta_2 = sample(hp, "beta_2", space, 0.999, parent=adam_like)
+    epsilon = sample(hp, "epsilon", space, 1e-7, parent=adam_like)
+    weight_decay = sample(hp, "weight_decay", space, 0.0,
+                          parent=("optimizer", ["adamw"]))
+    schedule = sample(hp, "schedule", space, default="constant")
+    rate = make_schedule(schedule, lr, steps_per_epoch * epochs)
+    return make_optimizer(name, rate, weight_decay=weight_decay or 0.0,
+                          momentum=momentum or 0.9, rho=rho or 0.9,
+                          beta_1=beta_1 or 0.9, beta_2=beta_2 or 0.999,
+                          epsilon=epsilon or 1e-7)
+
+
+def regularizer(hp, space):
+    """"l2:3e-4"-style string for zoo.create_model, or None."""
+    kind = sample(hp, "regularizer", space, default="none")
+    l1 = sample(hp, "l1", space, 1e-5, parent=("regularizer", ["l1", "elastic_net"]))
+    l2 = sample(hp, "l2", space, 1e-4, parent=("regularizer", ["l2", "elastic_net"]))
+    if kind in (None, "none"):
+        return None
+    if kind == "l1":
+        return f"l1:{l1}"
+    if kind == "l2":
+        return f"l2:{l2}"
+    return f"elastic_net:{l1},{l2}"
+
+
+def architecture(hp, model_name, space):
+    """(registry name, extra create_model kwargs) after architecture knobs."""
+    kwargs = {}
+    name = model_name
+    width = sample(hp, "width_multiplier", space)
+    if width is not None:
+        kwargs["width_multiplier"] = width
+    depth = sample(hp, "depth", space)
+    if depth is not None:
+        name = CIFAR_DEPTHS[int(depth)]
+    cardinality = sample(hp, "cardinality", space)
+    if cardinality is not None:
+        name = f"resnext29_{int(cardinality)}x64d"
+    return name, kwargs
+
+
+def finite(x):
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+__all__ = ["AUGMENTS", "BASE", "KNOBS", "REGULARIZERS", "SCHEDULES", "architecture",
+           "default_space", "load_space", "optimizer", "regularizer", "resolve_space",
+           "sample"]
