@@ -139,7 +139,8 @@ class TrialRecorder(keras.callbacks.Callback):
         except Exception:
             return values
         for trial in trials:
-            if trial.trial_id == self.trial_id:
+            if trial.trial_id == self.trial_id or str(trial.status) != "COMPLETED" \
+                    or not trial.metrics.exists(self.objective):
                 continue
             for obs in trial.metrics.get_history(self.objective):
                 if obs.step == epoch:

@@ -181,6 +181,8 @@ def sample(hp, name, space, default=None, parent=None):
     if parent is None:
         return declare()
     parent_name, parent_values = parent
+    if parent_name not in hp.values:
+        return default          # the parent knob was dropped from the space
     with hp.conditional_scope(parent_name, list(parent_values)):
         value = declare()
     return value if hp.is_active(name) else default

@@ -182,6 +182,54 @@ def cmd_compress(args) -> int:
     return 0
 
 
+def _tune_argv(args):
+    """The command each distributed process runs (everything but --workers)."""
+    argv = ["tune", args.name, "--dataset", args.dataset, "--tuner", args.tuner,
+            "--max-trials", str(args.max_trials), "--epochs", str(args.epochs),
+            "--objective", args.objective, "--out", args.out, "--seed", str(args.seed)]
+    for flag, value in (("--data-dir", args.data_dir), ("--space", args.space),
+                        ("--image-size", args.image_size), ("--limit", args.limit)):
+        if value is not None:
+            argv += [flag, str(value)]
+    if args.no_pruning:
+        argv.append("--no-pruning")
+    return argv
+
+
+def cmd_tune(args) -> int:
+    # Imported here: `zoo` itself never imports tuning.
+    import tuning
+    if args.report:
+        print(tuning.report(args.report))
+        return 0
+    if not (args.name and args.dataset and args.out):
+        raise UsageError("zoo tune needs NAME, --dataset and --out (or --report DIR).")
+    if args.workers:
+        from tuning import distributed
+        from tuning.search import check_tuner, parse_objectives
+        from zoo import data as data_lib
+        check_tuner(args.tuner)
+        parse_objectives(args.objective)
+        tuning.spaces.resolve_space(args.name, args.space)
+        data_lib.check_source(args.dataset, args.data_dir)
+        info = distributed.run(_tune_argv(args), workers=args.workers, out=args.out,
+                               host=args.chief_host, port=args.chief_port,
+                               timeout=args.timeout)
+        print(f"distributed search finished in {info['wall_time_s']:.0f} s "
+              f"(worker restarts: {sum(info['restarts'].values())})")
+        print(tuning.report(args.out))
+        return 0
+    result = tuning.search(args.name, args.dataset, tuner=args.tuner,
+                           max_trials=args.max_trials, epochs=args.epochs,
+                           objective=args.objective, out=args.out, seed=args.seed,
+                           space=args.space, data_dir=args.data_dir,
+                           image_size=args.image_size, prune=not args.no_pruning,
+                           limit=args.limit, verbose=2 if args.verbose else 0)
+    if result:
+        print(tuning.report(args.out))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from zoo import demo
     report = demo.run(args.out, epochs=args.epochs, quick=args.quick)
@@ -345,6 +393,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-runs", type=int, default=50)
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_compress)
+
+    p = sub.add_parser(
+        "tune", help="hyperparameter search with keras-tuner",
+        description="Search optimizer, regularization and architecture settings of "
+                    "NAME with keras-tuner; writes trials.csv, best_hyperparameters."
+                    "json, best_model.keras and plots into --out. Running the same "
+                    "command again resumes. keras-tuner's gRPC channel (--workers) "
+                    "has no authentication: keep the chief on a trusted network.")
+    p.add_argument("name", nargs="?", help="registry name, e.g. resnet20")
+    _add_data_args(p, required=False)
+    p.add_argument("--out", metavar="DIR")
+    p.add_argument("--tuner", default="random",
+                   help="random | bayesian | hyperband | grid (default random)")
+    p.add_argument("--max-trials", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=3,
+                   help="epochs per trial (hyperband: maximum)")
+    p.add_argument("--objective", default="val_accuracy",
+                   help="val_accuracy, or several for a Pareto front: "
+                        "val_accuracy,params or val_accuracy,latency")
+    p.add_argument("--space", metavar="FILE", help="JSON/YAML search space file")
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--limit", type=int, help="use at most N training images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-pruning", action="store_true",
+                   help="turn off median-stopping trial pruning")
+    p.add_argument("--workers", type=int,
+                   help="run a chief and N workers on this host (keras-tuner gRPC)")
+    p.add_argument("--chief-host", default="127.0.0.1",
+                   help="address the chief binds to (default 127.0.0.1); for "
+                        "several hosts set KERASTUNER_TUNER_ID/ORACLE_IP/ORACLE_PORT")
+    p.add_argument("--chief-port", type=int, help="default: a free port")
+    p.add_argument("--timeout", type=int, default=3600,
+                   help="seconds before a distributed search is stopped")
+    p.add_argument("--report", metavar="DIR", help="print a finished search's summary")
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("demo", help="train, evaluate (and tune, compress) on digits",
                        description="Run the main job on the embedded digits data: "

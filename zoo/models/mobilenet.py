@@ -34,7 +34,7 @@ MOBILENETS = {
     "mobilenet_v2_100": MobileNetSpec(2, 1.0),
     "mobilenet_v2_140": MobileNetSpec(2, 1.4),
     # The common CIFAR adaptation of MobileNetV2 (total stride 8 instead of
-    # 32), so 28–32 px inputs keep a 4×4 final feature map.
+    # 32), so 28–32 px inputs keep a 4×4 final feature map; BN momentum 0.9.
     "mobilenet_v2_050_cifar": MobileNetSpec(2, 0.5, cifar=True),
 }
 
@@ -76,13 +76,14 @@ def _v1_body(ctx, x, alpha):
     return x
 
 
-def _inverted_residual(ctx, x, expansion, stride, filters, alpha, block_id):
+def _inverted_residual(ctx, x, expansion, stride, filters, alpha, block_id,
+                       momentum=0.999):
     layers = ctx.layers
     in_channels = x.shape[-1]
     out_channels = make_divisible(int(filters * alpha), 8)
     inputs = x
     prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
-    bn = dict(epsilon=1e-3, momentum=0.999)
+    bn = dict(epsilon=1e-3, momentum=momentum)
     if block_id:
         x = ctx.conv(expansion * in_channels, 1, padding="same",
                      name=f"{prefix}expand")(x)
@@ -104,7 +105,9 @@ def _inverted_residual(ctx, x, expansion, stride, filters, alpha, block_id):
 
 def _v2_body(ctx, x, alpha, cifar=False):
     layers = ctx.layers
-    bn = dict(epsilon=1e-3, momentum=0.999)
+    # keras.applications' 0.999 needs thousands of steps before the moving
+    # statistics are usable; the CIFAR form trains for a few epochs.
+    bn = dict(epsilon=1e-3, momentum=0.9 if cifar else 0.999)
     x = ctx.conv(make_divisible(32 * alpha, 8), 3, strides=1 if cifar else 2,
                  padding="same", name="Conv1")(x)
     x = ctx.bn(name="bn_Conv1", **bn)(x)
@@ -115,7 +118,7 @@ def _v2_body(ctx, x, alpha, cifar=False):
             stride = 1
         for i in range(repeats):
             x = _inverted_residual(ctx, x, expansion, stride if i == 0 else 1,
-                                   filters, alpha, block_id)
+                                   filters, alpha, block_id, bn["momentum"])
             block_id += 1
     last = make_divisible(1280 * alpha, 8) if alpha > 1.0 else 1280
     x = ctx.conv(last, 1, name="Conv_1")(x)

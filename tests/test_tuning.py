@@ -1,0 +1,238 @@
+"""keras-tuner searches over zoo models (issue #5)."""
+
+import builtins
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+import tuning
+from tuning import distributed, spaces
+from tuning.search import TrialRecorder, ZooHyperModel, pareto_front, search
+
+TINY = dict(limit=128, epochs=1)
+
+
+def rows(out):
+    with open(out / "trials.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("kind", tuning.TUNERS)
+def test_each_tuner_runs_two_trials_and_exports(kind, tmp_path):
+    result = search("resnet20", "digits", tuner=kind, max_trials=2, out=tmp_path,
+                    space={"optimizer": {"values": ["adam", "sgd"]},
+                           "learning_rate": {"values": [1e-3, 1e-2]},
+                           "regularizer": None, "augment": None, "dropout": None,
+                           "label_smoothing": None, "schedule": None,
+                           "batch_size": {"value": 64}, "depth": None},
+                    **TINY)
+    trials = rows(tmp_path)
+    assert len(trials) == 2 and all(t["status"] == "COMPLETED" for t in trials)
+    assert {"trial_id", "status", "optimizer", "learning_rate", "score", "epochs_run",
+            "wall_time_s", "params"} <= set(trials[0])
+    best = json.loads((tmp_path / "best_hyperparameters.json").read_text())
+    best_row = max(trials, key=lambda r: float(r["score"]))
+    assert best["trial_id"] == best_row["trial_id"] == result["best_trial"]
+    assert best["values"]["optimizer"] == best_row["optimizer"]
+    model = keras.models.load_model(tmp_path / "best_model.keras", safe_mode=True)
+    assert model.output_shape == (None, 10)
+    assert (tmp_path / "objective_by_trial.png").is_file()
+
+
+def test_conditional_knobs_only_with_their_parent():
+    space = spaces.resolve_space("resnet20", {"optimizer": {"value": "adam"}})
+    hp = keras_tuner.HyperParameters()
+    spaces.optimizer(hp, space)
+    spaces.regularizer(hp, space)
+    assert {"beta_1", "beta_2", "epsilon"} <= set(hp.values)
+    assert "momentum" not in hp.values and "rho" not in hp.values
+    assert "weight_decay" not in hp.values
+    space = spaces.resolve_space("resnet20", {"optimizer": {"value": "nesterov"},
+                                              "regularizer": {"value": "l2"}})
+    hp = keras_tuner.HyperParameters()
+    spaces.optimizer(hp, space)
+    spaces.regularizer(hp, space)
+    assert "momentum" in hp.values and "beta_1" not in hp.values
+    assert "l2" in hp.values and "l1" not in hp.values
+
+
+def test_architecture_knobs_build_other_variants():
+    hm = ZooHyperModel("resnet20", 10, (8, 8, 1),
+                       space={"depth": {"value": 32}, "optimizer": {"value": "adam"}})
+    model = hm.build(keras_tuner.HyperParameters())
+    assert model.name == "resnet32"
+    hm = ZooHyperModel("mobilenet_v2_050_cifar", 10, (16, 16, 1),
+                       space={"width_multiplier": {"value": 0.75}})
+    narrow = hm.build(keras_tuner.HyperParameters())
+    assert narrow.get_layer("Conv1").filters == 24
+
+
+class FakeTrial:
+    def __init__(self, trial_id, history):
+        self.trial_id = trial_id
+        self.status = "COMPLETED"
+        from keras_tuner.src.engine.metrics_tracking import MetricsTracker
+        self.metrics = MetricsTracker()
+        for step, value in enumerate(history):
+            self.metrics.update("val_accuracy", value, step=step)
+
+
+class FakeOracle:
+    def __init__(self, trials):
+        self.trials = trials
+
+    def get_best_trials(self, n):
+        return self.trials
+
+
+def test_median_stopping_prunes_a_bad_trial(tmp_path, rng):
+    recorder = TrialRecorder(tmp_path, "val_accuracy", "max", min_trials=2)
+    recorder.trial_id = "02"
+    recorder.oracle = FakeOracle([FakeTrial("00", [0.9, 0.95, 0.97]),
+                                  FakeTrial("01", [0.8, 0.9, 0.93])])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = rng.random((32, 4)), rng.integers(0, 3, 32)
+    model.fit(x, y, validation_data=(x, y), epochs=5, verbose=0, callbacks=[recorder])
+    info = json.loads((tmp_path / "trial_info" / "02.json").read_text())
+    assert info["pruned"] is True and info["epochs_run"] == 1
+    # A trial above the median keeps going.
+    good = TrialRecorder(tmp_path, "val_accuracy", "max", min_trials=2)
+    good.trial_id = "03"
+    good.oracle = FakeOracle([FakeTrial("00", [0.0, 0.0, 0.0, 0.0, 0.0]),
+                              FakeTrial("01", [0.0, 0.0, 0.0, 0.0, 0.0])])
+    model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0, callbacks=[good])
+    assert json.loads((tmp_path / "trial_info" / "03.json").read_text())["epochs_run"] == 3
+
+
+def test_pareto_front_on_constructed_case():
+    points = [(0.90, 100), (0.80, 50), (0.85, 200), (0.70, 40), (0.80, 60)]
+    assert pareto_front(points, ["max", "min"]) == [0, 1, 3]
+
+
+def test_pareto_export(tmp_path):
+    result = search("resnet20", "digits", tuner="random", max_trials=3, out=tmp_path,
+                    objective="val_accuracy,params",
+                    space={"depth": {"values": [20, 32]}, "optimizer": {"value": "adam"},
+                           "regularizer": None, "augment": None, "dropout": None,
+                           "label_smoothing": None, "batch_size": {"value": 64}},
+                    **TINY)
+    front = list(csv.DictReader(open(tmp_path / "pareto.csv")))
+    assert [r["trial_id"] for r in front] == result["pareto"]
+    all_rows = rows(tmp_path)
+    for r in all_rows:     # nothing outside the front dominates a front member
+        for f in front:
+            assert not (float(r["score"]) > float(f["score"])
+                        and int(r["params"]) < int(f["params"]))
+    assert (tmp_path / "pareto.png").is_file()
+
+
+BAD = [
+    (dict(space={"optimizer": {"values": ["adam", "lion"]}}), "Unknown optimizer value"),
+    (dict(space={"regularizer": {"values": ["l3"]}}), "Unknown regularizer value"),
+    (dict(space={"optimizer": {"values": []}}), "empty choice list"),
+    (dict(space={"learning_rate": {"min": 0.1, "max": 0.01}}), "min 0.1 > max 0.01"),
+    (dict(space={"speed": {"values": [1]}}), "Unknown search knob 'speed'"),
+    (dict(max_trials=0), "max_trials must be an integer >= 1"),
+    (dict(objective="val_f1"), "does not produce objective 'val_f1'"),
+    (dict(objective="params"), "must be a model metric"),
+    (dict(tuner="evolution"), "Unknown tuner 'evolution'"),
+]
+
+
+@pytest.mark.parametrize("kwargs,message", BAD, ids=[m for _, m in BAD])
+def test_bad_input_fails_before_first_trial(kwargs, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        search("resnet20", "digits", out=tmp_path / "o", **kwargs)
+    assert not (tmp_path / "o" / "search").exists()
+
+
+def test_space_file_errors(tmp_path):
+    bad = tmp_path / "space.json"
+    bad.write_text('{"optimizer": {"values": ["adam", "adamz"]}}')
+    with pytest.raises(ValueError, match="Unknown optimizer value"):
+        search("resnet20", "digits", out=tmp_path / "o", space=str(bad))
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        spaces.load_space(bad)
+
+
+def test_missing_scikit_learn_for_bayesian(tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_sklearn(name, *args, **kwargs):
+        if name == "sklearn" or name.startswith("sklearn."):
+            raise ImportError("No module named 'sklearn'")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    with pytest.raises(ValueError, match="bayesian tuner needs scikit-learn"):
+        search("resnet20", "digits", tuner="bayesian", out=tmp_path)
+
+
+def _env():
+    return {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+
+
+TUNE = ["tune", "resnet20", "--dataset", "digits", "--tuner", "random",
+        "--max-trials", "3", "--epochs", "2", "--limit", "128", "--seed", "1"]
+
+
+@pytest.mark.slow
+def test_sigkill_during_search_resumes(tmp_path):
+    out = tmp_path / "search"
+    argv = [sys.executable, "-m", "zoo.cli", *TUNE, "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=_env())
+    deadline = time.time() + 300
+    info = out / "trial_info"
+    while not (info.is_dir() and len(list(info.glob("*.json"))) >= 1):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.1)
+    time.sleep(1.0)             # into the next trial
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: p.read_text() for p in info.glob("*.json")}
+    assert 1 <= len(finished) < 3
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = rows(out)
+    assert len(trials) == 3 and all(t["status"] in ("COMPLETED", "PRUNED") for t in trials)
+    for name, text in finished.items():     # finished trials were not re-run
+        assert (info / name).read_text() == text
+
+
+@pytest.mark.slow
+def test_distributed_chief_and_two_workers_one_killed(tmp_path):
+    out = tmp_path / "dist"
+    argv = [*TUNE[:7], "4", *TUNE[8:], "--out", str(out)]
+    killed = {}
+
+    def kill_later(procs):
+        def target():
+            time.sleep(12)
+            procs["tuner0"].send_signal(signal.SIGKILL)
+            killed["at"] = time.time()
+        threading.Thread(target=target, daemon=True).start()
+
+    result = distributed.run(argv, workers=2, out=str(out), timeout=500,
+                             on_start=kill_later)
+    assert "at" in killed
+    assert result["restarts"]["tuner0"] >= 1
+    trials = rows(out)
+    assert len(trials) == 4
+    assert all(t["status"] in ("COMPLETED", "PRUNED") for t in trials)
+
+
+def test_distributed_refuses_bad_worker_count(tmp_path):
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        distributed.run(["tune"], workers=0, out=str(tmp_path))
