@@ -25,7 +25,7 @@ ONE_PER_FAMILY = ["alexnet_cifar", "mobilenet_v2_050_cifar", "mobilenet_v1_025",
 
 @pytest.fixture(scope="module")
 def digits():
-    return data_lib.load("digits", image_size=16, batch_size=64, limit=256)
+    return data_lib.load("digits", batch_size=64, limit=192)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,46 @@
+"""Helpers shared by the benchmark scripts: machine facts and timing."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+
+
+def machine() -> dict:
+    import tensorflow as tf
+    flags = []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    flags = sorted(have & {"avx2", "avx512f", "avx512_bf16",
+                                           "amx_bf16", "amx_tile", "fma"})
+                    break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu_flags": flags,
+            "machine": platform.machine(), "tensorflow": tf.__version__,
+            "python": platform.python_version()}
+
+
+def timed(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def dump(path, data):
+    if path:
+        with open(path, "w") as f:
+            json.dump(data, f, indent=2, default=str)

@@ -1,0 +1,72 @@
+"""Compression of the shipped resnet20.fashion_mnist checkpoint on the
+Fashion-MNIST test split: float, pruned 80 % + int8, QAT int8.
+
+    python benchmarks/compression.py [--data-dir /usr/share/datasets/fashion-mnist]
+        [--epochs 2] [--limit 20000] [--out runs/compression] [--json out.json]
+
+Prints one table per recipe (from each run's report.md) and a summary with
+gzip compression against the float .keras file.  `--dataset digits` with a
+tiny `--limit` is the smoke-test setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import dump, machine  # noqa: E402
+
+RECIPES = {
+    "prune80_int8": dict(prune=0.8, quantize="int8"),
+    "qat_int8": dict(quantize="qat"),
+    "prune80_qat": dict(prune=0.8, quantize="qat"),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=20000,
+                        help="training images used for fine-tuning")
+    parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--latency-runs", type=int, default=100)
+    parser.add_argument("--out", default="runs/compression")
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    import zoo
+    from compression import compress
+    from zoo import data as data_lib
+    model = zoo.create_model("resnet20", weights="fashion_mnist")
+    data = data_lib.load(args.dataset,
+                         data_dir=args.data_dir if args.dataset != "digits" else None,
+                         image_size=model.input_shape[1:3], channels=1,
+                         batch_size=128, limit=args.limit)
+    results = {}
+    for name in args.recipes.split(","):
+        report = compress(model, data, out=Path(args.out) / name, epochs=args.epochs,
+                          latency_runs=args.latency_runs, **RECIPES[name])
+        results[name] = report
+        print(f"\n## {name}\n")
+        print((Path(args.out) / name / "report.md").read_text().split("\n", 2)[2])
+    print(f"machine: {machine()}\n")
+    print("| recipe | float acc | compressed acc | Δ points | float .keras gzip | "
+          ".tflite gzip | × smaller | Keras float latency | LiteRT latency |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, rep in results.items():
+        f, c = rep["variants"][0], rep["variants"][-1]
+        print(f"| {name} | {f['accuracy']:.4f} | {c['accuracy']:.4f} | "
+              f"{100 * (c['accuracy'] - f['accuracy']):+.2f} | {f['gzip_bytes'] / 1e3:.0f} kB | "
+              f"{c['gzip_bytes'] / 1e3:.0f} kB | {f['gzip_bytes'] / c['gzip_bytes']:.1f}× | "
+              f"{f['latency_ms']:.2f} ms | {c['latency_ms']:.3f} ms |")
+    dump(args.json, {"args": vars(args),
+                     "results": {k: v["variants"] for k, v in results.items()}})
+    return results
+
+
+if __name__ == "__main__":
+    main()

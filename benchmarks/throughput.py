@@ -1,0 +1,119 @@
+"""Training-step and inference throughput of zoo models against
+keras.applications, and the share of the machine's matmul peak.
+
+    python benchmarks/throughput.py [--models resnet50,mobilenet_v1_100,...]
+        [--size 224] [--batch 16] [--steps 5] [--reps 3]
+        [--precision float32|mixed_bfloat16] [--jit] [--json out.json]
+
+Both implementations are built in one process and measured interleaved
+(zoo, keras.applications, zoo, ...) on the same random batch; the table
+shows medians, min–max spread and the ratio zoo / keras.applications.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import dump, machine, summary, timed  # noqa: E402
+
+KA = {
+    "resnet50": ("ResNet50", {}),
+    "mobilenet_v1_100": ("MobileNet", {"alpha": 1.0}),
+    "mobilenet_v2_100": ("MobileNetV2", {"alpha": 1.0}),
+    "xception": ("Xception", {}),
+}
+
+
+def matmul_peak(dtype, n=2048, reps=5):
+    import keras
+    a = keras.ops.cast(np.random.rand(n, n), dtype)
+    b = keras.ops.cast(np.random.rand(n, n), dtype)
+    keras.ops.matmul(a, b).numpy()
+    times = timed(lambda: keras.ops.matmul(a, b).numpy(), reps)
+    return 2 * n ** 3 / min(times) / 1e9
+
+
+def measure(model, x, y, steps, reps, jit):
+    import keras
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy",
+                  jit_compile=jit)
+    model.train_on_batch(x, y)
+    model.predict_on_batch(x)
+
+    def train():
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+
+    def infer():
+        for _ in range(steps):
+            model.predict_on_batch(x)
+    return train, infer
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(KA))
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--jit", action="store_true")
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    import keras
+    import zoo
+    keras.mixed_precision.set_global_policy(args.precision)
+    info = machine()
+    peak = {"fp32": matmul_peak("float32"), "bf16": matmul_peak("bfloat16")}
+    print(f"machine: {info}")
+    print(f"matmul peak: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s")
+    rows = []
+    rng = np.random.default_rng(0)
+    for name in args.models.split(","):
+        size = max(args.size, 71) if name == "xception" else args.size
+        shape = (size, size, 3)
+        cls, kw = KA[name]
+        models = {"zoo": zoo.create_model(name, input_shape=shape, num_classes=10),
+                  "keras.applications": getattr(keras.applications, cls)(
+                      weights=None, input_shape=shape, classes=10, **kw)}
+        x = rng.random((args.batch, *shape), dtype=np.float32)
+        y = rng.integers(0, 10, args.batch)
+        fns = {k: measure(m, x, y, args.steps, 1, args.jit) for k, m in models.items()}
+        results = {k: {"train": [], "infer": []} for k in models}
+        for _ in range(args.reps):
+            for k, (train, infer) in fns.items():
+                results[k]["train"].append(args.batch * args.steps / timed(train, 1)[0])
+                results[k]["infer"].append(args.batch * args.steps / timed(infer, 1)[0])
+        macs = zoo.count_macs(models["zoo"])
+        for k in models:
+            t, i = summary(results[k]["train"]), summary(results[k]["infer"])
+            gflops = 6 * macs * t["median"] / 1e9
+            rows.append({"model": name, "impl": k, "train_img_s": t, "infer_img_s": i,
+                         "train_gflops": gflops,
+                         "peak_share": gflops / (peak["bf16"] if "bfloat16" in args.precision
+                                                 else peak["fp32"])})
+        z, r = rows[-2], rows[-1]
+        z["ratio_train"] = z["train_img_s"]["median"] / r["train_img_s"]["median"]
+        z["ratio_infer"] = z["infer_img_s"]["median"] / r["infer_img_s"]["median"]
+    print(f"\n{args.precision}, batch {args.batch}, {args.size}px, jit={args.jit}\n")
+    print("| model | implementation | train img/s (min–max) | inference img/s (min–max) "
+          "| zoo/ka train | zoo/ka infer | train GFLOP/s | share of peak |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        t, i = r["train_img_s"], r["infer_img_s"]
+        print(f"| {r['model']} | {r['impl']} | {t['median']:.1f} ({t['min']:.1f}–{t['max']:.1f}) "
+              f"| {i['median']:.1f} ({i['min']:.1f}–{i['max']:.1f}) "
+              f"| {r.get('ratio_train', float('nan')):.2f} | {r.get('ratio_infer', float('nan')):.2f} "
+              f"| {r['train_gflops']:.0f} | {r['peak_share']:.1%} |")
+    dump(args.json, {"machine": info, "peak_gflops": peak, "args": vars(args), "rows": rows})
+    return rows
+
+
+if __name__ == "__main__":
+    main()

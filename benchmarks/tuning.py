@@ -1,0 +1,86 @@
+"""Hyperband with median-stopping pruning against random search.
+
+    python benchmarks/tuning.py [--dataset digits] [--trials 12] [--epochs 6]
+        [--out runs/tuning_bench] [--json out.json]
+
+Both searches use the same model, space and budget; the table shows the
+best validation accuracy, total epochs trained, wall time, and the epochs
+and time each needed to get within 1 point of the best accuracy either
+found.  The searches are also run by `zoo tune`; this script calls
+`tuning.search` directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import dump, machine  # noqa: E402
+
+SPACE = {"optimizer": {"values": ["sgd", "nesterov", "adam", "rmsprop"]},
+         "learning_rate": {"min": 1e-4, "max": 0.3, "sampling": "log"},
+         "regularizer": {"values": ["none", "l2"]}, "augment": None,
+         "label_smoothing": None, "batch_size": {"value": 64}, "depth": None,
+         "dropout": None}
+
+
+def run(kind, prune, args, out):
+    import tuning
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    tuning.search(args.model, args.dataset, tuner=kind, max_trials=args.trials,
+                  epochs=args.epochs, out=out, seed=args.seed, space=SPACE,
+                  image_size=args.image_size, prune=prune, limit=args.limit)
+    wall = time.perf_counter() - start
+    with open(Path(out) / "trials.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["score"]]
+    rows.sort(key=lambda r: r["trial_id"])
+    return {"tuner": kind, "pruning": prune, "rows": rows, "wall_time_s": wall,
+            "epochs": sum(int(r["epochs_run"] or 0) for r in rows),
+            "best": max(float(r["score"]) for r in rows),
+            "pruned": sum(r["status"] == "PRUNED" for r in rows)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resnet20")
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--image-size", type=int, default=16)
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/tuning_bench")
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    results = [run("hyperband", True, args, Path(args.out) / "hyperband"),
+               run("random", False, args, Path(args.out) / "random")]
+    target = max(r["best"] for r in results) - 0.01
+    print(f"machine: {machine()}\n")
+    print("| search | trials | pruned | epochs | wall time | best val acc | epochs to "
+          "within 1 pt | time to within 1 pt |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        epochs = seconds = 0
+        reached = None
+        for row in r["rows"]:
+            epochs += int(row["epochs_run"] or 0)
+            seconds += float(row["wall_time_s"] or 0)
+            if float(row["score"]) >= target:
+                reached = (epochs, seconds)
+                break
+        label = f"{r['tuner']}{' + median stopping' if r['pruning'] else ''}"
+        got = f"{reached[0]} | {reached[1]:.0f} s" if reached else "not reached | –"
+        print(f"| {label} | {len(r['rows'])} | {r['pruned']} | {r['epochs']} | "
+              f"{r['wall_time_s']:.0f} s | {r['best']:.4f} | {got} |")
+    dump(args.json, {"args": vars(args), "results": results})
+    return results
+
+
+if __name__ == "__main__":
+    main()

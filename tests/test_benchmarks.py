@@ -1,0 +1,46 @@
+"""The benchmark scripts keep working on tiny settings (no timing asserted)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench(script, *args, timeout=600):
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_throughput_tiny(tmp_path):
+    out = bench("throughput.py", "--models", "mobilenet_v1_100", "--size", "32",
+                "--batch", "4", "--steps", "1", "--reps", "1",
+                "--json", str(tmp_path / "t.json"))
+    assert "| mobilenet_v1_100 | zoo |" in out and "matmul peak" in out
+    assert (tmp_path / "t.json").is_file()
+
+
+@pytest.mark.slow
+def test_pipeline_tiny():
+    out = bench("pipeline.py", "--datasets", "digits", "--image-size", "8",
+                "--batches", "3", "--batch", "32")
+    assert "| digits |" in out
+
+
+@pytest.mark.slow
+def test_tuning_tiny(tmp_path):
+    out = bench("tuning.py", "--trials", "2", "--epochs", "2", "--image-size", "8",
+                "--limit", "128", "--out", str(tmp_path))
+    assert "| hyperband + median stopping |" in out and "| random |" in out
+
+
+@pytest.mark.slow
+def test_compression_tiny(tmp_path):
+    out = bench("compression.py", "--dataset", "digits", "--limit", "96", "--epochs", "1",
+                "--recipes", "prune80_int8", "--latency-runs", "3", "--out", str(tmp_path))
+    assert "| prune80_int8 |" in out
