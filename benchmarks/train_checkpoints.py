@@ -118,7 +118,7 @@ def main():
         write_json(cards_path, cards)
         rows.append((arch, accuracy, n, target.stat().st_size,
                      metrics["wall_time_s"]))
-    print(f"\n| checkpoint | test accuracy (float16 file) | test images | file size | train time |")
+    print("\n| checkpoint | test accuracy (float16 file) | test images | file size | train time |")
     print("|---|---|---|---|---|")
     for arch, acc, n, size, wall in rows:
         print(f"| {arch}.fashion_mnist | {acc:.4f} | {n} | {size / 1e6:.2f} MB | "

@@ -20,3 +20,14 @@ def small_input(name):
     entry = zoo.registry.get_entry(name)
     size = max(entry.min_size, 32)
     return (size, size, 3)
+
+
+def subprocess_env(**extra):
+    """The environment for child processes, as a user's shell would have it.
+
+    Importing TF-MOT (in the compression tests) sets TF_USE_LEGACY_KERAS=1
+    in this process; children must not inherit it.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    env.update(extra)
+    return env

@@ -6,12 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from conftest import subprocess_env
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench(script, *args, timeout=600):
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
-                            capture_output=True, text=True, timeout=timeout)
+                            capture_output=True, text=True, timeout=timeout,
+                            env=subprocess_env())
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import subprocess_env
 from zoo import cli
 
 ZOO = [sys.executable, "-m", "zoo.cli"]
@@ -20,7 +20,7 @@ ZOO = [sys.executable, "-m", "zoo.cli"]
 
 def run(*args, timeout=600, **kw):
     return subprocess.run([*ZOO, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, **kw)
+                          timeout=timeout, env=subprocess_env(), **kw)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_sigkill_during_training_resumes(tmp_path):
     args = ["train", "resnet20", "--dataset", "digits", "--epochs", "6",
             "--image-size", "16", "--out", out]
     proc = subprocess.Popen([*ZOO, *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, env=subprocess_env())
     deadline = time.time() + 300
     while _epochs_logged(out / "log.csv") < 2 and time.time() < deadline:
         assert proc.poll() is None, proc.stdout.read()[-2000:]

@@ -36,6 +36,16 @@ def small_model(digits):
     return model
 
 
+@pytest.fixture(scope="module")
+def pruned_half(small_model, digits):
+    return prune_lib.prune(small_model, digits, sparsity=0.5, epochs=1)
+
+
+@pytest.fixture(scope="module")
+def clustered8(small_model, digits):
+    return cluster_lib.cluster(small_model, digits, clusters=8, epochs=1)
+
+
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)
 def test_bridge_round_trip(name, rng):
     size = 71 if name == "xception" else 32
@@ -120,15 +130,15 @@ def test_two_four_structured_pruning(small_model, digits):
         assert abs(info["layers"][name] - 0.5) < 0.01
 
 
-def test_clustering_limits_unique_weights(small_model, digits):
-    clustered, info = cluster_lib.cluster(small_model, digits, clusters=8, epochs=1)
+def test_clustering_limits_unique_weights(clustered8):
+    clustered, info = clustered8
     for name, unique in info["layers"].items():
         assert unique <= 8, name
         assert np.unique(clustered.get_layer(name).kernel.numpy()).size <= 8
 
 
-def test_sparsity_preserving_clustering(small_model, digits):
-    pruned, _ = prune_lib.prune(small_model, digits, sparsity=0.5, epochs=1)
+def test_sparsity_preserving_clustering(pruned_half, digits):
+    pruned, _ = pruned_half
     clustered, info = cluster_lib.cluster(pruned, digits, clusters=8, epochs=1,
                                           preserve_sparsity=True)
     for name in info["layers"]:
@@ -164,11 +174,11 @@ def test_int8_io(small_model, digits, tmp_path):
                keras_accuracy(small_model, digits)) <= 0.05
 
 
-def test_qat_and_pruning_preserving_qat(small_model, digits, tmp_path):
+def test_qat_and_pruning_preserving_qat(small_model, pruned_half, digits, tmp_path):
     qat = quant.quantize_aware(small_model, digits, epochs=1)
     blob = quant.convert(qat, "qat", data=digits)
     assert _tflite_accuracy(blob, digits, tmp_path) > 0.3
-    pruned, info = prune_lib.prune(small_model, digits, sparsity=0.5, epochs=1)
+    pruned, info = pruned_half
     pqat = quant.quantize_aware(pruned, digits, epochs=1, preserve="sparsity")
     for name in info["layers"]:
         wrapper = pqat.get_layer("quant_" + name)
@@ -176,8 +186,8 @@ def test_qat_and_pruning_preserving_qat(small_model, digits, tmp_path):
         assert (kernel.numpy() == 0).mean() >= 0.49, name
 
 
-def test_cluster_preserving_qat(small_model, digits):
-    clustered, info = cluster_lib.cluster(small_model, digits, clusters=8, epochs=1)
+def test_cluster_preserving_qat(clustered8, digits):
+    clustered, info = clustered8
     cqat = quant.quantize_aware(clustered, digits, epochs=1, preserve="cluster")
     for name in list(info["layers"])[:4]:
         wrapper = cqat.get_layer("quant_" + name)

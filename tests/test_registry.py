@@ -8,6 +8,7 @@ import time
 import pytest
 
 import zoo
+from conftest import subprocess_env
 from zoo import cli
 
 
@@ -77,7 +78,8 @@ def test_cli_usage_errors_exit_2(capsys):
 
 def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "zoo.cli", "list", "alexnet*"],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120,
+                            env=subprocess_env())
     assert result.returncode == 0, result.stderr
     assert "alexnet_cifar" in result.stdout
 
@@ -89,7 +91,7 @@ def test_import_zoo_has_no_tf_keras_or_tfmot():
             "print(sorted(m for m in ('tf_keras', 'tensorflow_model_optimization',"
             " 'keras_tuner', 'tuning') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=120, env=subprocess_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 

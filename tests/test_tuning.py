@@ -3,7 +3,6 @@
 import builtins
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,10 +11,10 @@ import time
 
 import keras
 import keras_tuner
-import numpy as np
 import pytest
 
 import tuning
+from conftest import subprocess_env
 from tuning import distributed, spaces
 from tuning.search import TrialRecorder, ZooHyperModel, pareto_front, search
 
@@ -124,6 +123,7 @@ def test_pareto_export(tmp_path):
     result = search("resnet20", "digits", tuner="random", max_trials=3, out=tmp_path,
                     objective="val_accuracy,params",
                     space={"depth": {"values": [20, 32]}, "optimizer": {"value": "adam"},
+                           "learning_rate": {"values": [1e-3, 1e-2]},
                            "regularizer": None, "augment": None, "dropout": None,
                            "label_smoothing": None, "batch_size": {"value": 64}},
                     **TINY)
@@ -180,7 +180,7 @@ def test_missing_scikit_learn_for_bayesian(tmp_path, monkeypatch):
 
 
 def _env():
-    return {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    return subprocess_env()
 
 
 TUNE = ["tune", "resnet20", "--dataset", "digits", "--tuner", "random",

@@ -1,14 +1,13 @@
 """One definition, two Keras worlds, every backend."""
 
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-import zoo
+from conftest import subprocess_env
 from zoo import factory
 
 ONE_PER_FAMILY = ["alexnet_cifar", "mobilenet_v2_050", "mobilenet_v1_025",
@@ -45,7 +44,7 @@ def test_every_family_runs_under_jax_backend():
         "    y = m.predict(np.ones((2, size, size, 3), 'float32'), verbose=0)\n"
         "    out[name] = list(y.shape)\n"
         "print(json.dumps(out))\n")
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    env = subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     result = subprocess.run([sys.executable, "-c", code], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

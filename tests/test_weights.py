@@ -1,9 +1,6 @@
 """Pretrained weights and transfer learning, all offline (issue #3)."""
 
-import hashlib
-import json
 import logging
-import os
 import subprocess
 import sys
 
@@ -12,6 +9,7 @@ import numpy as np
 import pytest
 
 import zoo
+from conftest import subprocess_env
 from zoo import registry, transfer, weights as weights_lib
 from zoo.weights import WeightsError
 
@@ -70,8 +68,8 @@ b = keras.applications.MobileNet(alpha=0.25, weights="imagenet", include_top=Fal
                                  input_shape=(128, 128, 3))
 print("maxdiff", float(np.abs(a(x) - b(x)).max()))
 """
-    env = dict(os.environ, KERAS_HOME=str(home), HTTPS_PROXY="http://127.0.0.1:9",
-               HTTP_PROXY="http://127.0.0.1:9")
+    env = subprocess_env(KERAS_HOME=str(home), HTTPS_PROXY="http://127.0.0.1:9",
+                         HTTP_PROXY="http://127.0.0.1:9")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

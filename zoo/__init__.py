@@ -9,11 +9,10 @@ Example:
 
 from __future__ import annotations
 
-import functools
 
 import keras as _keras
 
-from zoo import factory, registry
+from zoo import factory, registry  # noqa: F401  (zoo.factory is public API)
 from zoo.layers import custom_layers as _custom_layers
 from zoo.profile import count_macs, count_params
 from zoo.registry import FAMILIES, list_models
