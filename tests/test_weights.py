@@ -271,3 +271,19 @@ def test_fine_tune_two_phases_on_digits():
     assert set(history) == {"head", "fine_tune"}
     # The stem is in no unfrozen stage: it never moved.
     np.testing.assert_array_equal(model.get_layer("conv1_conv").get_weights()[0], stem)
+
+
+@pytest.mark.slow
+def test_cli_fine_tune_two_phases(tmp_path):
+    out = tmp_path / "ft"
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "train", "resnet20", "--dataset", "digits",
+         "--weights", "fashion_mnist", "--fine-tune", "--epochs", "3", "--limit", "128",
+         "--out", str(out)], capture_output=True, text=True, timeout=600,
+        env=subprocess_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "phase1" / "metrics.json").is_file()
+    config = json.loads((out / "config.json").read_text())
+    assert config["extra"]["fine_tune_from"] == "fashion_mnist"
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 3
+    assert json.loads((out / "phase1" / "metrics.json").read_text())["epochs"] == 1

@@ -143,7 +143,7 @@ def train_fine_tune(config, out, *, overwrite=False, head_epochs=None,
     training.train(phase1, out / "phase1", overwrite=overwrite,
                    prepare_model=lambda m: freeze(m, name=config.model),
                    reuse_finished=True)
-    phase2 = dataclasses.replace(config, weights=None,
+    phase2 = dataclasses.replace(config, weights=None, fine_tune=False,
                                  lr=config.learning_rate * fine_tune_factor,
                                  extra={**config.extra, "fine_tune_from": config.weights})
     return training.train(
