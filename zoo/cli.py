@@ -67,6 +67,12 @@ def cmd_info(args) -> int:
     print(f"classes:        {info['default_classes']} by default")
     print(f"preprocessing:  {info['preprocessing']}")
     print(f"weights:        {', '.join(info['weights']) or '-'}")
+    for spec in zoo.registry.get_entry(args.name).weights.values():
+        acc = spec.metrics.get("test_accuracy")
+        print(f"  {spec.full_tag}: {spec.dataset}, input "
+              f"{'×'.join(map(str, spec.input_shape))}, preprocessing "
+              f"{spec.preprocessing}, test accuracy {acc}, sha256 {spec.sha256[:12]}…")
+        print(f"    reproduce: {spec.command}")
     return 0
 
 
