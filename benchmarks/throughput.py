@@ -69,6 +69,10 @@ def main(argv=None):
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--jit", action="store_true")
+    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--zoo-only", action="store_true",
+                        help="measure zoo models only (any registry name)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     import keras
@@ -82,13 +86,15 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     for name in args.models.split(","):
         size = max(args.size, 71) if name == "xception" else args.size
-        shape = (size, size, 3)
-        cls, kw = KA[name]
-        models = {"zoo": zoo.create_model(name, input_shape=shape, num_classes=10),
-                  "keras.applications": getattr(keras.applications, cls)(
-                      weights=None, input_shape=shape, classes=10, **kw)}
+        shape = (size, size, args.channels)
+        models = {"zoo": zoo.create_model(name, input_shape=shape,
+                                          num_classes=args.classes)}
+        if not args.zoo_only:
+            cls, kw = KA[name]
+            models["keras.applications"] = getattr(keras.applications, cls)(
+                weights=None, input_shape=shape, classes=args.classes, **kw)
         x = rng.random((args.batch, *shape), dtype=np.float32)
-        y = rng.integers(0, 10, args.batch)
+        y = rng.integers(0, args.classes, args.batch)
         fns = {k: measure(m, x, y, args.steps, 1, args.jit) for k, m in models.items()}
         results = {k: {"train": [], "infer": []} for k in models}
         for _ in range(args.reps):
@@ -103,9 +109,10 @@ def main(argv=None):
                          "train_gflops": gflops,
                          "peak_share": gflops / (peak["bf16"] if "bfloat16" in args.precision
                                                  else peak["fp32"])})
-        z, r = rows[-2], rows[-1]
-        z["ratio_train"] = z["train_img_s"]["median"] / r["train_img_s"]["median"]
-        z["ratio_infer"] = z["infer_img_s"]["median"] / r["infer_img_s"]["median"]
+        if not args.zoo_only:
+            z, r = rows[-2], rows[-1]
+            z["ratio_train"] = z["train_img_s"]["median"] / r["train_img_s"]["median"]
+            z["ratio_infer"] = z["infer_img_s"]["median"] / r["infer_img_s"]["median"]
     print(f"\n{args.precision}, batch {args.batch}, {args.size}px, jit={args.jit}\n")
     print("| model | implementation | train img/s (min–max) | inference img/s (min–max) "
           "| zoo/ka train | zoo/ka infer | train GFLOP/s | share of peak |")
