@@ -287,3 +287,17 @@ def test_cli_fine_tune_two_phases(tmp_path):
     assert config["extra"]["fine_tune_from"] == "fashion_mnist"
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 3
     assert json.loads((out / "phase1" / "metrics.json").read_text())["epochs"] == 1
+
+
+@pytest.mark.parametrize("name,reference", [
+    ("resnet50", keras.applications.resnet50.preprocess_input),
+    ("resnet50_v2", keras.applications.resnet_v2.preprocess_input),
+    ("mobilenet_v2_100", keras.applications.mobilenet_v2.preprocess_input),
+    ("xception", keras.applications.xception.preprocess_input),
+])
+def test_preprocess_input_matches_keras_applications(name, reference, rng):
+    x = rng.random((2, 8, 8, 3), dtype=np.float32) * 255
+    expected = reference(x.copy())
+    np.testing.assert_allclose(np.asarray(zoo.preprocess_input(name, x)), expected,
+                               rtol=1e-5, atol=1e-4)
+    assert zoo.model_info(name)["preprocessing"] in ("caffe", "tf")
