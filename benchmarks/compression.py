@@ -40,6 +40,8 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=20000,
                         help="training images used for fine-tuning")
     parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--lr", type=float, default=1e-4,
+                        help="fine-tuning learning rate of each TF-MOT step")
     parser.add_argument("--latency-runs", type=int, default=100)
     parser.add_argument("--out", default="runs/compression")
     parser.add_argument("--json")
@@ -55,6 +57,7 @@ def main(argv=None):
     results = {}
     for name in args.recipes.split(","):
         report = compress(model, data, out=Path(args.out) / name, epochs=args.epochs,
+                          learning_rate=args.lr,
                           latency_runs=args.latency_runs, **RECIPES[name])
         results[name] = report
         print(f"\n## {name}\n")

@@ -31,7 +31,7 @@ COMMON = ["--dataset", "fashion_mnist", "--data-dir", DATA_DIR,
 RECIPES = {
     "resnet20": ["--epochs", "12", "--lr", "2e-3"],
     "mobilenet_v2_050_cifar": ["--epochs", "6", "--lr", "2e-3"],
-    "alexnet_cifar": ["--epochs", "4", "--lr", "1e-3"],
+    "alexnet_cifar": ["--epochs", "6", "--lr", "1e-3"],
 }
 
 
