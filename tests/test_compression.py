@@ -276,3 +276,15 @@ def test_cli_compress_end_to_end(small_model, tmp_path):
                           "--prune", "1.5", "--out", str(tmp_path / "o2")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Sparsity must be in (0, 1)" in bad.stderr
+
+
+@pytest.mark.parametrize("name", ["alexnet_cifar", "mobilenet_v2_050_cifar",
+                                  "resnext29_8x64d"])
+def test_pruning_and_int8_on_other_families(name, tmp_path):
+    data = data_lib.load("digits", image_size=16, batch_size=32, limit=64)
+    model = zoo.create_model(name, input_shape=data.info.image_shape)
+    pruned, info = prune_lib.prune(model, data, sparsity=0.6, epochs=1)
+    assert info["layers"] and all(abs(s - 0.6) < 0.01 for s in info["layers"].values())
+    blob = quant.convert(pruned, "int8", data=data, samples=16)
+    from compression.report import keras_accuracy
+    assert abs(_tflite_accuracy(blob, data, tmp_path) - keras_accuracy(pruned, data)) <= 0.1

@@ -120,7 +120,7 @@ def test_pareto_front_on_constructed_case():
 
 
 def test_pareto_export(tmp_path):
-    result = search("resnet20", "digits", tuner="random", max_trials=3, out=tmp_path,
+    result = search("resnet20", "digits", tuner="random", max_trials=2, out=tmp_path,
                     objective="val_accuracy,params",
                     space={"depth": {"values": [20, 32]}, "optimizer": {"value": "adam"},
                            "learning_rate": {"values": [1e-3, 1e-2]},
