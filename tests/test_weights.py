@@ -1,5 +1,6 @@
 """Pretrained weights and transfer learning, all offline (issue #3)."""
 
+import json
 import logging
 import subprocess
 import sys
