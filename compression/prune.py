@@ -56,6 +56,9 @@ def aligned_schedule(total_steps: int, frequency: int | None = None,
         frequency = max(1, min(100, last // 20 or 1))
     begin = 0
     end = begin + frequency * (int(last * ramp) // frequency)
+    if end == begin and last > begin:
+        # Very short runs: prune at the last step rather than never ramping.
+        frequency, end = 1, last
     return begin, end, frequency
 
 
