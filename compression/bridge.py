@@ -74,6 +74,24 @@ def _copy_weights(source, target, what):
     return target
 
 
+def _rebuild_zoo(model, module):
+    """The zoo builder's copy of `model` under `module` with its weights, or
+    None when `model` is not (or no longer) a zoo architecture, in which case
+    the callers rebuild it from its config instead."""
+    entry = _zoo_entry(model)
+    if entry is None:
+        return None
+    try:
+        zoo_entry, options = factory.validate(entry.name, model_name=model.name,
+                                              **_infer_options(model, entry))
+        rebuilt = factory.build(zoo_entry, options, module)
+    except (ValueError, StopIteration):
+        return None
+    if [l.name for l in rebuilt.layers[1:]] != [l.name for l in model.layers[1:]]:
+        return None
+    return _copy_weights(model, rebuilt, model.name)
+
+
 def to_tf_keras(model):
     """A tf_keras copy of a Keras 3 model, with the same weights.
 
@@ -92,17 +110,8 @@ def to_tf_keras(model):
         return model
     if not isinstance(model, keras.Model):
         raise BridgeError(f"Expected a Keras model; got {type(model).__name__}.")
-    entry = _zoo_entry(model)
-    if entry is not None:
-        try:
-            zoo_entry, options = factory.validate(entry.name, model_name=model.name,
-                                                  **_infer_options(model, entry))
-            twin = factory.build(zoo_entry, options, tfk)
-            if [l.name for l in twin.layers[1:]] == [l.name for l in model.layers[1:]]:
-                return _copy_weights(model, twin, model.name)
-        except (ValueError, StopIteration):
-            pass
-    return _from_config(model, tfk)
+    twin = _rebuild_zoo(model, tfk)
+    return twin if twin is not None else _from_config(model, tfk)
 
 
 # --------------------------------------------------------------------------
@@ -234,15 +243,9 @@ def to_keras(legacy_model):
         raise BridgeError(f"{legacy_model.name} still has TF-MOT wrappers "
                           f"({', '.join(wrapped[:3])}…); strip pruning/clustering "
                           "first, and deploy QAT models through TFLite.")
-    entry = _zoo_entry(legacy_model)
-    if entry is not None:
-        try:
-            zoo_entry, options = factory.validate(entry.name, model_name=legacy_model.name,
-                                                  **_infer_options(legacy_model, entry))
-            model = factory.build(zoo_entry, options, keras)
-            return _copy_weights(legacy_model, model, legacy_model.name)
-        except (ValueError, StopIteration):
-            pass
+    model = _rebuild_zoo(legacy_model, keras)
+    if model is not None:
+        return model
     try:
         model = keras.Model.from_config(legacy_model.get_config()) \
             if not isinstance(legacy_model, tf_keras_module().Sequential) \

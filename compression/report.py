@@ -41,26 +41,24 @@ def weight_stats(model) -> dict:
             "sparsity": k_zero / k_total if k_total else 0.0}
 
 
-def keras_accuracy(model, data, limit=None):
+def accuracy(predict, data, limit=None):
+    """Test-split accuracy of a batch predict function."""
     correct = total = 0
     for x, y in data.test:
-        p = np.asarray(model.predict_on_batch(x)).argmax(-1)
+        p = np.asarray(predict(np.asarray(x))).argmax(-1)
         correct += int((p == np.asarray(y)).sum())
         total += len(y)
         if limit and total >= limit:
             break
     return correct / max(total, 1)
+
+
+def keras_accuracy(model, data, limit=None):
+    return accuracy(model.predict_on_batch, data, limit)
 
 
 def tflite_accuracy(tflite, data, limit=None):
-    correct = total = 0
-    for x, y in data.test:
-        p = tflite.predict(np.asarray(x)).argmax(-1)
-        correct += int((p == np.asarray(y)).sum())
-        total += len(y)
-        if limit and total >= limit:
-            break
-    return correct / max(total, 1)
+    return accuracy(tflite.predict, data, limit)
 
 
 def median_latency_ms(fn, sample, runs=50, warmup=5):

@@ -109,7 +109,7 @@ def run_card(path) -> dict:
             try:
                 card[name[:-5]] = json.loads(f.read_text())
             except ValueError:
-                pass
+                continue        # a damaged card only loses its defaults
     return card
 
 

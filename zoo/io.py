@@ -72,8 +72,9 @@ def check_writable_dir(path) -> Path:
         raise ValueError(f"Output folder {str(path)!r} is a file; choose a folder.")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test."):
-            pass
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test.") as probe:
+            probe.write(b"x")
+            probe.flush()
     except OSError as err:
         raise ValueError(f"Output folder {str(path)!r} is not writable "
                          f"({err.strerror or err}); choose another --out.") from None
