@@ -12,15 +12,18 @@ tiny `--limit` is the smoke-test setting.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
 # This script's own folder must not shadow the packages it benchmarks
 # (benchmarks/tuning.py vs the `tuning` package); load common.py by path.
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
-sys.path.append(_HERE)     # after the packages, so common.py is found last
-from common import dump, machine  # noqa: E402
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+_spec = importlib.util.spec_from_file_location("bench_common", _HERE / "common.py")
+_common = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_common)
+dump, machine = _common.dump, _common.machine
 
 RECIPES = {
     "prune80_int8": dict(prune=0.8, quantize="int8"),

@@ -13,15 +13,18 @@ shows medians, min–max spread and the ratio zoo / keras.applications.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
-sys.path.append(_HERE)     # after the packages, so common.py is found last
-from common import dump, machine, summary, timed  # noqa: E402
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+_spec = importlib.util.spec_from_file_location("bench_common", _HERE / "common.py")
+_common = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_common)
+dump, machine, summary, timed = _common.dump, _common.machine, _common.summary, _common.timed
 
 KA = {
     "resnet50": ("ResNet50", {}),
