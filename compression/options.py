@@ -63,3 +63,10 @@ def check_epochs(value, what="epochs"):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise CompressionError(f"{what} must be an integer >= 1; got {value!r}.")
     return int(value)
+
+
+def check_learning_rate(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or value <= 0:
+        raise CompressionError(f"Learning rate must be a number > 0; got {value!r}.")
+    return float(value)

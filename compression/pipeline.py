@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 
 from compression import options as opts
 from compression.options import CompressionError
-from zoo.io import atomic_path, check_writable_dir
+from zoo.io import atomic_path, check_writable_dir, write_json
+
+PROGRESS = "progress.json"
 
 
 def _load_data(data, model, data_dir=None, batch_size=64, limit=None):
@@ -17,6 +21,42 @@ def _load_data(data, model, data_dir=None, batch_size=64, limit=None):
     shape = model.input_shape[1:]
     return data_lib.load(data, data_dir=data_dir, image_size=tuple(shape[:2]),
                          channels=shape[2], batch_size=batch_size, limit=limit)
+
+
+def _fingerprint(model_path, data, data_dir, options):
+    """What identifies a run for resuming, or None for an in-memory model."""
+    if model_path is None or not isinstance(data, str):
+        return None
+    digest = hashlib.sha256()
+    with open(model_path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"model_sha256": digest.hexdigest(), "data": data,
+            "data_dir": None if data_dir is None else str(data_dir), **options}
+
+
+def _finished_steps(out, fingerprint):
+    """Steps a killed run with the same inputs finished: {step: details}."""
+    path = out / PROGRESS
+    if fingerprint is None or not path.is_file():
+        return {}
+    try:
+        progress = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if progress.get("fingerprint") != fingerprint:
+        return {}
+    done = progress.get("done", {})
+    files = {"prune": "pruned.keras", "cluster": "clustered.keras"}
+    # A step counts only with its saved model, and only if every step before
+    # it counts too.
+    kept = {}
+    for step, file in files.items():
+        if step in done and (out / file).is_file():
+            kept[step] = done[step]
+        elif step in done:
+            break
+    return kept
 
 
 def compress(model, data, *, out, prune=None, structure=None, clusters=None,
@@ -30,7 +70,10 @@ def compress(model, data, *, out, prune=None, structure=None, clusters=None,
         data: zoo.data.Data, or a source string ("digits", "fashion_mnist",
             ...) loaded at the model's input size.
         out: output folder: model.tflite, report.json/.md/.png, and
-            pruned.keras / clustered.keras where they apply.
+            pruned.keras / clustered.keras where they apply. When `model` is
+            a file and `data` a source name, progress.json records finished
+            steps: rerunning the same call after a kill loads the saved
+            pruned/clustered model instead of training it again.
         prune: target sparsity in (0, 1), or None.
         structure: "m:n" structured sparsity (e.g. "2:4"), or None.
         clusters: number of weight clusters (>= 2), or None.
@@ -55,13 +98,30 @@ def compress(model, data, *, out, prune=None, structure=None, clusters=None,
     opts.check_init(init)
     opts.check_quantize(quantize)
     opts.check_epochs(epochs)
+    opts.check_learning_rate(learning_rate)
+    opts.check_epochs(latency_runs, "latency_runs")
+    if eval_limit is not None:
+        opts.check_epochs(eval_limit, "eval_limit")
     if io not in ("float", "int8"):
         raise CompressionError(f"io must be 'float' or 'int8'; got {io!r}.")
     out = check_writable_dir(out)
     start = time.perf_counter()
+    options = {"prune": sparsity, "structure": structure, "clusters": clusters,
+               "init": init, "quantize": quantize, "epochs": epochs, "io": io,
+               "learning_rate": learning_rate}
     from zoo import inference
-    if isinstance(model, (str, Path)):
-        model = inference.load_keras(model)
+    model_path = model if isinstance(model, (str, Path)) else None
+    if model_path is not None:
+        model = inference.load_keras(model_path)
+    fingerprint = _fingerprint(model_path, data, data_dir, options)
+    finished = _finished_steps(out, fingerprint)
+    finished_before = set(finished)
+
+    def record(step, info):
+        finished[step] = info
+        if fingerprint is not None:
+            write_json(out / PROGRESS, {"fingerprint": fingerprint, "done": finished})
+
     from compression import bridge
     bridge.to_tf_keras(model)       # refuses unbridgeable models before training
     data = _load_data(data, model, data_dir)
@@ -70,7 +130,11 @@ def compress(model, data, *, out, prune=None, structure=None, clusters=None,
     variants = [rep.keras_variant("float", model, data, **runs)]
     details = {}
     current = model
-    if sparsity is not None or mn is not None:
+    if (sparsity is not None or mn is not None) and "prune" in finished:
+        current, details["prune"] = inference.load_keras(out / "pruned.keras"), \
+            finished["prune"]
+        variants.append(rep.keras_variant("pruned", current, data, **runs))
+    elif sparsity is not None or mn is not None:
         from compression.prune import prune as do_prune
         current, details["prune"] = do_prune(
             current, data, sparsity=sparsity if sparsity is not None else 0.5,
@@ -78,8 +142,13 @@ def compress(model, data, *, out, prune=None, structure=None, clusters=None,
             verbose=verbose)
         with atomic_path(out / "pruned.keras") as tmp:
             current.save(tmp)
+        record("prune", details["prune"])
         variants.append(rep.keras_variant("pruned", current, data, **runs))
-    if clusters is not None:
+    if clusters is not None and "cluster" in finished:
+        current, details["cluster"] = inference.load_keras(out / "clustered.keras"), \
+            finished["cluster"]
+        variants.append(rep.keras_variant("clustered", current, data, **runs))
+    elif clusters is not None:
         from compression.cluster import cluster as do_cluster
         current, details["cluster"] = do_cluster(
             current, data, clusters=clusters, init=init,
@@ -87,6 +156,7 @@ def compress(model, data, *, out, prune=None, structure=None, clusters=None,
             learning_rate=learning_rate / 10, verbose=verbose)
         with atomic_path(out / "clustered.keras") as tmp:
             current.save(tmp)
+        record("cluster", details["cluster"])
         variants.append(rep.keras_variant("clustered", current, data, **runs))
     from compression.quantize import convert, quantize_aware
     if quantize == "qat":
@@ -105,10 +175,9 @@ def compress(model, data, *, out, prune=None, structure=None, clusters=None,
     variants.append(rep.tflite_variant(
         "compressed", blob, data, sparsity=stats["sparsity"],
         nonzero=stats["nonzero_params"], params=stats["params"], **runs))
-    extra = {"options": {"prune": sparsity, "structure": structure,
-                         "clusters": clusters, "init": init, "quantize": quantize,
-                         "epochs": epochs, "io": io},
-             "details": details, "wall_time_s": round(time.perf_counter() - start, 1)}
+    extra = {"options": options, "details": details,
+             "resumed_steps": sorted(finished_before),
+             "wall_time_s": round(time.perf_counter() - start, 1)}
     rep.write_report(out, variants, extra)
     return {"variants": variants, **extra}
 
