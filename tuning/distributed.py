@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from zoo.factory import check_positive_int
+
 
 class DistributedError(RuntimeError):
     """The distributed search could not finish."""
@@ -64,8 +66,7 @@ def run(argv, *, workers, out, host="127.0.0.1", port=None, max_restarts=2,
     Returns:
         {"restarts": {tuner_id: n}, "wall_time_s": ...}
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1; got {workers!r}.")
+    check_positive_int(workers, "workers")
     port = port or free_port(host)
     log_dir = os.path.join(out, "logs")
     os.makedirs(log_dir, exist_ok=True)

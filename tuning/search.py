@@ -25,6 +25,7 @@ import numpy as np
 import zoo
 from tuning import spaces
 from zoo import data as data_lib
+from zoo.factory import check_positive_int
 from zoo.io import atomic_path, check_writable_dir, write_json, write_text
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
@@ -269,10 +270,8 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
     """
     # Everything is checked before the first trial.
     check_tuner(tuner)
-    if isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1:
-        raise ValueError(f"max_trials must be an integer >= 1; got {max_trials!r}.")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1; got {epochs!r}.")
+    check_positive_int(max_trials, "max_trials")
+    check_positive_int(epochs, "epochs")
     objectives = parse_objectives(objective)
     resolved = spaces.resolve_space(model_name, space)
     data_lib.check_source(dataset, data_dir)

@@ -56,6 +56,32 @@ BASE = {
     "batch_size": {"values": [32, 64, 128]},
 }
 CIFAR_DEPTHS = {20: "resnet20", 32: "resnet32", 44: "resnet44", 56: "resnet56"}
+CARDINALITIES = (8, 16)         # resnext29_8x64d, resnext29_16x64d
+
+
+def _unit(v):
+    return 0 <= v < 1
+
+
+# What each numeric knob accepts: (test, wording for the error message).
+DOMAINS = {
+    "learning_rate": (lambda v: v > 0, "> 0"),
+    "momentum": (_unit, "in [0, 1)"),
+    "rho": (_unit, "in [0, 1)"),
+    "beta_1": (_unit, "in [0, 1)"),
+    "beta_2": (_unit, "in [0, 1)"),
+    "epsilon": (lambda v: v > 0, "> 0"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "l1": (lambda v: v >= 0, ">= 0"),
+    "l2": (lambda v: v >= 0, ">= 0"),
+    "dropout": (_unit, "in [0, 1)"),
+    "label_smoothing": (_unit, "in [0, 1)"),
+    "batch_size": (lambda v: v >= 1 and float(v).is_integer(), "a whole number >= 1"),
+    "width_multiplier": (lambda v: v > 0, "> 0"),
+    "depth": (lambda v: v in CIFAR_DEPTHS, f"one of {', '.join(map(str, CIFAR_DEPTHS))}"),
+    "cardinality": (lambda v: v in CARDINALITIES,
+                    f"one of {', '.join(map(str, CARDINALITIES))}"),
+}
 
 
 def default_space(model_name: str) -> dict:
@@ -105,6 +131,7 @@ def _check_knob(name, spec):
     unknown = set(spec) - {"values", "min", "max", "sampling", "step", "value"}
     if unknown:
         raise ValueError(f"Knob {name!r} has unknown field(s) {sorted(unknown)}.")
+    _check_numbers(name, spec)
     if "values" in spec:
         values = spec["values"]
         if not isinstance(values, list) or not values:
@@ -138,6 +165,25 @@ def _check_knob(name, spec):
         raise ValueError(f"Knob {name!r} needs 'values', 'min'/'max' or 'value'.")
 
 
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_numbers(name, spec):
+    """Every number a numeric knob can take lies in that knob's domain."""
+    if name not in DOMAINS:
+        return
+    test, wording = DOMAINS[name]
+    numbers = list(spec["values"]) if isinstance(spec.get("values"), list) else []
+    numbers += [spec[k] for k in ("value", "min", "max") if k in spec]
+    bad = [v for v in numbers if not _is_number(v) or not test(v)]
+    if bad:
+        raise ValueError(f"Knob {name!r} must be {wording}; got {bad[0]!r}.")
+    step = spec.get("step")
+    if step is not None and (not _is_number(step) or step <= 0):
+        raise ValueError(f"Knob {name!r}: step must be a number > 0; got {step!r}.")
+
+
 def resolve_space(model_name: str, space=None) -> dict:
     """Merges a user space (dict or file path) over the defaults; validates."""
     if isinstance(space, (str, Path)):
@@ -154,6 +200,9 @@ def resolve_space(model_name: str, space=None) -> dict:
         raise ValueError(f"width_multiplier is a mobilenet knob; {model_name} has none.")
     if merged.get("depth") and model_name not in CIFAR_DEPTHS.values():
         raise ValueError(f"depth is a knob of the CIFAR ResNets; {model_name} has none.")
+    if merged.get("cardinality") and not model_name.startswith("resnext29"):
+        raise ValueError(f"cardinality is a knob of the ResNeXt-29 models; "
+                         f"{model_name} has none.")
     return merged
 
 

@@ -25,6 +25,7 @@ the training data with `seed`; the test split never changes.
 from __future__ import annotations
 
 import gzip
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from zoo import augment as augment_lib
 from zoo import preprocessing
+from zoo.factory import check_positive_int
 
 SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
 PREFIXES = ("folder:", "npz:", "tfds:")
@@ -227,6 +229,10 @@ def _npz_arrays(path):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"No such file: {path}.")
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path} is not a NumPy .npz archive (write one with "
+                        "np.savez(path, x_train=..., y_train=..., x_test=..., "
+                        "y_test=...)).")
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test")
@@ -424,8 +430,7 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
     """
     source = check_source(source, data_dir)
     preprocessing.check_mode(preprocessing_mode)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise DataError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
+    check_positive_int(batch_size, "batch_size", DataError)
     if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
         raise DataError("validation_split must be in [0, 1); got "
                         f"{validation_split!r}.")

@@ -46,6 +46,13 @@ def _check_rate(value, what):
     return float(value)
 
 
+def check_positive_int(value, name, error=ValueError):
+    """`value` as an int, or `error` saying "<name> must be an integer >= 1"."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise error(f"{name} must be an integer >= 1; got {value!r}.")
+    return int(value)
+
+
 def parse_regularizer(value, module=keras):
     """Turns a regularizer description into a regularizer of `module`.
 
@@ -196,9 +203,7 @@ def validate(name, *, num_classes=None, classes=None, include_top=True,
                          "disagree; pass only num_classes.")
     if num_classes is None:
         num_classes = classes if classes is not None else entry.default_classes
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) \
-            or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1; got {num_classes!r}.")
+    check_positive_int(num_classes, "num_classes")
     if not isinstance(include_top, bool):
         raise ValueError(f"include_top must be True or False; got {include_top!r}.")
     if pooling not in POOLINGS:

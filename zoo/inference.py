@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import preprocessing
+from zoo.factory import check_positive_int
 
 
 class ModelFileError(ValueError):
@@ -131,6 +132,11 @@ def evaluate(path, source, *, data_dir=None, batch_size=128, preprocessing_mode=
     """Accuracy (and loss for .keras) of a model file on a dataset's test split."""
     from zoo import data as data_lib
     data_lib.check_source(source, data_dir)
+    check_positive_int(batch_size, "batch_size")
+    if limit is not None:
+        check_positive_int(limit, "limit")
+    if preprocessing_mode is not None:
+        preprocessing.check_mode(preprocessing_mode)
     model = load_any(path)
     shape = model.input_shape[1:] if hasattr(model, "inputs") else model.input_shape[1:]
     mode = preprocessing_mode or preprocessing_of(path)
@@ -145,9 +151,11 @@ def evaluate(path, source, *, data_dir=None, batch_size=128, preprocessing_mode=
     correct = total = 0
     losses = []
     for x, y in data.test:
-        if limit and total >= limit:
+        if limit is not None and total >= limit:
             break
         x, y = np.asarray(x), np.asarray(y)
+        if limit is not None:
+            x, y = x[:limit - total], y[:limit - total]
         probs = (model.predict(x, verbose=0) if hasattr(model, "inputs")
                  else model.predict(x))
         correct += int((probs.argmax(-1) == y).sum())
@@ -178,6 +186,9 @@ def load_images(paths, shape):
 
 def predict(path, image_paths, *, top_k=5, preprocessing_mode=None):
     """Top-k (class name, probability) for each image file."""
+    check_positive_int(top_k, "top_k")
+    if preprocessing_mode is not None:
+        preprocessing.check_mode(preprocessing_mode)
     model = load_any(path)
     shape = model.input_shape[1:]
     mode = preprocessing_mode or preprocessing_of(path)

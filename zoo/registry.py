@@ -206,8 +206,11 @@ def get_entry(name: str) -> ModelEntry:
     query = name.lower()
     close = difflib.get_close_matches(query, list(_REGISTRY), n=5, cutoff=0.6)
     close += [n for n in _REGISTRY if n.startswith(query) and n not in close]
-    # Names that extend what was typed come first, shortest first.
-    close = sorted(close, key=lambda n: (not n.startswith(query), len(n), n))[:3]
+    # Names that extend what was typed come first, then the most similar.
+    def rank(n):
+        similarity = difflib.SequenceMatcher(None, query, n).ratio()
+        return not n.startswith(query), -similarity, len(n), n
+    close = sorted(close, key=rank)[:3]
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise ValueError(f"Unknown model {name!r}.{hint} See zoo.list_models().")
 

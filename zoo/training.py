@@ -126,8 +126,8 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"Unknown schedule {self.schedule!r}; use one of "
                              f"{', '.join(SCHEDULES)}.")
-        _positive_int(self.epochs, "epochs")
-        _positive_int(self.batch_size, "batch_size")
+        factory.check_positive_int(self.epochs, "epochs")
+        factory.check_positive_int(self.batch_size, "batch_size")
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) \
                 or not lr > 0 or math.isinf(lr):
@@ -146,22 +146,18 @@ class TrainConfig:
                              "or None. (Keras 3 fit does not run under "
                              "MultiWorkerMirroredStrategy, keras#20585.)")
         if self.patience is not None:
-            _positive_int(self.patience, "patience")
+            factory.check_positive_int(self.patience, "patience")
         if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs \
                 and self.schedule == "warmup_cosine":
             raise ValueError("warmup_epochs must be >= 0 and smaller than epochs; "
                              f"got {self.warmup_epochs} of {self.epochs}.")
         if self.limit is not None:
-            _positive_int(self.limit, "limit")
+            factory.check_positive_int(self.limit, "limit")
         if self.fine_tune and not self.weights:
             raise ValueError("fine_tune needs pretrained weights (--weights TAG|PATH).")
         factory.parse_regularizer(self.regularizer)
         return self
 
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
 
 
 def check_optimizer(name):
