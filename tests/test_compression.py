@@ -2,12 +2,17 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import zoo
 from zoo import data as data_lib
@@ -289,3 +294,87 @@ def test_pruning_and_int8_on_other_families(name, tmp_path):
     blob = quant.convert(pruned, "int8", data=data, samples=16)
     from compression.report import keras_accuracy
     assert abs(_tflite_accuracy(blob, data, tmp_path) - keras_accuracy(pruned, data)) <= 0.1
+
+
+@pytest.mark.slow
+def test_sigkill_during_compress_resumes(small_model, tmp_path):
+    from conftest import subprocess_env
+    small_model.save(tmp_path / "model.keras")
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "zoo.cli", "compress", str(tmp_path / "model.keras"),
+            "--dataset", "digits", "--prune", "0.5", "--cluster", "4",
+            "--epochs", "2", "--latency-runs", "3", "--out", str(out)]
+    (out).mkdir()
+    (out / "model.tflite").write_bytes(b"an earlier good result")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=subprocess_env())
+    progress = out / "progress.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.stdout.read()[-2000:]
+        if progress.is_file() and "prune" in json.loads(progress.read_text())["done"]:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # Killed before the end: the earlier file is intact, nothing half-written.
+    assert (out / "model.tflite").read_bytes() == b"an earlier good result"
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                            env=subprocess_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resumed: prune" in result.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["resumed_steps"] == ["prune"]
+    assert [v["name"] for v in report["variants"]] == [
+        "float", "pruned", "clustered", "compressed"]
+    assert report["variants"][1]["sparsity"] == pytest.approx(0.5, abs=0.02)
+    assert (out / "model.tflite").read_bytes()[4:8] == b"TFL3"
+
+
+def _valid_structure(s):
+    if s is None:
+        return True
+    parts = str(s).split(":")
+    if len(parts) != 2 or not all(p.strip().lstrip("-").isdigit() for p in parts):
+        return False
+    m, n = (int(p) for p in parts)
+    return 0 < m < n
+
+
+@settings(max_examples=120, deadline=None)
+@given(prune=st.one_of(st.none(), st.floats(allow_nan=True), st.integers(-1, 2),
+                       st.booleans(), st.text(max_size=3)),
+       structure=st.one_of(st.none(), st.sampled_from(["2:4", "4:2", "1:1", "0:4",
+                                                       "two:four", "2:4:8", "", ":"]),
+                           st.builds("{}:{}".format, st.integers(-2, 9),
+                                     st.integers(-2, 9))),
+       clusters=st.one_of(st.none(), st.integers(-2, 64), st.floats(0, 9),
+                          st.booleans()),
+       init=st.sampled_from(["kmeans++", "linear", "density", "random", "kmeans", ""]),
+       quantize=st.sampled_from([None, "int8", "qat", "dynamic", "float16", "int4",
+                                 "none"]),
+       epochs=st.one_of(st.integers(-1, 3), st.floats(0, 3), st.booleans()),
+       io=st.sampled_from(["float", "int8", "uint8"]))
+def test_random_options_give_compression_error_or_pass(prune, structure, clusters,
+                                                       init, quantize, epochs, io):
+    valid = ((prune is None or (isinstance(prune, (int, float))
+                                and not isinstance(prune, bool) and 0 < prune < 1))
+             and _valid_structure(structure)
+             and (clusters is None or (isinstance(clusters, int)
+                                       and not isinstance(clusters, bool) and clusters >= 2))
+             and init in ("kmeans++", "linear", "density", "random")
+             and quantize in (None, "int8", "qat", "dynamic", "float16")
+             and isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1
+             and io in ("float", "int8"))
+    out = Path(tempfile.mkdtemp()) / "out"
+    with pytest.raises(ValueError) as err:
+        compress(out.parent / "missing.keras", "digits", out=out, prune=prune,
+                 structure=structure, clusters=clusters, init=init,
+                 quantize=quantize, epochs=epochs, io=io)
+    if valid:       # the options pass; the missing model is the first problem
+        assert "does not exist" in str(err.value) and out.is_dir()
+    else:
+        assert isinstance(err.value, CompressionError), err.value
+        assert not out.exists()

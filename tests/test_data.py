@@ -148,3 +148,18 @@ def test_labels_outside_class_range(tmp_path):
              x_test=np.zeros((2, 8, 8), np.uint8), y_test=np.array([0, 1]))
     with pytest.raises(DataError, match="Labels in .* range from -1"):
         data_lib.load(f"npz:{path}")
+
+
+def test_tfds_missing_dependency(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_tfds(name, *args, **kwargs):
+        if name.split(".")[0] == "tensorflow_datasets":
+            raise ImportError("No module named 'tensorflow_datasets'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tfds)
+    with pytest.raises(data_lib.DataError, match=r"tfds: sources need TensorFlow "
+                                                 r"Datasets: pip install 'cnn-zoo\[tfds\]'"):
+        data_lib.load("tfds:mnist")

@@ -3,6 +3,7 @@
 import builtins
 import csv
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -12,8 +13,10 @@ import time
 import keras
 import keras_tuner
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import tuning
+import zoo
 from conftest import subprocess_env
 from tuning import distributed, spaces
 from tuning.search import TrialRecorder, ZooHyperModel, pareto_front, search
@@ -165,6 +168,51 @@ def test_space_file_errors(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         spaces.load_space(bad)
+
+
+# The specification restated: what a number of each numeric knob may be.
+NUMERIC = {
+    "learning_rate": lambda v: v > 0, "epsilon": lambda v: v > 0,
+    "momentum": lambda v: 0 <= v < 1, "rho": lambda v: 0 <= v < 1,
+    "beta_1": lambda v: 0 <= v < 1, "beta_2": lambda v: 0 <= v < 1,
+    "dropout": lambda v: 0 <= v < 1, "label_smoothing": lambda v: 0 <= v < 1,
+    "weight_decay": lambda v: v >= 0, "l1": lambda v: v >= 0, "l2": lambda v: v >= 0,
+    "batch_size": lambda v: v >= 1 and v == int(v), "depth": lambda v: v in (20, 32, 44, 56),
+}
+number = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 300),
+                   st.booleans(), st.text(max_size=3))
+spec = st.one_of(
+    st.none(), st.integers(),
+    st.fixed_dictionaries({"values": st.lists(st.one_of(number, st.sampled_from(
+        ["adam", "sgd", "l2", "cosine", "light", "lion"])), max_size=3)}),
+    st.fixed_dictionaries({"value": number}),
+    st.fixed_dictionaries({"min": number, "max": number},
+                          optional={"sampling": st.sampled_from(["linear", "log", "cubic"]),
+                                    "step": number}),
+    st.dictionaries(st.sampled_from(["values", "min", "speed"]), number, max_size=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(knob=st.sampled_from(spaces.KNOBS[:16] + ("depth", "nonsense")), spec=spec)
+def test_random_space_specs_give_space_or_value_error(knob, spec):
+    try:
+        space = spaces.resolve_space("resnet20", {knob: spec})
+    except ValueError:
+        return
+    assert space[knob] == spec
+    if spec is None or knob not in NUMERIC:
+        return
+    numbers = spec.get("values", []) + [spec[k] for k in ("value", "min", "max")
+                                        if k in spec]
+    for v in numbers:
+        assert isinstance(v, (int, float)) and not isinstance(v, bool), (knob, v)
+        assert math.isfinite(v) and NUMERIC[knob](v), (knob, v)
+    # An accepted space builds: its first trial's optimizer and regularizer.
+    hp = keras_tuner.HyperParameters()
+    spaces.optimizer(hp, space)
+    regularizer = spaces.regularizer(hp, space)
+    if regularizer:
+        zoo.factory.parse_regularizer(regularizer)
 
 
 def test_missing_scikit_learn_for_bayesian(tmp_path, monkeypatch):

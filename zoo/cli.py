@@ -2,7 +2,8 @@
 
 Usage errors (bad flags, unknown names, invalid values) exit with status 2,
 failures while running exit with status 1; both print one line starting with
-"zoo: error:" instead of a traceback.
+"zoo: error:" instead of a traceback (ZOO_DEBUG=1 shows the traceback of an
+unexpected error). docs/errors.md lists what was tried.
 """
 
 from __future__ import annotations
@@ -180,6 +181,9 @@ def cmd_compress(args) -> int:
                       epochs=args.epochs, learning_rate=args.lr, io=args.io,
                       latency_runs=args.latency_runs, verbose=2 if args.verbose else 0)
     base, final = report["variants"][0], report["variants"][-1]
+    if report["resumed_steps"]:
+        print(f"resumed: {', '.join(report['resumed_steps'])} finished in an "
+              "earlier run (progress.json)")
     print(f"float: accuracy {base['accuracy']:.4f}, {base['gzip_bytes'] / 1e3:.0f} kB gzip; "
           f"compressed: accuracy {final['accuracy']:.4f}, "
           f"{final['gzip_bytes'] / 1e3:.0f} kB gzip "
@@ -210,7 +214,7 @@ def cmd_tune(args) -> int:
         return 0
     if not (args.name and args.dataset and args.out):
         raise UsageError("zoo tune needs NAME, --dataset and --out (or --report DIR).")
-    if args.workers:
+    if args.workers is not None:
         from tuning import distributed
         from tuning.search import check_tuner, parse_objectives
         from zoo import data as data_lib
@@ -463,6 +467,13 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:        # a bug or an unforeseen library error
+        if os.environ.get("ZOO_DEBUG"):
+            raise
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        print(f"zoo: error: unexpected {type(err).__name__}: {first} "
+              "(rerun with ZOO_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
