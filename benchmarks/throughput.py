@@ -3,11 +3,12 @@ keras.applications, and the share of the machine's matmul peak.
 
     python benchmarks/throughput.py [--models resnet50,mobilenet_v1_100,...]
         [--size 224] [--batch 16] [--steps 5] [--reps 3]
-        [--precision float32|mixed_bfloat16] [--jit] [--json out.json]
+        [--precision float32[,mixed_bfloat16]] [--jit] [--json out.json]
 
-Both implementations are built in one process and measured interleaved
-(zoo, keras.applications, zoo, ...) on the same random batch; the table
-shows medians, min–max spread and the ratio zoo / keras.applications.
+Every variant (zoo in each --precision, keras.applications in
+--ka-precision) is built in one process and measured interleaved (zoo,
+keras.applications, zoo, ...) on the same random batch; the table shows
+medians, min–max spread and the ratio to keras.applications.
 """
 
 from __future__ import annotations
@@ -60,6 +61,21 @@ def measure(model, x, y, steps, reps, jit):
     return train, infer
 
 
+def build(name, impl, shape, classes, precision):
+    """A model under `precision` (a model keeps the policy it was built with)."""
+    import keras
+    import zoo
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        if impl == "zoo":
+            return zoo.create_model(name, input_shape=shape, num_classes=classes)
+        cls, kw = KA[name]
+        return getattr(keras.applications, cls)(weights=None, input_shape=shape,
+                                                 classes=classes, **kw)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(KA))
@@ -67,17 +83,21 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--precision", default="float32",
+                        help="one or more, comma-separated: float32, mixed_bfloat16, "
+                             "mixed_float16; all are measured interleaved")
     parser.add_argument("--jit", action="store_true")
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--zoo-only", action="store_true",
                         help="measure zoo models only (any registry name)")
+    parser.add_argument("--ka-precision", default="float32",
+                        help="precision of the keras.applications models (default "
+                             "float32: the baseline the fast path is compared with)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
-    import keras
     import zoo
-    keras.mixed_precision.set_global_policy(args.precision)
+    precisions = args.precision.split(",")
     info = machine()
     peak = {"fp32": matmul_peak("float32"), "bf16": matmul_peak("bfloat16")}
     print(f"machine: {info}")
@@ -87,41 +107,44 @@ def main(argv=None):
     for name in args.models.split(","):
         size = max(args.size, 71) if name == "xception" else args.size
         shape = (size, size, args.channels)
-        models = {"zoo": zoo.create_model(name, input_shape=shape,
-                                          num_classes=args.classes)}
+        variants = [("zoo", p) for p in precisions]
         if not args.zoo_only:
-            cls, kw = KA[name]
-            models["keras.applications"] = getattr(keras.applications, cls)(
-                weights=None, input_shape=shape, classes=args.classes, **kw)
+            variants.append(("keras.applications", args.ka_precision))
+        models = {v: build(name, v[0], shape, args.classes, v[1]) for v in variants}
         x = rng.random((args.batch, *shape), dtype=np.float32)
         y = rng.integers(0, args.classes, args.batch)
-        fns = {k: measure(m, x, y, args.steps, 1, args.jit) for k, m in models.items()}
-        results = {k: {"train": [], "infer": []} for k in models}
-        for _ in range(args.reps):
-            for k, (train, infer) in fns.items():
-                results[k]["train"].append(args.batch * args.steps / timed(train, 1)[0])
-                results[k]["infer"].append(args.batch * args.steps / timed(infer, 1)[0])
-        macs = zoo.count_macs(models["zoo"])
-        for k in models:
-            t, i = summary(results[k]["train"]), summary(results[k]["infer"])
+        fns = {v: measure(m, x, y, args.steps, 1, args.jit) for v, m in models.items()}
+        results = {v: {"train": [], "infer": []} for v in models}
+        for _ in range(args.reps):          # interleaved: zoo, ka, zoo, ka, ...
+            for v, (train, infer) in fns.items():
+                results[v]["train"].append(args.batch * args.steps / timed(train, 1)[0])
+                results[v]["infer"].append(args.batch * args.steps / timed(infer, 1)[0])
+        macs = zoo.count_macs(models[variants[0]])
+        base = ("keras.applications", args.ka_precision)
+        for (impl, precision) in models:
+            t = summary(results[(impl, precision)]["train"])
+            i = summary(results[(impl, precision)]["infer"])
             gflops = 6 * macs * t["median"] / 1e9
-            rows.append({"model": name, "impl": k, "train_img_s": t, "infer_img_s": i,
-                         "train_gflops": gflops,
-                         "peak_share": gflops / (peak["bf16"] if "bfloat16" in args.precision
-                                                 else peak["fp32"])})
-        if not args.zoo_only:
-            z, r = rows[-2], rows[-1]
-            z["ratio_train"] = z["train_img_s"]["median"] / r["train_img_s"]["median"]
-            z["ratio_infer"] = z["infer_img_s"]["median"] / r["infer_img_s"]["median"]
-    print(f"\n{args.precision}, batch {args.batch}, {args.size}px, jit={args.jit}\n")
-    print("| model | implementation | train img/s (min–max) | inference img/s (min–max) "
-          "| zoo/ka train | zoo/ka infer | train GFLOP/s | share of peak |")
-    print("|---|---|---|---|---|---|---|---|")
+            row = {"model": name, "impl": impl, "precision": precision,
+                   "train_img_s": t, "infer_img_s": i, "train_gflops": gflops,
+                   "peak_share": gflops / peak["fp32" if precision == "float32" else "bf16"]}
+            if base in results:
+                row["ratio_train"] = t["median"] / summary(results[base]["train"])["median"]
+                row["ratio_infer"] = i["median"] / summary(results[base]["infer"])["median"]
+            rows.append(row)
+        del models, fns
+    print(f"\nbatch {args.batch}, {args.size}px, jit={args.jit}; ratios are against "
+          f"keras.applications in {args.ka_precision}\n")
+    print("| model | implementation | precision | train img/s (min–max) | inference img/s "
+          "(min–max) | train ratio | inference ratio | train GFLOP/s | share of peak |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         t, i = r["train_img_s"], r["infer_img_s"]
-        print(f"| {r['model']} | {r['impl']} | {t['median']:.1f} ({t['min']:.1f}–{t['max']:.1f}) "
+        print(f"| {r['model']} | {r['impl']} | {r['precision']} "
+              f"| {t['median']:.1f} ({t['min']:.1f}–{t['max']:.1f}) "
               f"| {i['median']:.1f} ({i['min']:.1f}–{i['max']:.1f}) "
-              f"| {r.get('ratio_train', float('nan')):.2f} | {r.get('ratio_infer', float('nan')):.2f} "
+              f"| {r.get('ratio_train', float('nan')):.2f} "
+              f"| {r.get('ratio_infer', float('nan')):.2f} "
               f"| {r['train_gflops']:.0f} | {r['peak_share']:.1%} |")
     dump(args.json, {"machine": info, "peak_gflops": peak, "args": vars(args), "rows": rows})
     return rows

@@ -2,8 +2,10 @@
 
     python benchmarks/tuning.py [--dataset digits] [--trials 12] [--epochs 6]
         [--out runs/tuning_bench] [--json out.json]
+    python benchmarks/tuning.py --memory-trials 20     # RSS over 20 trials
 
-Both searches use the same model, space and budget; the table shows the
+Three searches (Hyperband + median stopping, random + median stopping,
+plain random) use the same model, space and budget; the table shows the
 best validation accuracy, total epochs trained, wall time, and the epochs
 and time each needed to get within 1 point of the best accuracy either
 found.  The searches are also run by `zoo tune`; this script calls
@@ -53,6 +55,29 @@ def run(kind, prune, args, out):
             "pruned": sum(r["status"] == "PRUNED" for r in rows)}
 
 
+def memory(args):
+    """Resident memory after each of N trials of one search in one process."""
+    import tuning
+    out = Path(args.out) / "memory"
+    shutil.rmtree(out, ignore_errors=True)
+    tuning.search(args.model, args.dataset, tuner="random", max_trials=args.memory_trials,
+                  epochs=1, out=out, seed=args.seed, space=SPACE,
+                  image_size=args.image_size, prune=False, limit=args.limit)
+    with open(out / "trials.csv") as f:
+        rss = [float(r["rss_mb"]) for r in sorted(csv.DictReader(f),
+                                                  key=lambda r: r["trial_id"])]
+    print(f"machine: {machine()}\n")
+    print("| trials | RSS after trial 1 | after trial 5 | after the last | growth from "
+          "trial 5 to the last, per trial |")
+    print("|---|---|---|---|---|")
+    later = rss[min(4, len(rss) - 1)]
+    per_trial = (rss[-1] - later) / max(len(rss) - 5, 1)
+    print(f"| {len(rss)} | {rss[0]:.0f} MB | {later:.0f} MB | {rss[-1]:.0f} MB | "
+          f"{per_trial:+.1f} MB |")
+    dump(args.json, {"args": vars(args), "rss_mb": rss})
+    return rss
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet20")
@@ -64,8 +89,14 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/tuning_bench")
     parser.add_argument("--json")
+    parser.add_argument("--memory-trials", type=int, metavar="N",
+                        help="instead: N one-epoch random trials in this process, "
+                             "printing resident memory after each")
     args = parser.parse_args(argv)
+    if args.memory_trials:
+        return memory(args)
     results = [run("hyperband", True, args, Path(args.out) / "hyperband"),
+               run("random", True, args, Path(args.out) / "random_pruned"),
                run("random", False, args, Path(args.out) / "random")]
     target = max(r["best"] for r in results) - 0.01
     print(f"machine: {machine()}\n")

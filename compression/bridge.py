@@ -228,8 +228,13 @@ def _from_config(model, tfk):
     return _copy_weights(model, twin, model.name)
 
 
-def to_keras(legacy_model):
+def to_keras(legacy_model, like=None):
     """A Keras 3 copy of a (stripped) tf_keras model, with the same weights.
+
+    `like`: the Keras 3 model the twin was made from; when given (and its
+    layers have the same names) the result is a clone of it, which works for
+    any architecture. Otherwise zoo models are rebuilt by their builder and
+    other models from their config.
 
     Pruned or clustered models must be stripped first (compression does this);
     QAT models are deployed through TFLite instead.
@@ -243,6 +248,10 @@ def to_keras(legacy_model):
         raise BridgeError(f"{legacy_model.name} still has TF-MOT wrappers "
                           f"({', '.join(wrapped[:3])}…); strip pruning/clustering "
                           "first, and deploy QAT models through TFLite.")
+    if like is not None and [l.name for l in like.layers] == \
+            [l.name for l in legacy_model.layers]:
+        return _copy_weights(legacy_model, keras.models.clone_model(like),
+                             legacy_model.name)
     model = _rebuild_zoo(legacy_model, keras)
     if model is not None:
         return model

@@ -46,7 +46,7 @@ def cluster(model, data, *, clusters=16, init="kmeans++", preserve_sparsity=Fals
     _compile(clustered, tfk, learning_rate)
     _fit(clustered, data, epochs, [], verbose=verbose)
     stripped = c.strip_clustering(clustered)
-    result = bridge.to_keras(stripped)
+    result = bridge.to_keras(stripped, like=model)
     unique = {n: int(np.unique(np.asarray(stripped.get_layer(n).kernel)).size)
               for n in chosen}
     return result, {"layers": unique, "clusters": clusters, "init": init,

@@ -142,7 +142,7 @@ def prune(model, data, *, sparsity=0.8, structure=None, epochs=2,
     _compile(pruned, tfk, learning_rate)
     _fit(pruned, data, epochs, [s.UpdatePruningStep()], verbose=verbose)
     stripped = s.strip_pruning(pruned)
-    result = bridge.to_keras(stripped)
+    result = bridge.to_keras(stripped, like=model)
     achieved = bridge.kernel_sparsity(stripped, chosen)
     info = {"layers": achieved, "target": 1 - target if mn else sparsity,
             "structure": f"{mn[0]}:{mn[1]}" if mn else None,

@@ -23,8 +23,9 @@ def bench(script, *args, timeout=600):
 def test_throughput_tiny(tmp_path):
     out = bench("throughput.py", "--models", "mobilenet_v1_100", "--size", "32",
                 "--batch", "4", "--steps", "1", "--reps", "1",
-                "--json", str(tmp_path / "t.json"))
-    assert "| mobilenet_v1_100 | zoo |" in out and "matmul peak" in out
+                "--precision", "float32,mixed_bfloat16", "--json", str(tmp_path / "t.json"))
+    assert "| mobilenet_v1_100 | zoo | mixed_bfloat16 |" in out and "matmul peak" in out
+    assert "| mobilenet_v1_100 | keras.applications | float32 |" in out
     assert (tmp_path / "t.json").is_file()
 
 
@@ -40,6 +41,14 @@ def test_tuning_tiny(tmp_path):
     out = bench("tuning.py", "--trials", "2", "--epochs", "2", "--image-size", "8",
                 "--limit", "128", "--out", str(tmp_path))
     assert "| hyperband + median stopping |" in out and "| random |" in out
+    assert "| random + median stopping |" in out
+
+
+@pytest.mark.slow
+def test_tuning_memory_tiny(tmp_path):
+    out = bench("tuning.py", "--memory-trials", "2", "--image-size", "8",
+                "--limit", "128", "--out", str(tmp_path))
+    assert "| 2 |" in out and " MB |" in out
 
 
 @pytest.mark.slow

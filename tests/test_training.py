@@ -1,7 +1,6 @@
 """Optimizers, schedules, training runs and their failure modes (issue #4)."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 import zoo
+from conftest import subprocess_env
 from zoo import training
 from zoo.training import TrainConfig
 
@@ -157,7 +157,7 @@ m = training.train(training.TrainConfig("resnet20", dataset="digits", epochs=1,
 print("accuracy", m["test_accuracy"])
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                            text=True, timeout=600, env=dict(os.environ))
+                            text=True, timeout=600, env=subprocess_env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replicas 2" in result.stdout
     assert (tmp_path / "model.keras").is_file()

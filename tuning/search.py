@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import math
+import os
 import statistics
 import time
 from pathlib import Path
@@ -168,7 +169,8 @@ class TrialRecorder(keras.callbacks.Callback):
             return
         info = {"trial_id": self.trial_id, "params": int(self.model.count_params()),
                 "epochs_run": self.epochs_run, "pruned": self.pruned,
-                "wall_time_s": round(time.perf_counter() - self.start, 2)}
+                "wall_time_s": round(time.perf_counter() - self.start, 2),
+                "rss_mb": rss_mb()}
         if self.measure_latency:
             x = np.zeros((1, *self.model.input_shape[1:]), np.float32)
             self.model.predict_on_batch(x)
@@ -179,6 +181,16 @@ class TrialRecorder(keras.callbacks.Callback):
                 times.append((time.perf_counter() - t) * 1e3)
             info["latency_ms"] = statistics.median(times)
         write_json(self.folder / "trial_info" / f"{self.trial_id}.json", info)
+
+
+def rss_mb():
+    """Resident memory of this process in MB (Linux /proc), else None."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
 
 
 def _with_recording(tuner_cls):
@@ -307,7 +319,6 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
 
 
 def keras_tuner_is_worker():
-    import os
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "")
     return bool(tuner_id) and "chief" not in tuner_id
 
@@ -326,7 +337,7 @@ def _trial_rows(tuner, out):
         row = {"trial_id": trial_id, "status": status,
                "score": trial.score, "epochs_run": info.get("epochs_run"),
                "wall_time_s": info.get("wall_time_s"), "params": info.get("params"),
-               "latency_ms": info.get("latency_ms")}
+               "latency_ms": info.get("latency_ms"), "rss_mb": info.get("rss_mb")}
         for n in hp_names:
             row[n] = trial.hyperparameters.values.get(n)
         rows.append(row)
@@ -412,7 +423,7 @@ def export(tuner, out, objectives):
     out = Path(out)
     rows, hp_names = _trial_rows(tuner, out)
     fields = ["trial_id", "status", *hp_names, "score", "epochs_run",
-              "wall_time_s", "params", "latency_ms"]
+              "wall_time_s", "params", "latency_ms", "rss_mb"]
     _write_csv(out / "trials.csv", rows, fields)
     best_hp = tuner.get_best_hyperparameters(1)
     result = {"trials": rows, "objective": [o for o, _ in objectives]}
