@@ -11,10 +11,12 @@ import time
 
 def machine() -> dict:
     import tensorflow as tf
-    flags = []
+    flags, cpu = [], platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
                 if line.startswith("flags"):
                     have = set(line.split(":", 1)[1].split())
                     flags = sorted(have & {"avx2", "avx512f", "avx512_bf16",
@@ -22,7 +24,7 @@ def machine() -> dict:
                     break
     except OSError:
         pass
-    return {"cores": os.cpu_count(), "cpu_flags": flags,
+    return {"cpu": cpu, "cores": os.cpu_count(), "cpu_flags": flags,
             "machine": platform.machine(), "tensorflow": tf.__version__,
             "python": platform.python_version()}
 

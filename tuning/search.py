@@ -151,6 +151,11 @@ class TrialRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs_run += 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            # A diverged trial ends here.
+            self.model.stop_training = True
+            return
         value = (logs or {}).get(self.objective)
         if not self.prune or value is None or self.oracle is None \
                 or epoch + 1 < self.grace_epochs:
@@ -311,7 +316,7 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
     t = _tuner(tuner, hypermodel, kt_objective, max_trials, epochs, out, seed, overwrite)
     recorder = TrialRecorder(out, name, direction, prune=prune, min_trials=min_trials,
                              measure_latency=any(o == "latency" for o, _ in objectives))
-    t.search(epochs=epochs, callbacks=[recorder, keras.callbacks.TerminateOnNaN()],
+    t.search(epochs=epochs, callbacks=[recorder],
              verbose=verbose)
     if keras_tuner_is_worker():
         return {}

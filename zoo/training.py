@@ -248,22 +248,40 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
                                "value": self.best})
 
 
-class NaNGuard(keras.callbacks.TerminateOnNaN):
-    """TerminateOnNaN that also remembers in which epoch it happened."""
+class NaNLoss(Exception):
+    """Raised by NaNGuard; `train` turns it into a TrainingError."""
 
-    def __init__(self):
-        super().__init__()
-        self.epoch = None
-        self._current = 0
+    def __init__(self, epoch):
+        super().__init__(f"loss became NaN in epoch {epoch}")
+        self.epoch = epoch
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._current = epoch
 
-    def on_batch_end(self, batch, logs=None):
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the end of an epoch whose loss is NaN or infinite.
+
+    A NaN in any batch makes the epoch's mean loss NaN, so nothing is
+    missed. It is placed first and raises, so the callbacks after it (the
+    resume backup, the CSV log, the best-model checkpoint) never record the
+    broken epoch: rerunning resumes from the last good one.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and (math.isnan(loss) or math.isinf(loss)):
-            self.epoch = self._current + 1
-        super().on_batch_end(batch, logs)
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NaNLoss(epoch + 1)
+
+
+def default_callbacks(out, monitor="val_accuracy"):
+    """The callbacks `train` installs: NaN guard, resume state, CSV log and
+    best-model checkpoint (in this order)."""
+    out = Path(out)
+    return [
+        NaNGuard(),
+        keras.callbacks.BackupAndRestore(str(out / "backup"), double_checkpoint=True,
+                                         delete_checkpoint=False),
+        keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
+        AtomicBestCheckpoint(out / "best.keras", monitor=monitor),
+    ]
 
 
 def _strategy(name):
@@ -450,29 +468,22 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
             val_ds = val_ds.map(onehot) if val_ds is not None else None
             test_ds = test_ds.map(onehot)
         monitor = "val_accuracy" if val_ds is not None else "accuracy"
-        nan_guard = NaNGuard()
-        callbacks = [
-            keras.callbacks.BackupAndRestore(str(out / "backup"),
-                                             double_checkpoint=True,
-                                             delete_checkpoint=False),
-            nan_guard,
-            keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
-            AtomicBestCheckpoint(out / "best.keras", monitor=monitor),
-        ]
+        callbacks = default_callbacks(out, monitor)
         if config.patience:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor=monitor, patience=config.patience, mode="max"))
         if config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                  callbacks=callbacks, verbose=verbose, shuffle=False)
-        if nan_guard.epoch is not None:
+        try:
+            model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                      callbacks=callbacks, verbose=verbose, shuffle=False)
+        except NaNLoss as nan:
             raise TrainingError(
-                f"The loss became NaN in epoch {nan_guard.epoch}; training "
+                f"The loss became NaN in epoch {nan.epoch}; training "
                 f"stopped. Try a lower learning rate (now "
                 f"{config.learning_rate:g}), another optimizer, or "
                 "precision float32. Earlier outputs in "
-                f"{out} were left untouched.")
+                f"{out} were left untouched.") from None
         if (out / "best.keras").is_file():
             model.load_weights(out / "best.keras")
         test_loss, test_acc = model.evaluate(test_ds, verbose=0)[:2]
