@@ -78,10 +78,12 @@ def cmd_info(args) -> int:
 
 
 def _train_config(args):
+    from zoo import training
     from zoo.training import TrainConfig
     precision, jit = args.precision, args.jit
     if args.fast:
-        precision, jit = fast_path()
+        precision, jit = training.fast_path(args.name)
+        print(f"fast path: precision {precision}, jit_compile {jit}", flush=True)
     return TrainConfig(
         model=args.name, dataset=args.dataset, data_dir=args.data_dir,
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
@@ -95,19 +97,6 @@ def _train_config(args):
         preprocessing=args.preprocessing, precision=precision, jit_compile=jit,
         strategy=args.strategy, seed=args.seed, patience=args.patience,
         tensorboard=args.tensorboard, limit=args.limit)
-
-
-def fast_path():
-    """(precision, jit_compile) of the fast path on this machine.
-
-    Measured (docs/benchmarks.md): on CPUs with bf16 units mixed_bfloat16
-    without XLA is fastest (XLA slows CPU training down); on GPUs
-    mixed_float16.
-    """
-    import tensorflow as tf
-    if tf.config.list_physical_devices("GPU"):
-        return "mixed_float16", False
-    return "mixed_bfloat16", False
 
 
 def cmd_train(args) -> int:
@@ -339,8 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=("float32", "mixed_bfloat16", "mixed_float16"))
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     p.add_argument("--fast", action="store_true",
-                   help="the measured fast path: mixed_bfloat16 on CPUs with bf16 "
-                        "units, mixed_float16 on GPUs")
+                   help="the measured fast path: mixed_float16 on GPUs; on CPUs "
+                        "with bf16 instructions mixed_bfloat16, except for "
+                        "MobileNets (slower in bf16); else float32")
     p.add_argument("--strategy", choices=("mirrored",),
                    help="MirroredStrategy over local GPUs (else CPUs)")
     p.add_argument("--seed", type=int, default=0)

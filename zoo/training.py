@@ -271,6 +271,36 @@ class NaNGuard(keras.callbacks.Callback):
             raise NaNLoss(epoch + 1)
 
 
+def _cpu_has_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def fast_path(model_name: str):
+    """(precision, jit_compile) of the fastest measured training setup for
+    `model_name` on this machine (docs/benchmarks.md):
+
+    * GPU: mixed_float16.
+    * CPU with bf16 instructions (AVX512-BF16 or AMX): mixed_bfloat16, except
+      for MobileNets, whose depthwise convolutions run slower in bf16
+      (0.85× measured), which stay float32.
+    * other CPUs: float32.
+    XLA is never switched on: it made CPU training slower in every
+    measurement.
+    """
+    import tensorflow as tf
+    family = registry.get_entry(model_name).family
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16", False
+    if not _cpu_has_bf16() or family == "mobilenet":
+        return "float32", False
+    return "mixed_bfloat16", False
+
+
 def default_callbacks(out, monitor="val_accuracy"):
     """The callbacks `train` installs: NaN guard, resume state, CSV log and
     best-model checkpoint (in this order)."""
