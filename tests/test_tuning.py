@@ -280,3 +280,18 @@ def test_distributed_chief_and_two_workers_one_killed(tmp_path):
 def test_distributed_refuses_bad_worker_count(tmp_path):
     with pytest.raises(ValueError, match="workers must be an integer >= 1"):
         distributed.run(["tune"], workers=0, out=str(tmp_path))
+
+
+def test_yaml_space_without_pyyaml(tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_yaml(name, *args, **kwargs):
+        if name == "yaml":
+            raise ImportError("No module named 'yaml'")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_yaml)
+    space = tmp_path / "space.yaml"
+    space.write_text("optimizer:\n  values: [adam]\n")
+    with pytest.raises(ValueError, match=r"YAML space files need PyYAML \(pip install "
+                                         r"pyyaml\); or write the space as JSON"):
+        spaces.resolve_space("resnet20", space)
