@@ -3,6 +3,7 @@
     python benchmarks/tuning.py [--dataset digits] [--trials 12] [--epochs 6]
         [--out runs/tuning_bench] [--json out.json]
     python benchmarks/tuning.py --memory-trials 20     # RSS over 20 trials
+    python benchmarks/tuning.py --memory-trials 20 --trials-per-process 5
 
 Three searches (Hyperband + median stopping, random + median stopping,
 plain random) use the same model, space and budget; the table shows the
@@ -62,7 +63,8 @@ def memory(args):
     shutil.rmtree(out, ignore_errors=True)
     tuning.search(args.model, args.dataset, tuner="random", max_trials=args.memory_trials,
                   epochs=1, out=out, seed=args.seed, space=SPACE,
-                  image_size=args.image_size, prune=False, limit=args.limit)
+                  image_size=args.image_size, prune=False, limit=args.limit,
+                  trials_per_process=args.trials_per_process)
     with open(out / "trials.csv") as f:
         rss = [float(r["rss_mb"]) for r in sorted(csv.DictReader(f),
                                                   key=lambda r: r["trial_id"])]
@@ -89,6 +91,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/tuning_bench")
     parser.add_argument("--json")
+    parser.add_argument("--trials-per-process", type=int, metavar="K",
+                        help="with --memory-trials: run the trials in fresh "
+                             "processes of at most K trials")
     parser.add_argument("--memory-trials", type=int, metavar="N",
                         help="instead: N one-epoch random trials in this process, "
                              "printing resident memory after each")

@@ -4,6 +4,7 @@ import builtins
 import csv
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -295,3 +296,22 @@ def test_yaml_space_without_pyyaml(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"YAML space files need PyYAML \(pip install "
                                          r"pyyaml\); or write the space as JSON"):
         spaces.resolve_space("resnet20", space)
+
+
+@pytest.mark.slow
+def test_trials_per_process_runs_trials_in_fresh_processes(tmp_path):
+    result = search("resnet20", "digits", tuner="random", max_trials=3, out=tmp_path,
+                    trials_per_process=2,
+                    space={"optimizer": {"values": ["adam", "sgd"]},
+                           "learning_rate": {"values": [1e-3, 1e-2]},
+                           "regularizer": None, "augment": None, "dropout": None,
+                           "label_smoothing": None, "batch_size": {"value": 64},
+                           "depth": None},
+                    **TINY)
+    trials = rows(tmp_path)
+    assert len(trials) == 3 and all(t["status"] == "COMPLETED" for t in trials)
+    pids = [json.loads(p.read_text())["pid"]
+            for p in sorted((tmp_path / "trial_info").glob("*.json"))]
+    # Two trials in a first child process, the third in a second one.
+    assert pids[0] == pids[1] != pids[2] and os.getpid() not in pids
+    assert result["best_trial"] in {t["trial_id"] for t in trials}

@@ -175,7 +175,7 @@ class TrialRecorder(keras.callbacks.Callback):
         info = {"trial_id": self.trial_id, "params": int(self.model.count_params()),
                 "epochs_run": self.epochs_run, "pruned": self.pruned,
                 "wall_time_s": round(time.perf_counter() - self.start, 2),
-                "rss_mb": rss_mb()}
+                "rss_mb": rss_mb(), "pid": os.getpid()}
         if self.measure_latency:
             x = np.zeros((1, *self.model.input_shape[1:]), np.float32)
             self.model.predict_on_batch(x)
@@ -198,8 +198,28 @@ def rss_mb():
     return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
 
 
+# Set by `search(trials_per_process=K)` in the child processes it starts.
+PROCESS_BUDGET_ENV = "ZOO_TUNE_TRIALS_PER_PROCESS"
+
+
+class _ProcessBudgetReached(Exception):
+    """This process ran its share of trials; a fresh process continues."""
+
+
 def _with_recording(tuner_cls):
     class Recording(tuner_cls):
+        trials_this_process = 0
+
+        def pre_create_trial(self):
+            budget = int(os.environ.get(PROCESS_BUDGET_ENV) or 0)
+            if budget and self.trials_this_process >= budget:
+                raise _ProcessBudgetReached()
+            super().pre_create_trial()
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            self.trials_this_process += 1
+
         def run_trial(self, trial, *args, **kwargs):
             for cb in kwargs.get("callbacks", []):
                 if isinstance(cb, TrialRecorder):
@@ -262,7 +282,7 @@ def check_tuner(kind):
 def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epochs=3,
            objective="val_accuracy", out, seed=0, space=None, data_dir=None,
            image_size=None, prune=True, min_trials=2, overwrite=False, verbose=0,
-           limit=None):
+           limit=None, trials_per_process=None):
     """Runs (or resumes) a search and writes its exports into `out`.
 
     Args:
@@ -277,6 +297,11 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
         out: output folder; the same folder resumes.
         space: dict or JSON/YAML file (see tuning.spaces).
         prune: median-stopping trial pruning.
+        trials_per_process: run the trials in fresh child processes, at most
+            this many each, one after the other (the search resumes in each).
+            TensorFlow-backend Keras keeps ~50 MB per trained model that no
+            clear_session returns (docs/tuning.md); this bounds the memory
+            of long searches at the cost of a process start per K trials.
 
     Returns:
         dict with best hyperparameters, best score and trial rows.
@@ -289,6 +314,8 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
     check_tuner(tuner)
     check_positive_int(max_trials, "max_trials")
     check_positive_int(epochs, "epochs")
+    if trials_per_process is not None:
+        check_positive_int(trials_per_process, "trials_per_process")
     objectives = parse_objectives(objective)
     resolved = spaces.resolve_space(model_name, space)
     data_lib.check_source(dataset, data_dir)
@@ -313,14 +340,55 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
         "model": model_name, "dataset": dataset, "tuner": tuner,
         "max_trials": max_trials, "epochs": epochs, "objective": objective,
         "seed": seed, "space": resolved, "prune": prune})
+    if trials_per_process and not os.environ.get(PROCESS_BUDGET_ENV) \
+            and not os.environ.get("KERASTUNER_TUNER_ID"):
+        _search_in_processes(trials_per_process, out, dict(
+            model_name=model_name, dataset=dataset, tuner=tuner,
+            max_trials=max_trials, epochs=epochs, objective=objective,
+            out=str(out), seed=seed,
+            space=str(space) if isinstance(space, Path) else space,
+            data_dir=None if data_dir is None else str(data_dir),
+            image_size=image_size, prune=prune, min_trials=min_trials,
+            overwrite=overwrite, verbose=verbose, limit=limit))
+        overwrite = False       # the children ran it; this process only exports
     t = _tuner(tuner, hypermodel, kt_objective, max_trials, epochs, out, seed, overwrite)
     recorder = TrialRecorder(out, name, direction, prune=prune, min_trials=min_trials,
                              measure_latency=any(o == "latency" for o, _ in objectives))
-    t.search(epochs=epochs, callbacks=[recorder],
-             verbose=verbose)
+    try:
+        t.search(epochs=epochs, callbacks=[recorder], verbose=verbose)
+    except _ProcessBudgetReached:
+        return {"budget_reached": True}
     if keras_tuner_is_worker():
         return {}
     return export(t, out, objectives)
+
+
+_CHILD = ("import json, sys\n"
+          "from tuning.search import search\n"
+          "result = search(**json.loads(sys.argv[1]))\n"
+          "sys.exit(3 if result.get('budget_reached') else 0)\n")
+
+
+def _search_in_processes(per_process, out, kwargs):
+    """Runs the search in child processes of at most `per_process` trials
+    each until one of them finds the search complete."""
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    env[PROCESS_BUDGET_ENV] = str(per_process)
+    info = Path(out) / "trial_info"
+    while True:
+        before = len(list(info.glob("*.json"))) if info.is_dir() else 0
+        code = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(kwargs)],
+                              env=env).returncode
+        kwargs["overwrite"] = False
+        if code == 0:
+            return
+        after = len(list(info.glob("*.json"))) if info.is_dir() else 0
+        if code != 3 or after == before:
+            raise RuntimeError(f"A search process stopped with exit status {code} "
+                               f"after {after - before} new trial(s); rerun the same "
+                               "command to resume from the finished trials.")
 
 
 def keras_tuner_is_worker():

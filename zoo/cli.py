@@ -203,6 +203,9 @@ def cmd_tune(args) -> int:
         return 0
     if not (args.name and args.dataset and args.out):
         raise UsageError("zoo tune needs NAME, --dataset and --out (or --report DIR).")
+    if args.workers is not None and args.trials_per_process is not None:
+        raise UsageError("--trials-per-process is for local searches; with "
+                         "--workers each worker is its own process already.")
     if args.workers is not None:
         from tuning import distributed
         from tuning.search import check_tuner, parse_objectives
@@ -223,7 +226,8 @@ def cmd_tune(args) -> int:
                            objective=args.objective, out=args.out, seed=args.seed,
                            space=args.space, data_dir=args.data_dir,
                            image_size=args.image_size, prune=not args.no_pruning,
-                           limit=args.limit, verbose=2 if args.verbose else 0)
+                           limit=args.limit, verbose=2 if args.verbose else 0,
+                           trials_per_process=args.trials_per_process)
     if result:
         print(tuning.report(args.out))
     return 0
@@ -418,6 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-pruning", action="store_true",
                    help="turn off median-stopping trial pruning")
+    p.add_argument("--trials-per-process", type=int, metavar="K",
+                   help="run the trials in fresh processes of at most K trials "
+                        "each, bounding memory (TensorFlow keeps ~50 MB per "
+                        "trained model)")
     p.add_argument("--workers", type=int,
                    help="run a chief and N workers on this host (keras-tuner gRPC)")
     p.add_argument("--chief-host", default="127.0.0.1",
