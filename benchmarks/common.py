@@ -1,4 +1,11 @@
-"""Helpers shared by the benchmark scripts: machine facts and timing."""
+"""Helpers shared by the benchmark scripts: machine facts and timing.
+
+The scripts load this file by path (`runpy.run_path`), and loading it takes
+the benchmarks folder off `sys.path`: Python puts a script's folder first,
+and there `benchmarks/tuning.py` and `benchmarks/compression.py` would
+shadow the `tuning` and `compression` packages (an appended entry would
+still win over setuptools' editable-install finder).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,12 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 
 def machine() -> dict:

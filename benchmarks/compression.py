@@ -12,18 +12,12 @@ tiny `--limit` is the smoke-test setting.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
+import runpy
 from pathlib import Path
 
-# This script's own folder must not shadow the packages it benchmarks
-# (benchmarks/tuning.py vs the `tuning` package); load common.py by path.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-_spec = importlib.util.spec_from_file_location("bench_common", _HERE / "common.py")
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
-dump, machine = _common.dump, _common.machine
+# Loaded by path; it also takes this folder off sys.path (see common.py).
+_common = runpy.run_path(str(Path(__file__).with_name("common.py")))
+dump, machine = _common["dump"], _common["machine"]
 
 RECIPES = {
     "prune80_int8": dict(prune=0.8, quantize="int8"),

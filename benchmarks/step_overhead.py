@@ -19,19 +19,15 @@ traces the step function):
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import runpy
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-_spec = importlib.util.spec_from_file_location("bench_common", _HERE / "common.py")
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
-dump, machine = _common.dump, _common.machine
+# Loaded by path; it also takes this folder off sys.path (see common.py).
+_common = runpy.run_path(str(Path(__file__).with_name("common.py")))
+dump, machine = _common["dump"], _common["machine"]
 
 
 def _epoch_timer():

@@ -14,18 +14,14 @@ medians, min–max spread and the ratio to keras.applications.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
+import runpy
 from pathlib import Path
 
 import numpy as np
 
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-_spec = importlib.util.spec_from_file_location("bench_common", _HERE / "common.py")
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
-dump, machine, summary, timed = _common.dump, _common.machine, _common.summary, _common.timed
+# Loaded by path; it also takes this folder off sys.path (see common.py).
+_common = runpy.run_path(str(Path(__file__).with_name("common.py")))
+dump, machine, summary, timed = (_common[k] for k in ("dump", "machine", "summary", "timed"))
 
 KA = {
     "resnet50": ("ResNet50", {}),

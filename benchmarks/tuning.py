@@ -16,21 +16,15 @@ found.  The searches are also run by `zoo tune`; this script calls
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import csv
+import runpy
 import shutil
-import sys
 import time
 from pathlib import Path
 
-# This script's own folder must not shadow the packages it benchmarks
-# (benchmarks/tuning.py vs the `tuning` package); load common.py by path.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-_spec = importlib.util.spec_from_file_location("bench_common", _HERE / "common.py")
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
-dump, machine = _common.dump, _common.machine
+# Loaded by path; it also takes this folder off sys.path (see common.py).
+_common = runpy.run_path(str(Path(__file__).with_name("common.py")))
+dump, machine = _common["dump"], _common["machine"]
 
 SPACE = {"optimizer": {"values": ["sgd", "nesterov", "adam", "rmsprop"]},
          "learning_rate": {"min": 1e-4, "max": 0.3, "sampling": "log"},
