@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from zoo.factory import check_positive_int
+
 QUANTIZE_MODES = (None, "int8", "qat", "dynamic", "float16")
 CENTROID_INITS = ("kmeans++", "linear", "density", "random")
 
@@ -60,9 +62,8 @@ def check_init(value):
 
 
 def check_epochs(value, what="epochs"):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise CompressionError(f"{what} must be an integer >= 1; got {value!r}.")
-    return int(value)
+    """An integer >= 1 (epochs, latency runs, evaluation limit)."""
+    return check_positive_int(value, what, CompressionError)
 
 
 def check_learning_rate(value):

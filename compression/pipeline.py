@@ -12,6 +12,7 @@ from compression.options import CompressionError
 from zoo.io import atomic_path, check_writable_dir, write_json
 
 PROGRESS = "progress.json"
+STEP_FILES = {"prune": "pruned.keras", "cluster": "clustered.keras"}   # in order
 
 
 def _load_data(data, model, data_dir=None, batch_size=64, limit=None):
@@ -47,11 +48,10 @@ def _finished_steps(out, fingerprint):
     if progress.get("fingerprint") != fingerprint:
         return {}
     done = progress.get("done", {})
-    files = {"prune": "pruned.keras", "cluster": "clustered.keras"}
     # A step counts only with its saved model, and only if every step before
     # it counts too.
     kept = {}
-    for step, file in files.items():
+    for step, file in STEP_FILES.items():
         if step in done and (out / file).is_file():
             kept[step] = done[step]
         elif step in done:
@@ -116,12 +116,6 @@ def compress(model, data, *, out, prune=None, structure=None, clusters=None,
     fingerprint = _fingerprint(model_path, data, data_dir, options)
     finished = _finished_steps(out, fingerprint)
     finished_before = set(finished)
-
-    def record(step, info):
-        finished[step] = info
-        if fingerprint is not None:
-            write_json(out / PROGRESS, {"fingerprint": fingerprint, "done": finished})
-
     from compression import bridge
     bridge.to_tf_keras(model)       # refuses unbridgeable models before training
     data = _load_data(data, model, data_dir)
@@ -130,34 +124,36 @@ def compress(model, data, *, out, prune=None, structure=None, clusters=None,
     variants = [rep.keras_variant("float", model, data, **runs)]
     details = {}
     current = model
-    if (sparsity is not None or mn is not None) and "prune" in finished:
-        current, details["prune"] = inference.load_keras(out / "pruned.keras"), \
-            finished["prune"]
-        variants.append(rep.keras_variant("pruned", current, data, **runs))
-    elif sparsity is not None or mn is not None:
+
+    def step(name, variant, run):
+        """Runs a TF-MOT step, or reloads its model when a killed run with
+        the same inputs finished it; saves, records and reports it."""
+        if name in finished:
+            result, info = inference.load_keras(out / STEP_FILES[name]), finished[name]
+        else:
+            result, info = run()
+            with atomic_path(out / STEP_FILES[name]) as tmp:
+                result.save(tmp)
+            finished[name] = info
+            if fingerprint is not None:
+                write_json(out / PROGRESS, {"fingerprint": fingerprint,
+                                            "done": finished})
+        details[name] = info
+        variants.append(rep.keras_variant(variant, result, data, **runs))
+        return result
+
+    if sparsity is not None or mn is not None:
         from compression.prune import prune as do_prune
-        current, details["prune"] = do_prune(
+        current = step("prune", "pruned", lambda: do_prune(
             current, data, sparsity=sparsity if sparsity is not None else 0.5,
             structure=structure, epochs=epochs, learning_rate=learning_rate,
-            verbose=verbose)
-        with atomic_path(out / "pruned.keras") as tmp:
-            current.save(tmp)
-        record("prune", details["prune"])
-        variants.append(rep.keras_variant("pruned", current, data, **runs))
-    if clusters is not None and "cluster" in finished:
-        current, details["cluster"] = inference.load_keras(out / "clustered.keras"), \
-            finished["cluster"]
-        variants.append(rep.keras_variant("clustered", current, data, **runs))
-    elif clusters is not None:
+            verbose=verbose))
+    if clusters is not None:
         from compression.cluster import cluster as do_cluster
-        current, details["cluster"] = do_cluster(
+        current = step("cluster", "clustered", lambda: do_cluster(
             current, data, clusters=clusters, init=init,
             preserve_sparsity="prune" in details, epochs=epochs,
-            learning_rate=learning_rate / 10, verbose=verbose)
-        with atomic_path(out / "clustered.keras") as tmp:
-            current.save(tmp)
-        record("cluster", details["cluster"])
-        variants.append(rep.keras_variant("clustered", current, data, **runs))
+            learning_rate=learning_rate / 10, verbose=verbose))
     from compression.quantize import convert, quantize_aware
     if quantize == "qat":
         preserve = "cluster" if "cluster" in details else (
