@@ -28,6 +28,9 @@ TORCHVISION = {
     "alexnet": 61_100_840,
     "resnet18": 11_689_512,
     "resnet34": 21_797_672,
+    "tv_resnet50": 25_557_032,
+    "tv_resnet101": 44_549_160,
+    "tv_resnet152": 60_192_808,
     "resnext50_32x4d": 25_028_904,
     "resnext101_32x8d": 88_791_336,
 }

@@ -15,7 +15,7 @@ from zoo import cli
 def test_list_models_filters():
     everything = zoo.list_models()
     assert everything == sorted(everything)
-    assert len(everything) == 28
+    assert len(everything) == 31
     assert zoo.list_models("resnext*") == [
         "resnext101_32x8d", "resnext29_16x64d", "resnext29_8x64d",
         "resnext50_32x4d"]

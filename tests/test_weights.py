@@ -140,21 +140,45 @@ def test_features_only_with_feature_info(rng):
 
 
 def test_file_of_another_architecture_names_layer_and_shapes(tmp_path):
-    other = zoo.create_model("resnet32", input_shape=(32, 32, 3))
-    path = tmp_path / "other.weights.h5"
-    other.save_weights(path)
-    wide = zoo.create_model("resnet20", input_shape=(32, 32, 3), width_multiplier=None)
     path2 = tmp_path / "mobile.weights.h5"
     zoo.create_model("mobilenet_v2_050_cifar").save_weights(path2)
-    with pytest.raises(WeightsError, match="has no weights for layer 'conv1_conv'"):
+    with pytest.raises(WeightsError, match="the model's layer\\(s\\) 'conv1_conv'.* "
+                                           "are not in the file"):
         zoo.create_model("resnet20", weights=str(path2))
+    path = tmp_path / "resnet32.weights.h5"
+    zoo.create_model("resnet32").save_weights(path)
     model = zoo.create_model("resnet56")
     before = [w.copy() for w in model.get_weights()]
-    with pytest.raises(WeightsError, match="conv2_block6_1_conv|no weights for layer"):
+    with pytest.raises(WeightsError, match="'conv2_block6_1_conv'"):
         weights_lib.assign(model, weights_lib.read_weights(path), source=str(path))
     # Nothing half-loaded.
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
-    del wide
+
+
+def test_file_of_a_bigger_sibling_is_refused(tmp_path):
+    # resnet32's file holds every layer of resnet20 and more: it used to load
+    # silently. The extra layers are named; skip_mismatch=True opts in.
+    path = tmp_path / "resnet32.weights.h5"
+    source = zoo.create_model("resnet32", input_shape=(32, 32, 3))
+    source.save_weights(path)
+    with pytest.raises(WeightsError, match="the file's layer\\(s\\) "
+                                           "'conv2_block4_1_conv'.* are not in the model"):
+        zoo.create_model("resnet20", weights=str(path), input_shape=(32, 32, 3))
+    model = zoo.create_model("resnet20", weights=str(path), input_shape=(32, 32, 3),
+                             skip_mismatch=True)
+    np.testing.assert_array_equal(model.get_layer("conv2_block1_1_conv").get_weights()[0],
+                                  source.get_layer("conv2_block1_1_conv").get_weights()[0])
+
+
+def test_half_matching_names_are_not_matched_by_order(tmp_path):
+    # The old fallback matched by order when half the names matched, which
+    # swaps same-shape layers (a ResNet block's shortcut BN and its last BN).
+    model = zoo.create_model("resnet18", num_classes=10, input_shape=(32, 32, 3))
+    arrays = {layer.name: [np.asarray(w) for w in layer.get_weights()]
+              for layer in model.layers if layer.weights}
+    renamed = {(f"layer_{i}" if i % 2 else k): v for i, (k, v) in enumerate(arrays.items())}
+    with pytest.raises(WeightsError, match="are not in the file"):
+        weights_lib.assign(model, renamed, source="renamed file")
 
 
 def test_shape_mismatch_message(tmp_path):

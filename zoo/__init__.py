@@ -30,7 +30,8 @@ def create_model(name, *, weights=None, num_classes=None, classes=None,
                  dropout_rate=None, regularizer=None,
                  kernel_initializer="he_normal", drop_path_rate=0.0,
                  zero_init_last_bn=False, width_multiplier=None,
-                 model_name=None, features_only=False, out_indices=None):
+                 model_name=None, features_only=False, out_indices=None,
+                 skip_mismatch=False):
     """Builds a registered architecture as a plain functional `keras.Model`.
 
     Args:
@@ -38,9 +39,13 @@ def create_model(name, *, weights=None, num_classes=None, classes=None,
         weights: None (random initialisation), "imagenet" (keras.applications'
             files), a shipped checkpoint tag ("fashion_mnist" or
             "resnet20.fashion_mnist") or a path to a `.weights.h5`, legacy
-            `.h5` or `.keras` file. With another `num_classes` everything but
-            the classifier is loaded; with another channel count the first
-            convolution is adapted (see zoo.weights).
+            `.h5` or `.keras` file, or (torchvision-layout models) a
+            torchvision/timm `.safetensors`, `.pth` or `.pt` file. With
+            another `num_classes` everything but the classifier is loaded;
+            with another channel count the first convolution is adapted
+            (see zoo.weights). Layers are matched by name; a file with
+            layers the model lacks, or lacking some of the model's, is
+            refused.
         num_classes: classifier width (alias `classes`); defaults to the
             model's reference dataset (1000 for ImageNet models, 10 for CIFAR
             ones).
@@ -67,6 +72,9 @@ def create_model(name, *, weights=None, num_classes=None, classes=None,
         features_only: return a model with one output per stage (stem
             first) and a `feature_info` list of {name, channels, stride}.
         out_indices: which stages to output with features_only.
+        skip_mismatch: load only the layers whose names and shapes match
+            the file, leaving the others as initialised (as Keras'
+            `load_weights(skip_mismatch=True)`).
 
     Returns:
         keras.Model
@@ -84,7 +92,8 @@ def create_model(name, *, weights=None, num_classes=None, classes=None,
         regularizer=regularizer, kernel_initializer=kernel_initializer,
         drop_path_rate=drop_path_rate, zero_init_last_bn=zero_init_last_bn,
         width_multiplier=width_multiplier, model_name=model_name,
-        features_only=features_only, out_indices=out_indices)
+        features_only=features_only, out_indices=out_indices,
+        skip_mismatch=skip_mismatch)
 
 
 def fine_tune(model, train_data, val_data=None, **kwargs):

@@ -86,30 +86,49 @@ def _train_config(args):
         print(f"fast path: precision {precision}, jit_compile {jit}", flush=True)
     return TrainConfig(
         model=args.name, dataset=args.dataset, data_dir=args.data_dir,
-        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+        epochs=args.epochs, min_steps=args.min_steps,
+        batch_size=args.batch_size, optimizer=args.optimizer,
         lr=args.lr, momentum=args.momentum, schedule=args.schedule,
         warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, regularizer=args.regularizer,
         dropout=args.dropout, drop_path=args.drop_path, augment=args.augment,
-        weights=args.weights, fine_tune=args.fine_tune,
+        weights=args.weights, fine_tune=args.fine_tune, keep_head=args.keep_head,
+        bn=args.bn, backbone_lr_factor=args.backbone_lr_factor,
         image_size=args.image_size, channels=args.channels,
         num_classes=args.num_classes, validation_split=args.validation_split,
-        preprocessing=args.preprocessing, precision=precision, jit_compile=jit,
+        preprocessing=_preprocessing(args), precision=precision, jit_compile=jit,
         strategy=args.strategy, seed=args.seed, patience=args.patience,
         tensorboard=args.tensorboard, limit=args.limit)
+
+
+def _preprocessing(args) -> str:
+    if args.preprocessing:
+        return args.preprocessing
+    from zoo import weights
+    mode = weights.preprocessing_of(args.name, args.weights) if args.weights else None
+    if mode and mode != "unit":
+        print(f"preprocessing: {mode} (that of --weights {args.weights})", flush=True)
+    return mode or "unit"
 
 
 def cmd_train(args) -> int:
     from zoo import training
     config = _train_config(args).validate()
-    if config.fine_tune:
-        from zoo import transfer
-        metrics = transfer.train_fine_tune(config, args.out, overwrite=args.overwrite)
-    else:
-        metrics = training.train(config, args.out, overwrite=args.overwrite)
+    metrics = training.train(config, args.out, overwrite=args.overwrite)
     print(f"test accuracy {metrics['test_accuracy']:.4f}, test loss "
           f"{metrics['test_loss']:.4f}, {metrics['epochs']} epochs, "
           f"{metrics['wall_time_s']:.0f} s; outputs in {args.out}")
+    return 0
+
+
+def cmd_convert_weights(args) -> int:
+    from zoo import torch_weights
+    shape = args.input_shape
+    result = torch_weights.convert(args.src, args.model, args.out, input_shape=shape)
+    print(f"wrote {result['out']}: {result['model']}, "
+          f"{result['num_classes'] or 'no'} classes, {result['params']:,} parameters, "
+          f"preprocessing {result['preprocessing']} (ImageNet mean/std; pass "
+          f"--preprocessing torch when training from it)")
     return 0
 
 
@@ -262,6 +281,7 @@ def _shape(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from zoo.training import DEFAULT_MIN_STEPS
     parser = argparse.ArgumentParser(
         prog="zoo",
         description="Exact Keras 3 CNN architectures: list, inspect, train, "
@@ -296,7 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="registry name, e.g. resnet20")
     _add_data_args(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int,
+                   help="training epochs (default: 10, or more on a small dataset "
+                        "so that the run gets at least --min-steps optimizer steps)")
+    p.add_argument("--min-steps", type=int, default=DEFAULT_MIN_STEPS,
+                   help="floor on optimizer steps when --epochs is not given "
+                        "(default %(default)s)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--optimizer", default="adam",
                    help="sgd | momentum | nesterov | adagrad | rmsprop | adam | "
@@ -304,8 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="peak learning rate (default per "
                    "optimizer: 0.1 SGD family, 0.01 adagrad, 1e-3 others)")
     p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--schedule", default="cosine",
-                   help="constant | step | cosine | warmup_cosine (default cosine)")
+    p.add_argument("--schedule", default="warmup_cosine",
+                   help="constant | step | cosine | warmup_cosine (default "
+                        "warmup_cosine)")
     p.add_argument("--warmup-epochs", type=int, default=1)
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="decoupled weight decay (AdamW-style for every optimizer)")
@@ -320,14 +346,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", metavar="TAG|PATH",
                    help="start from pretrained weights (tag or file)")
     p.add_argument("--fine-tune", action="store_true",
-                   help="two-phase transfer learning: head first, then the "
-                        "last stages at a lower learning rate")
+                   help="LP-FT transfer learning from --weights: a new head fit "
+                        "by a linear probe, then every layer fine-tuned (the "
+                        "backbone at a lower learning rate); docs/transfer.md")
+    p.add_argument("--keep-head", action="store_true",
+                   help="with --fine-tune: keep the checkpoint's classifier "
+                        "(same classes) instead of a new head")
+    p.add_argument("--bn", default="auto", choices=("auto", "train", "freeze"),
+                   help="BatchNormalization while fine-tuning (default auto: "
+                        "train it when a batch holds >= 16 images)")
+    p.add_argument("--backbone-lr-factor", type=float, default=0.3,
+                   help="with --fine-tune: backbone learning rate = lr × this "
+                        "(default 0.3)")
     p.add_argument("--image-size", type=int, help="resize images to this size")
     p.add_argument("--channels", type=int, choices=(1, 3))
     p.add_argument("--num-classes", type=int)
     p.add_argument("--validation-split", type=float, default=0.1)
-    p.add_argument("--preprocessing", default="unit",
-                   help="unit | tf | caffe | torch | raw (default unit: x/255)")
+    p.add_argument("--preprocessing",
+                   help="unit | tf | caffe | torch | raw (default: what --weights "
+                        "were trained with when known, else unit: x/255)")
     p.add_argument("--precision", default="float32",
                    choices=("float32", "mixed_bfloat16", "mixed_float16"))
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
@@ -344,6 +381,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run in --out")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "convert-weights", help="torchvision/timm checkpoint -> .weights.h5",
+        description="Convert a torchvision or timm checkpoint (.safetensors; "
+                    ".pth/.pt with torch installed) of a torchvision-layout "
+                    "model into a Keras .weights.h5 file, matching every "
+                    "tensor by its torchvision name.")
+    p.add_argument("src", help="checkpoint file (.safetensors, .pth, .pt)")
+    p.add_argument("--model", required=True,
+                   help="zoo model name: alexnet, resnet18, resnet34, tv_resnet50, "
+                        "tv_resnet101, tv_resnet152, resnext50_32x4d, resnext101_32x8d")
+    p.add_argument("--out", required=True, metavar="FILE.weights.h5")
+    p.add_argument("--input-shape", type=_shape, metavar="H,W,C")
+    p.set_defaults(func=cmd_convert_weights)
 
     p = sub.add_parser("evaluate", help="accuracy of a .keras or .tflite model",
                        description="Evaluate a .keras or .tflite model on a "

@@ -39,6 +39,28 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = (None, "mirrored")
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.01,
               "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
+DEFAULT_EPOCHS = 10
+# The floor on optimizer steps when --epochs is left to the default
+# (docs/training.md, "Budgets in optimizer steps"): a 450-image training set
+# gets 1,500 steps at batch 64 instead of 10 epochs × 8 steps.
+DEFAULT_MIN_STEPS = 1500
+
+
+def budget(num_train, batch_size, epochs=None, min_steps=DEFAULT_MIN_STEPS):
+    """(epochs, steps per epoch) of a run.
+
+    An explicit `epochs` is honoured. Without one, a run gets
+    DEFAULT_EPOCHS epochs or as many as `min_steps` optimizer steps need,
+    whichever is more, so a small dataset is trained for enough steps.
+
+    Example:
+        >>> budget(450, 64)          # (188, 8): 1,504 steps
+        >>> budget(54000, 64)        # (10, 844)
+    """
+    steps = max(1, math.ceil(num_train / batch_size))
+    if epochs is not None:
+        return int(epochs), steps
+    return max(DEFAULT_EPOCHS, math.ceil(min_steps / steps)), steps
 
 
 class TrainingError(RuntimeError):
@@ -53,10 +75,15 @@ class TrainConfig:
         model: registry name.
         dataset: data source (see zoo.data.load).
         optimizer: sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw.
+        epochs: None (default): DEFAULT_EPOCHS epochs, or more on a small
+            dataset so that the run has at least `min_steps` optimizer steps
+            (see `budget`); an explicit number is honoured.
+        min_steps: the floor on optimizer steps when `epochs` is None.
         lr: peak learning rate; default per optimizer (0.1 for SGD family,
             0.01 Adagrad, 1e-3 otherwise).
         schedule: constant | step (×0.1 at 50 % and 75 %) | cosine |
-            warmup_cosine (linear warm-up for `warmup_epochs`, then cosine).
+            warmup_cosine (default: linear warm-up for `warmup_epochs`, at
+            most a tenth of the run, then cosine decay to 0).
         weight_decay: decoupled weight decay of the Keras optimizer.
         label_smoothing: for the cross-entropy loss.
         regularizer, dropout, drop_path: passed to create_model.
@@ -65,12 +92,17 @@ class TrainConfig:
         jit_compile: XLA compilation of the train step.
         strategy: None or "mirrored" (all local GPUs, else all local CPUs).
         patience: early-stopping patience in epochs (None: off).
+        fine_tune: LP-FT from `weights` (zoo.transfer.fine_tune): new head
+            unless `keep_head`, linear probe, then every layer trained,
+            the backbone at `backbone_lr_factor` × lr, BatchNormalization
+            per `bn` ("auto" | "train" | "freeze").
     """
 
     model: str
     dataset: str = "digits"
     data_dir: str | None = None
-    epochs: int = 10
+    epochs: int | None = None
+    min_steps: int = DEFAULT_MIN_STEPS
     batch_size: int = 64
     optimizer: str = "adam"
     lr: float | None = None
@@ -79,7 +111,7 @@ class TrainConfig:
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-7
-    schedule: str = "cosine"
+    schedule: str = "warmup_cosine"
     warmup_epochs: int = 1
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
@@ -89,6 +121,9 @@ class TrainConfig:
     augment: str = "none"
     weights: str | None = None
     fine_tune: bool = False
+    keep_head: bool = False
+    bn: str = "auto"
+    backbone_lr_factor: float = 0.3
     image_size: int | None = None
     channels: int | None = None
     num_classes: int | None = None
@@ -126,7 +161,9 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"Unknown schedule {self.schedule!r}; use one of "
                              f"{', '.join(SCHEDULES)}.")
-        factory.check_positive_int(self.epochs, "epochs")
+        if self.epochs is not None:
+            factory.check_positive_int(self.epochs, "epochs")
+        factory.check_positive_int(self.min_steps, "min_steps")
         factory.check_positive_int(self.batch_size, "batch_size")
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) \
@@ -147,14 +184,23 @@ class TrainConfig:
                              "MultiWorkerMirroredStrategy, keras#20585.)")
         if self.patience is not None:
             factory.check_positive_int(self.patience, "patience")
-        if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs \
-                and self.schedule == "warmup_cosine":
-            raise ValueError("warmup_epochs must be >= 0 and smaller than epochs; "
-                             f"got {self.warmup_epochs} of {self.epochs}.")
+        if isinstance(self.warmup_epochs, bool) or not isinstance(
+                self.warmup_epochs, int) or self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be an integer >= 0; got "
+                             f"{self.warmup_epochs!r}.")
         if self.limit is not None:
             factory.check_positive_int(self.limit, "limit")
         if self.fine_tune and not self.weights:
             raise ValueError("fine_tune needs pretrained weights (--weights TAG|PATH).")
+        if self.keep_head and not self.fine_tune:
+            raise ValueError("keep_head applies to fine-tuning; add --fine-tune.")
+        from zoo.transfer import BN_POLICIES
+        if self.bn not in BN_POLICIES:
+            raise ValueError(f"Unknown bn policy {self.bn!r}; use one of "
+                             f"{', '.join(BN_POLICIES)}.")
+        f = self.backbone_lr_factor
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
+            raise ValueError(f"backbone_lr_factor must be in (0, 1]; got {f!r}.")
         factory.parse_regularizer(self.regularizer)
         return self
 
@@ -182,7 +228,8 @@ def make_schedule(name, lr, total_steps, warmup_steps=0):
     if name == "cosine":
         return schedules.CosineDecay(lr, decay_steps=total_steps)
     if name == "warmup_cosine":
-        warmup_steps = max(1, min(int(warmup_steps), total_steps - 1))
+        # Warm-up never takes more than a tenth of the run.
+        warmup_steps = max(1, min(int(warmup_steps), total_steps // 10))
         return schedules.CosineDecay(0.0, decay_steps=total_steps - warmup_steps,
                                      warmup_target=lr, warmup_steps=warmup_steps)
     raise ValueError(f"Unknown schedule {name!r}; use one of {', '.join(SCHEDULES)}.")
@@ -476,14 +523,26 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
                                    source=str(initial_weights))
             if prepare_model is not None:
                 prepare_model(model)
-            steps = math.ceil(info.num_train / config.batch_size)
+            summary = _prepare_fine_tune(config, model, data) if config.fine_tune \
+                else None
+            epochs, steps = budget(info.num_train, config.batch_size,
+                                   config.epochs, config.min_steps)
+            _say(verbose, f"budget: {epochs} epochs × {steps} steps = "
+                          f"{epochs * steps} optimizer steps ({config.schedule}, "
+                          f"peak lr {config.learning_rate:g})")
             schedule = make_schedule(config.schedule, config.learning_rate,
-                                     steps * config.epochs,
-                                     steps * config.warmup_epochs)
+                                     steps * epochs, steps * config.warmup_epochs)
             optimizer = make_optimizer(
                 config.optimizer, schedule, weight_decay=config.weight_decay,
                 momentum=config.momentum, rho=config.rho, beta_1=config.beta_1,
                 beta_2=config.beta_2, epsilon=config.epsilon)
+            if summary is not None:
+                from zoo import transfer
+                transfer.scale_backbone_lr(optimizer, model, config.backbone_lr_factor)
+                _say(verbose, transfer.describe(
+                    summary, steps=steps, epochs=epochs,
+                    learning_rate=config.learning_rate,
+                    backbone_lr_factor=config.backbone_lr_factor))
             loss = keras.losses.SparseCategoricalCrossentropy(
                 from_logits=False) if not config.label_smoothing else \
                 keras.losses.CategoricalCrossentropy(
@@ -499,13 +558,21 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
             test_ds = test_ds.map(onehot)
         monitor = "val_accuracy" if val_ds is not None else "accuracy"
         callbacks = default_callbacks(out, monitor)
+        if summary is not None and summary["probe"]:
+            # Phase 2 never ends below phase 1: the probed model is the
+            # first "best" (a resumed run keeps a better one it already has).
+            probe = summary["probe"]
+            floor = probe["val_accuracy" if val_ds is not None else "train_accuracy"]
+            callbacks[-1].set_model(model)
+            callbacks[-1].on_epoch_end(-1, {monitor: floor})
+            write_json(out / "probe.json", {**summary, "monitor": monitor})
         if config.patience:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor=monitor, patience=config.patience, mode="max"))
         if config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
         try:
-            model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+            model.fit(train_ds, validation_data=val_ds, epochs=epochs,
                       callbacks=callbacks, verbose=verbose, shuffle=False)
         except NaNLoss as nan:
             raise TrainingError(
@@ -530,6 +597,7 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
         "test_loss": float(test_loss),
         "params": int(model.count_params()),
         "epochs": len(rows),
+        "optimizer_steps": len(rows) * steps,
         "wall_time_s": round(time.perf_counter() - start, 2),
         "dataset": info.to_dict(),
         "config": config.to_dict(),
@@ -537,6 +605,26 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
     write_json(out / "metrics.json", metrics)
     _cleanup(out)
     return metrics
+
+
+def _prepare_fine_tune(config, model, data):
+    """Phase 1 of LP-FT inside `train` (see zoo.transfer.prepare)."""
+    from zoo import transfer
+    probe_data = data.train
+    if config.augment != "none":
+        probe_data = data_lib.load(
+            config.dataset, data_dir=config.data_dir, image_size=config.image_size,
+            channels=config.channels, batch_size=config.batch_size,
+            validation_split=config.validation_split, seed=config.seed,
+            preprocessing_mode=config.preprocessing, limit=config.limit).train
+    return transfer.prepare(model, probe_data, data.val, keep_head=config.keep_head,
+                            bn=config.bn, batch_size=config.batch_size,
+                            seed=config.seed, name=config.model)
+
+
+def _say(verbose, text):
+    if verbose:
+        print(text, flush=True)
 
 
 def _one_hot(y, k):

@@ -1,18 +1,25 @@
-"""Transfer learning: freezing by stage and two-phase fine-tuning.
+"""Transfer learning: freezing by stage and LP-FT fine-tuning.
 
-Phase 1 trains the new classifier with the backbone frozen; phase 2
-unfreezes the last K stages and trains at a lower learning rate.  Frozen
-BatchNormalization layers run in inference mode (Keras semantics) and stay
-frozen in phase 2 unless `train_bn=True`, which keeps small fine-tuning sets
-from wrecking their statistics.
+`fine_tune` is the one implementation behind `zoo.fine_tune(...)` and
+`zoo train --weights W --fine-tune` (docs/transfer.md):
+
+1. **New head.** The classifier is re-initialised (a new dataset has new
+   classes, even when it has as many), unless `keep_head=True`.
+2. **Linear probe** (the LP of LP-FT, Kumar et al. 2022). The frozen
+   backbone runs once over the training images; a scikit-learn logistic
+   regression (L-BFGS, its strength chosen on the validation split) is fit
+   to convergence on those features and written into the classifier.
+3. **Fine-tuning** of every layer for a budget counted in optimizer steps,
+   with warm-up and cosine decay, the backbone at a lower learning rate
+   than the head, and BatchNormalization trained or frozen (`bn=`).  The
+   probed model is the floor: the best validation epoch is kept, and when
+   no epoch beats the probe, the probed model is.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import keras
+import numpy as np
 
 from zoo import registry
 
@@ -93,61 +100,247 @@ def unfreeze(model, last_stages=None, *, train_bn=False, name=None):
     return model
 
 
-def fine_tune(model, train_data, val_data=None, *, head_epochs=3, epochs=5,
-              unfreeze_stages=2, learning_rate=1e-3, fine_tune_factor=0.1,
-              optimizer="adam", train_bn=False, callbacks=None, verbose=0):
-    """Two-phase fine-tuning of a model that carries pretrained weights.
+BN_POLICIES = ("auto", "train", "freeze")
+# Measured in docs/transfer.md ("Choosing the defaults").
+BACKBONE_LR_FACTOR = 0.3
+MIN_BN_BATCH = 16
+
+
+def classifier_layer(model):
+    """The model's classifier: the last Dense layer."""
+    dense = [layer for layer in model.layers
+             if isinstance(layer, keras.layers.Dense)]
+    if not dense:
+        raise ValueError(f"{model.name} has no Dense classifier to fine-tune; "
+                         "build it with include_top=True.")
+    return dense[-1]
+
+
+def reset_head(model, seed=0):
+    """Re-initialises the classifier (Glorot-uniform kernel, zero bias)."""
+    head = classifier_layer(model)
+    init = keras.initializers.GlorotUniform(seed=seed)
+    values = [keras.ops.convert_to_numpy(init(head.weights[0].shape))]
+    values += [np.zeros(w.shape) for w in head.weights[1:]]
+    head.set_weights([v.astype(w.dtype) for v, w in zip(values, head.weights)])
+    return head
+
+
+def _features(model, dataset):
+    head = classifier_layer(model)
+    extractor = keras.Model(model.inputs, head.input)
+    xs, ys = [], []
+    for x, y in dataset:
+        xs.append(np.asarray(extractor(x, training=False), np.float64))
+        ys.append(np.asarray(y))
+    return np.concatenate(xs), np.concatenate(ys).astype(np.int64)
+
+
+def linear_probe(model, train_data, val_data=None, *, seed=0) -> dict:
+    """Fits the classifier to convergence on frozen features (phase 1).
 
     Args:
-        model: a zoo model (built with `weights=`).
-        train_data, val_data: tf.data pipelines of (images, labels).
-        head_epochs: phase 1 epochs (backbone frozen).
-        epochs: phase 2 epochs (last `unfreeze_stages` stages trainable).
-        learning_rate: phase 1 learning rate; phase 2 uses it × fine_tune_factor.
+        model: a model whose last Dense layer is the classifier.
+        train_data, val_data: tf.data pipelines of (images, labels); the
+            backbone runs once over each, in inference mode.
 
     Returns:
-        {"head": History.history, "fine_tune": History.history}
+        {"train_accuracy", "val_accuracy" (None without val_data), "C",
+         "num_features", "seconds"}
+    """
+    import time
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    start = time.perf_counter()
+    head = classifier_layer(model)
+    k = head.weights[0].shape[-1]
+    x, y = _features(model, train_data)
+    if y.max() >= k:
+        raise ValueError(f"Labels reach {int(y.max())} but the classifier has "
+                         f"{k} outputs.")
+    scaler = StandardScaler().fit(x)
+    xs = scaler.transform(x)
+    xv = yv = None
+    if val_data is not None:
+        xv, yv = _features(model, val_data)
+        xv = scaler.transform(xv)
+    best = None
+    for c in ((0.01, 0.1, 1.0) if xv is not None and len(yv) else (0.1,)):
+        fit = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(xs, y)
+        score = fit.score(xv, yv) if xv is not None and len(yv) else fit.score(xs, y)
+        if best is None or score > best[0]:
+            best = (score, c, fit)
+    _, c, fit = best
+    # Fold the standardisation into the Dense layer: softmax(W·(x-μ)/σ + b).
+    coef = fit.coef_ / scaler.scale_
+    intercept = fit.intercept_ - coef @ scaler.mean_
+    if coef.shape[0] == 1:                    # sklearn's binary form
+        coef = np.vstack([-coef / 2, coef / 2])
+        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+    kernel = np.zeros((x.shape[1], k))
+    bias = np.full(k, -1e4 if len(fit.classes_) < k else 0.0)
+    kernel[:, fit.classes_] = coef.T
+    bias[fit.classes_] = intercept
+    head.set_weights([v.astype(w.dtype) for v, w in zip((kernel, bias), head.weights)])
+    return {"train_accuracy": float(fit.score(xs, y)),
+            "val_accuracy": None if xv is None or not len(yv)
+            else float(fit.score(xv, yv)),
+            "C": c, "num_features": int(x.shape[1]),
+            "seconds": round(time.perf_counter() - start, 2)}
+
+
+def bn_policy(bn, batch_size) -> str:
+    """"train" or "freeze" for `bn`; "auto" trains BatchNormalization when a
+    batch holds at least MIN_BN_BATCH images (smaller batches give noisy
+    statistics) and freezes it otherwise."""
+    if bn not in BN_POLICIES:
+        raise ValueError(f"bn must be one of {', '.join(BN_POLICIES)}; got {bn!r}.")
+    if bn != "auto":
+        return bn
+    return "train" if batch_size >= MIN_BN_BATCH else "freeze"
+
+
+def scale_backbone_lr(optimizer, model, factor):
+    """Makes `optimizer` update every variable except the classifier's at
+    `factor` × its learning rate (warm-up and schedule included).
+
+    Keras optimizers have one learning rate; this scales it per variable in
+    `update_step`, so it works for every optimizer. The optimizer's config
+    (what `model.save` writes) is unchanged.
+    """
+    if factor == 1:
+        return optimizer
+    head = {id(v) for v in classifier_layer(model).weights}
+    backbone = [v for v in model.trainable_variables if id(v) not in head]
+    keys = {optimizer._var_key(v) for v in backbone}   # noqa: SLF001
+    plain = optimizer.update_step
+
+    def update_step(gradient, variable, learning_rate):
+        if optimizer._var_key(variable) in keys:        # noqa: SLF001
+            learning_rate = keras.ops.cast(learning_rate, variable.dtype) * factor
+        return plain(gradient, variable, learning_rate)
+
+    optimizer.update_step = update_step
+    return optimizer
+
+
+class _KeepBest(keras.callbacks.Callback):
+    """Remembers the weights of the best validation epoch in memory,
+    starting from a floor (the probed model)."""
+
+    def __init__(self, monitor, floor):
+        super().__init__()
+        self.monitor, self.best, self.weights = monitor, floor, None
+
+    def on_train_begin(self, logs=None):
+        self.weights = self.model.get_weights()
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value > self.best:
+            self.best, self.weights = float(value), self.model.get_weights()
+
+
+def prepare(model, train_data, val_data=None, *, keep_head=False, bn="auto",
+            batch_size=32, unfreeze_stages=None, seed=0, name=None) -> dict:
+    """Phase 1 and the layer settings of phase 2 (see the module doc).
+
+    Returns:
+        What was done: {"head": "new" | "kept", "probe": linear_probe(...)
+        or None, "bn": "train" | "freeze", "unfreeze_stages"}.
+    """
+    policy = bn_policy(bn, batch_size)
+    summary = {"head": "kept" if keep_head else "new", "probe": None, "bn": policy,
+               "unfreeze_stages": "all" if unfreeze_stages is None else unfreeze_stages}
+    if not keep_head:
+        reset_head(model, seed)
+        summary["probe"] = linear_probe(model, train_data, val_data, seed=seed)
+    if unfreeze_stages is None:
+        for layer in model.layers:
+            layer.trainable = not (policy == "freeze" and isinstance(
+                layer, keras.layers.BatchNormalization))
+    else:
+        freeze(model, name=name)
+        unfreeze(model, unfreeze_stages, train_bn=policy == "train", name=name)
+    return summary
+
+
+def describe(summary, *, steps, epochs, learning_rate, backbone_lr_factor) -> str:
+    """The lines `zoo train --fine-tune` prints about what it does."""
+    probe = summary["probe"]
+    lines = [f"fine-tune: head {summary['head']}"
+             + ("" if probe is None else
+                f"; phase 1 linear probe on {probe['num_features']} features "
+                f"(C={probe['C']:g}): train accuracy {probe['train_accuracy']:.4f}"
+                + ("" if probe["val_accuracy"] is None else
+                   f", validation accuracy {probe['val_accuracy']:.4f}")
+                + f", {probe['seconds']:.1f} s"),
+             f"fine-tune: phase 2 {epochs * steps} optimizer steps ({epochs} "
+             f"epochs × {steps}), head lr {learning_rate:g}, backbone lr "
+             f"{learning_rate * backbone_lr_factor:g}, BatchNormalization "
+             f"{summary['bn']}, stages unfrozen: {summary['unfreeze_stages']}"]
+    return "\n".join(lines)
+
+
+def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
+              batch_size=None, learning_rate=1e-3, backbone_lr_factor=BACKBONE_LR_FACTOR,
+              optimizer="adam", weight_decay=0.0, bn="auto", keep_head=False,
+              unfreeze_stages=None, callbacks=None, verbose=0, seed=0,
+              name=None) -> dict:
+    """LP-FT fine-tuning of a model that carries pretrained weights.
+
+    Args:
+        model: a zoo model built with `weights=`.
+        train_data, val_data: tf.data pipelines of (images, labels).
+        probe_data: training images for the linear probe (default
+            `train_data`; pass the pipeline without augmentation if any).
+        steps: phase 2 optimizer steps; default: the budget of `zoo train`
+            (zoo.training.budget: at least 10 epochs and at least 1,500 steps).
+        learning_rate: peak learning rate of the head; the backbone gets
+            `learning_rate × backbone_lr_factor`.
+        bn: "auto" | "train" | "freeze" (see `bn_policy`).
+        keep_head: keep the checkpoint's classifier (same classes) and skip
+            the probe.
+        unfreeze_stages: fine-tune only the head and the last K stages
+            (None: all).
+        callbacks: extra Keras callbacks of phase 2.
+
+    Returns:
+        {"summary": prepare(...), "history": History.history,
+         "best_val_accuracy", "kept": "probe" | "fine_tune"}
 
     Example:
-        >>> m = zoo.create_model("resnet20", weights="fashion_mnist", num_classes=10,
-        ...                      input_shape=(8, 8, 1))
-        >>> zoo.fine_tune(m, data.train, data.val, head_epochs=2, epochs=3)
+        >>> m = zoo.create_model("resnet20", weights="fashion_mnist",
+        ...                      input_shape=(28, 28, 1))
+        >>> zoo.fine_tune(m, data.train, data.val)
     """
-    from zoo.training import make_optimizer
-    loss = keras.losses.SparseCategoricalCrossentropy()
-    freeze(model)
-    model.compile(make_optimizer(optimizer, learning_rate), loss, metrics=["accuracy"])
-    head = model.fit(train_data, validation_data=val_data, epochs=head_epochs,
-                     callbacks=callbacks, verbose=verbose)
-    unfreeze(model, unfreeze_stages, train_bn=train_bn)
-    model.compile(make_optimizer(optimizer, learning_rate * fine_tune_factor), loss,
+    from zoo.training import budget, make_optimizer, make_schedule
+    spe = int(train_data.cardinality())
+    if spe < 1:
+        raise ValueError("train_data must be a finite, batched tf.data pipeline.")
+    if batch_size is None:
+        batch_size = int(next(iter(train_data))[1].shape[0])
+    epochs = max(1, -(-steps // spe)) if steps else budget(spe * batch_size, batch_size)[0]
+    summary = prepare(model, probe_data or train_data, val_data, keep_head=keep_head,
+                      bn=bn, batch_size=batch_size, unfreeze_stages=unfreeze_stages,
+                      seed=seed, name=name)
+    if verbose:
+        print(describe(summary, steps=spe, epochs=epochs, learning_rate=learning_rate,
+                       backbone_lr_factor=backbone_lr_factor), flush=True)
+    total = epochs * spe
+    schedule = make_schedule("warmup_cosine", learning_rate, total, total // 10)
+    opt = make_optimizer(optimizer, schedule, weight_decay=weight_decay)
+    scale_backbone_lr(opt, model, backbone_lr_factor)
+    model.compile(opt, keras.losses.SparseCategoricalCrossentropy(),
                   metrics=["accuracy"])
-    tuned = model.fit(train_data, validation_data=val_data, epochs=epochs,
-                      callbacks=callbacks, verbose=verbose)
-    return {"head": head.history, "fine_tune": tuned.history}
-
-
-def train_fine_tune(config, out, *, overwrite=False, head_epochs=None,
-                    unfreeze_stages=2, fine_tune_factor=0.1):
-    """`zoo train --fine-tune`: the two phases as two resumable runs.
-
-    Phase 1 (``out/phase1``) trains the head; phase 2 (``out``) starts from
-    its model, unfreezes the last `unfreeze_stages` stages and trains at the
-    learning rate × `fine_tune_factor`.  A finished phase 1 is reused when
-    the command is run again.
-    """
-    from zoo import training
-    out = Path(out)
-    head_epochs = head_epochs or max(1, config.epochs // 3)
-    phase1 = dataclasses.replace(config, fine_tune=False, epochs=head_epochs)
-    training.train(phase1, out / "phase1", overwrite=overwrite,
-                   prepare_model=lambda m: freeze(m, name=config.model),
-                   reuse_finished=True)
-    phase2 = dataclasses.replace(config, weights=None, fine_tune=False,
-                                 lr=config.learning_rate * fine_tune_factor,
-                                 extra={**config.extra, "fine_tune_from": config.weights})
-    return training.train(
-        phase2, out, overwrite=overwrite,
-        initial_weights=out / "phase1" / "model.keras",
-        prepare_model=lambda m: (freeze(m, name=config.model),
-                                 unfreeze(m, unfreeze_stages, name=config.model)))
+    monitor = "val_accuracy" if val_data is not None else "accuracy"
+    probe = summary["probe"] or {}
+    floor = probe.get("val_accuracy" if val_data is not None else "train_accuracy")
+    keep = _KeepBest(monitor, -1.0 if floor is None else floor)
+    history = model.fit(train_data, validation_data=val_data, epochs=epochs,
+                        callbacks=[*(callbacks or []), keep], verbose=verbose)
+    model.set_weights(keep.weights)
+    kept = "fine_tune" if keep.best > (-1.0 if floor is None else floor) else \
+        ("probe" if floor is not None else "fine_tune")
+    return {"summary": summary, "history": history.history,
+            "best_val_accuracy": keep.best, "kept": kept}

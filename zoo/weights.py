@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -150,6 +151,36 @@ def read_weights(path) -> dict:
     raise WeightsError(f"{path} is an HDF5 file but holds no Keras weights.")
 
 
+def file_info(path) -> dict:
+    """What a converted weight file records about itself (model,
+    preprocessing, source, num_classes), {} for other files."""
+    import h5py
+    path = Path(path)
+    if not path.name.endswith(".h5") or not path.is_file():
+        return {}
+    try:
+        with h5py.File(path, "r") as f:
+            return {k[len("zoo_"):]: (v.item() if hasattr(v, "item") else str(v))
+                    for k, v in f.attrs.items() if k.startswith("zoo_")}
+    except OSError:
+        return {}
+
+
+def preprocessing_of(name: str, weights) -> str | None:
+    """The input scaling `weights` were trained with, when it is known."""
+    if weights is None:
+        return None
+    weights = os.fspath(weights)
+    if weights == "imagenet":
+        return registry.get_entry(name).preprocessing
+    if weights.endswith((".safetensors", ".pth", ".pt")):
+        return "torch"
+    spec = resolve_tag(name, weights)
+    if spec is not None:
+        return spec.preprocessing
+    return file_info(weights).get("preprocessing")
+
+
 # --------------------------------------------------------------------------
 # Assigning
 
@@ -167,9 +198,45 @@ def adapt_stem_kernel(kernel: np.ndarray, channels: int) -> np.ndarray:
     return kernel[:, :, index, :] * (kernel.shape[2] / channels)
 
 
+# keras.applications' Xception file leaves its four residual convolutions and
+# their BatchNormalizations unnamed ("conv2d", "batch_normalization_3", ...).
+# It is the one file that is matched by order, and only when it is that file.
+_AUTO_NAME = re.compile(r"^(conv2d|batch_normalization)(_\d+)?$")
+
+
+def _keyed_by_order(model, arrays: dict) -> dict:
+    """{model layer: arrays} for keras.applications' Xception file.
+
+    Other files are returned unchanged: names are the only safe key, since
+    order-and-shape matching swaps same-shape layers (a ResNet block's
+    shortcut BN and its last BN) without any error.
+    """
+    auto = [k for k in arrays if _AUTO_NAME.match(k)]
+    if not auto or not any(layer.name == "block14_sepconv2" for layer in model.layers):
+        return arrays
+    weighted = [layer for layer in model.layers if layer.weights]
+    items = list(arrays.items())
+    if len(items) < len(weighted):
+        return arrays
+    log.info("Matched %d unnamed layers of %s by order (keras.applications' "
+             "Xception layout).", len(auto), model.name)
+    return {layer.name: values for layer, (_, values) in zip(weighted, items)}
+
+
+def _is_head(values) -> bool:
+    # Dense kernels are 2-D: a file's classifier (and AlexNet's hidden
+    # dense layers), which a model built with include_top=False lacks.
+    return bool(values) and np.ndim(values[0]) == 2
+
+
 def assign(model, arrays: dict, *, source: str, skip_classifier=False,
-           adapt_channels=True) -> list[str]:
+           adapt_channels=True, skip_mismatch=False) -> list[str]:
     """Assigns {layer name: [arrays]} to `model` after checking everything.
+
+    Layers are matched by name only. Every weighted layer of the model must
+    be in the file and every layer of the file in the model (a headless
+    model may ignore the file's dense head), else a WeightsError names them
+    and nothing is assigned.
 
     Args:
         model: the zoo model.
@@ -178,27 +245,35 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
         skip_classifier: leave the classifier freshly initialised when its
             shape differs (other number of classes).
         adapt_channels: adapt the first convolution to the model's channels.
+        skip_mismatch: load what matches by name and shape and leave the rest
+            as initialised (like Keras' `skip_mismatch`), instead of refusing.
 
     Returns:
-        Names of layers left as initialised (the classifier, if skipped).
+        Names of layers left as initialised.
     """
-    plan, skipped = [], []
-    first_conv = True
+    arrays = _keyed_by_order(model, arrays)
     weighted = [layer for layer in model.layers if layer.weights]
-    if any(layer.name not in arrays for layer in weighted):
-        # Files whose layers were auto-named (keras.applications' Xception has
-        # unnamed residual layers) are matched by order, as Keras itself
-        # loads legacy HDF5 files; the shape checks below still apply.
-        items = list(arrays.values())
-        if len(items) >= len(weighted) and sum(
-                layer.name in arrays for layer in weighted) >= len(weighted) // 2:
-            arrays = {layer.name: items[i] for i, layer in enumerate(weighted)}
+    names = {layer.name for layer in weighted}
+    has_head = any(layer.name in CLASSIFIER_LAYERS for layer in weighted)
+    extra = [k for k, v in arrays.items()
+             if k not in names and (has_head or not _is_head(v))]
+    missing = [layer.name for layer in weighted if layer.name not in arrays]
+    if (extra or missing) and not skip_mismatch:
+        parts = []
+        if missing:
+            parts.append(f"the model's layer(s) {_few(missing)} are not in the file")
+        if extra:
+            parts.append(f"the file's layer(s) {_few(extra)} are not in the model")
+        raise WeightsError(f"{source} does not fit {model.name}: "
+                           f"{'; '.join(parts)}. It was saved from another "
+                           "architecture or variant; pass skip_mismatch=True to "
+                           "load only the layers that match.")
+    plan, skipped = [], list(missing)
+    first_conv = True
     for layer in weighted:
-        current = [tuple(w.shape) for w in layer.weights]
         if layer.name not in arrays:
-            raise WeightsError(f"{source} has no weights for layer {layer.name!r} "
-                               f"(shapes {current}); it was saved from another "
-                               "architecture.")
+            continue
+        current = [tuple(w.shape) for w in layer.weights]
         values = list(arrays[layer.name])
         shapes = [tuple(v.shape) for v in values]
         is_conv = "Conv" in type(layer).__name__
@@ -212,7 +287,7 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
         if is_conv:
             first_conv = False
         if shapes != current:
-            if skip_classifier and layer.name in CLASSIFIER_LAYERS:
+            if (skip_classifier and layer.name in CLASSIFIER_LAYERS) or skip_mismatch:
                 skipped.append(layer.name)
                 continue
             raise WeightsError(f"{source} does not fit this model: layer "
@@ -224,6 +299,11 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
         layer.set_weights([np.asarray(v).astype(w.dtype)
                            for v, w in zip(values, layer.weights)])
     return skipped
+
+
+def _few(names, n=5) -> str:
+    shown = ", ".join(repr(x) for x in names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
 def sha256(path) -> str:
@@ -265,13 +345,14 @@ def resolve_tag(name: str, weights: str) -> WeightSpec | None:
 
 
 def looks_like_path(weights: str) -> bool:
-    return (os.path.sep in weights or weights.endswith((".h5", ".keras"))
+    return (os.path.sep in weights
+            or weights.endswith((".h5", ".keras", ".safetensors", ".pth", ".pt"))
             or os.path.exists(weights))
 
 
 def create_with_weights(name, *, weights=None, include_top=None, num_classes=None,
                         input_shape=None, features_only=False, out_indices=None,
-                        **kwargs):
+                        skip_mismatch=False, **kwargs):
     """`create_model` with `weights=` and feature extraction (see zoo.create_model)."""
     entry = registry.get_entry(name)
     if features_only and include_top is True:
@@ -290,23 +371,33 @@ def create_with_weights(name, *, weights=None, include_top=None, num_classes=Non
             extra = " or 'imagenet'" if has_imagenet(name) else ""
             raise WeightsError(f"Unknown weights {weights!r} for {entry.name}; "
                                f"available: {tags or 'none'}{extra}, or a path to "
-                               ".weights.h5 / .h5 / .keras.")
+                               ".weights.h5 / .h5 / .keras (or .safetensors / .pth "
+                               "from torchvision or timm).")
     if weights == "imagenet":
         imagenet_file(name, include_top)        # raises for models without any
     if spec is not None and input_shape is None:
         input_shape = spec.input_shape
+    if num_classes is None and kwargs.get("classes") is None and include_top \
+            and weights is not None and weights.endswith((".safetensors", ".pth", ".pt")):
+        from zoo import torch_weights
+        # A torchvision/timm file decides the default class count (1000 for
+        # ImageNet, as many as a fine-tuned checkpoint has).
+        num_classes = torch_weights.num_classes(
+            torch_weights.read_state_dict(weights), name)
     entry, options = factory.validate(
         name, num_classes=num_classes, include_top=include_top,
         input_shape=input_shape, **kwargs)
     model = factory.build(entry, options)
     if weights is not None:
-        load_into(model, name, weights, spec=spec, include_top=options.include_top)
+        load_into(model, name, weights, spec=spec, include_top=options.include_top,
+                  skip_mismatch=skip_mismatch)
     if features_only:
         model = feature_extractor(model, entry, options, out_indices)
     return model
 
 
-def load_into(model, name, weights, *, spec=None, include_top=True):
+def load_into(model, name, weights, *, spec=None, include_top=True,
+              skip_mismatch=False):
     """Loads `weights` (tag, "imagenet" or path) into a built zoo model."""
     if weights == "imagenet":
         import keras
@@ -327,12 +418,22 @@ def load_into(model, name, weights, *, spec=None, include_top=True):
     else:
         path = Path(weights)
         source = str(path)
-    arrays = read_weights(path)
-    skipped = assign(model, arrays, source=source, skip_classifier=True)
-    if skipped:
+    if str(path).endswith((".safetensors", ".pth", ".pt")):
+        from zoo import torch_weights
+        arrays = torch_weights.to_layer_arrays(
+            model, name, torch_weights.read_state_dict(path), source=source)
+    else:
+        arrays = read_weights(path)
+    skipped = assign(model, arrays, source=source, skip_classifier=True,
+                     skip_mismatch=skip_mismatch)
+    if skipped and set(skipped) <= set(CLASSIFIER_LAYERS):
         log.warning("Loaded %s into %s except the classifier (%s), which has "
                     "another number of classes and is freshly initialised.",
                     source, name, ", ".join(skipped))
+    elif skipped:
+        log.warning("Loaded %s into %s except %d layer(s) that do not match it "
+                    "(skip_mismatch=True), left as initialised: %s.",
+                    source, name, len(skipped), _few(skipped, 10))
     return model
 
 

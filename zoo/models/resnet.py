@@ -7,8 +7,10 @@ Three layouts share the builder:
   names, so keras.applications weight files load.
 * ``keras_v2`` – keras.applications ResNet50V2/101V2/152V2 (pre-activation,
   stride on the last block of a stage).
-* ``torch``    – torchvision ResNet-18/34 and ResNeXt ("v1.5": no biases,
-  stride on the 3×3 convolution), and the CIFAR networks of He et al. 2016
+* ``torch``    – torchvision ResNet-18/34/50/101/152 and ResNeXt ("v1.5": no
+  biases, stride on the 3×3 convolution; the bottleneck ResNets are named
+  ``tv_resnet50/101/152`` as in timm, since ``resnet50`` is
+  keras.applications'), and the CIFAR networks of He et al. 2016
   §4.2 (option-A shortcuts) and Xie et al. 2017 (ResNeXt-29).
 """
 
@@ -65,6 +67,9 @@ RESNETS = {
     "resnet18": ResNetSpec("basic", (2, 2, 2, 2)),
     "resnet34": ResNetSpec("basic", (3, 4, 6, 3)),
     "resnet50": _v1((3, 4, 6, 3)),
+    "tv_resnet50": ResNetSpec("bottleneck", (3, 4, 6, 3)),
+    "tv_resnet101": ResNetSpec("bottleneck", (3, 4, 23, 3)),
+    "tv_resnet152": ResNetSpec("bottleneck", (3, 8, 36, 3)),
     "resnet101": _v1((3, 4, 23, 3)),
     "resnet152": _v1((3, 8, 36, 3)),
     "resnet50_v2": _v2((3, 4, 6, 3)),

@@ -1,0 +1,296 @@
+"""torchvision and timm checkpoints for the torchvision-layout models.
+
+`alexnet`, `resnet18/34`, `tv_resnet50/101/152` and `resnext50_32x4d` /
+`resnext101_32x8d` have torchvision's layers one for one (timm's ResNet
+modules use the same state-dict names). A checkpoint is read as arrays only:
+
+* ``.safetensors`` through the `safetensors` package with numpy (no torch);
+* ``.pth`` / ``.pt`` through ``torch.load(weights_only=True)`` when torch is
+  installed (never plain pickle).
+
+Every tensor is matched **by its torchvision key**, never by order (order
+and shape would swap a block's shortcut BatchNormalization with its last
+one without any error). Missing keys, extra keys and wrong shapes are
+refused before anything is assigned, naming the first mismatching key.
+Conversions: convolution kernels OIHW → HWIO (grouped ones likewise), dense
+kernels transposed, AlexNet's first dense layer re-ordered from torch's
+C×H×W flatten order to Keras' H×W×C, BatchNormalization as (weight, bias,
+running_mean, running_var).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from zoo import registry
+from zoo.weights import WeightsError
+
+SUFFIXES = (".safetensors", ".pth", ".pt")
+PREPROCESSING = "torch"           # ImageNet mean/std, as torchvision's transforms
+
+
+class TorchWeightsError(WeightsError):
+    """A torchvision/timm file that does not fit the requested model."""
+
+
+def is_torch_file(path) -> bool:
+    return str(path).endswith(SUFFIXES)
+
+
+def supports(name: str) -> bool:
+    """Whether `name` has torchvision's layout (and so takes its files)."""
+    entry = registry.get_entry(name)
+    if entry.family == "alexnet":
+        return entry.spec.pooled_size is not None
+    spec = entry.spec
+    return entry.family in ("resnet", "resnext") and spec.layout == "torch" \
+        and spec.stem == "imagenet"
+
+
+def supported_models() -> list[str]:
+    return [n for n in registry.list_models() if supports(n)]
+
+
+# --------------------------------------------------------------------------
+# Reading
+
+
+def read_state_dict(path) -> dict[str, np.ndarray]:
+    """{torch key: numpy array} from a .safetensors, .pth or .pt file."""
+    path = Path(path)
+    if not path.is_file():
+        raise TorchWeightsError(f"Weights file {str(path)!r} does not exist.")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.numpy import load_file
+            state = load_file(str(path))
+        except Exception as err:  # safetensors raises its own error types
+            raise TorchWeightsError(f"Cannot read {path} as safetensors (truncated, "
+                                    f"corrupt or not numpy-readable, e.g. bfloat16): "
+                                    f"{type(err).__name__}: {str(err)[:200]}.") from None
+    else:
+        state = _torch_load(path)
+    return {_strip(k): np.asarray(v) for k, v in state.items()}
+
+
+def _torch_load(path):
+    try:
+        import torch
+    except ImportError:
+        raise TorchWeightsError(
+            f"{path.name} is a PyTorch file; reading it needs torch "
+            "(pip install torch), or convert it to .safetensors, which needs "
+            "nothing more.") from None
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise TorchWeightsError(f"torch.load(weights_only=True) refused {path}: "
+                                f"{type(err).__name__}: {str(err)[:200]}. Only "
+                                "plain state dicts of tensors are read.") from None
+    # Training checkpoints wrap the state dict (timm: "state_dict",
+    # "state_dict_ema"; others "model").
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise TorchWeightsError(f"{path} holds a {type(state).__name__}, not a "
+                                "state dict.")
+    out = {}
+    for k, v in state.items():
+        if not hasattr(v, "detach"):
+            raise TorchWeightsError(f"{path}: entry {k!r} is not a tensor.")
+        out[k] = v.detach().cpu().float().numpy() if v.is_floating_point() \
+            else v.detach().cpu().numpy()
+    return out
+
+
+def _strip(key: str) -> str:
+    # DataParallel / DistributedDataParallel checkpoints prefix every key.
+    return key[len("module."):] if key.startswith("module.") else key
+
+
+# --------------------------------------------------------------------------
+# Names: zoo layer -> torchvision module
+
+_BLOCK = re.compile(r"^conv(\d+)_block(\d+)_(\d)_(conv|bn)$")
+
+
+def _resnet_module(layer: str) -> str | None:
+    if layer == "conv1_conv":
+        return "conv1"
+    if layer == "conv1_bn":
+        return "bn1"
+    if layer == "predictions":
+        return "fc"
+    match = _BLOCK.match(layer)
+    if not match:
+        return None
+    stage, block, index, kind = match.groups()
+    prefix = f"layer{int(stage) - 1}.{int(block) - 1}"
+    if index == "0":
+        return f"{prefix}.downsample.{0 if kind == 'conv' else 1}"
+    return f"{prefix}.{kind}{index}"
+
+
+def _alexnet_modules(spec) -> dict[str, str]:
+    names, index = {}, 0
+    for i, conv in enumerate(spec.convs, start=1):
+        names[f"features{i}_conv"] = f"features.{index}"
+        index += 2 + conv.pool                  # conv, ReLU (, max-pool)
+    names.update({"fc1": "classifier.1", "fc2": "classifier.4",
+                  "predictions": "classifier.6"})
+    return names
+
+
+def module_names(model, name: str) -> dict[str, str]:
+    """{zoo layer name: torchvision module name} for every weighted layer."""
+    entry = registry.get_entry(name)
+    table = _alexnet_modules(entry.spec) if entry.family == "alexnet" else None
+    out = {}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        module = table.get(layer.name) if table else _resnet_module(layer.name)
+        if module is None:
+            raise TorchWeightsError(f"No torchvision name for layer {layer.name!r} "
+                                    f"of {name}.")
+        out[layer.name] = module
+    return out
+
+
+# --------------------------------------------------------------------------
+# Converting
+
+
+def _convert(layer, module: str, state: dict, used: set,
+             flat_shape=None) -> list[np.ndarray]:
+    kind = type(layer).__name__
+
+    def take(suffix):
+        key = f"{module}.{suffix}"
+        if key not in state:
+            raise TorchWeightsError(f"missing key {key!r} (for layer {layer.name!r})")
+        used.add(key)
+        return state[key]
+
+    if kind == "BatchNormalization":
+        used.add(f"{module}.num_batches_tracked")
+        return [take("weight"), take("bias"), take("running_mean"), take("running_var")]
+    if "Conv" in kind:
+        kernel = take("weight")
+        if kernel.ndim != 4:
+            raise TorchWeightsError(f"key {module + '.weight'!r} has shape "
+                                    f"{kernel.shape}, not a convolution kernel")
+        values = [kernel.transpose(2, 3, 1, 0)]
+        return values + ([take("bias")] if len(layer.weights) > 1 else [])
+    if kind == "Dense":
+        weight = take("weight")
+        if weight.ndim != 2:
+            raise TorchWeightsError(f"key {module + '.weight'!r} has shape "
+                                    f"{weight.shape}, not a linear layer")
+        if flat_shape is not None and weight.shape[1] == int(np.prod(flat_shape)):
+            h, w, c = flat_shape
+            weight = weight.reshape(-1, c, h, w).transpose(0, 2, 3, 1) \
+                .reshape(weight.shape[0], -1)
+        return [weight.T] + ([take("bias")] if len(layer.weights) > 1 else [])
+    raise TorchWeightsError(f"layer {layer.name!r} ({kind}) has no torchvision "
+                            "counterpart")
+
+
+def to_layer_arrays(model, name: str, state: dict, *, source: str) -> dict:
+    """{zoo layer: [arrays]} from a torchvision state dict, all keys checked.
+
+    Raises TorchWeightsError naming the first missing key, extra key or
+    shape that does not fit; nothing is assigned here.
+    """
+    if not supports(name):
+        raise TorchWeightsError(
+            f"{source} is a torchvision/timm file, but {name} does not have "
+            f"torchvision's layout; models that do: {', '.join(supported_models())}.")
+    flatten = next((layer for layer in model.layers if layer.name == "flatten"), None)
+    modules = module_names(model, name)
+    # AlexNet's first dense layer reads the flattened H×W×C feature map.
+    flat = {"fc1": tuple(flatten.input.shape[1:])} if flatten is not None else {}
+    has_head = "predictions" in modules
+    used, arrays = set(), {}
+    try:
+        for layer in model.layers:
+            if layer.name not in modules:
+                continue
+            values = _convert(layer, modules[layer.name], state, used,
+                              flat.get(layer.name))
+            shapes = [tuple(v.shape) for v in values]
+            expected = [tuple(w.shape) for w in layer.weights]
+            if shapes != expected and not (layer.name == "predictions"
+                                           or _stem_adaptable(layer, shapes, expected)):
+                raise TorchWeightsError(
+                    f"key {modules[layer.name] + '.weight'!r} gives shapes {shapes} "
+                    f"for layer {layer.name!r}, which has {expected}")
+            arrays[layer.name] = values
+    except TorchWeightsError as err:
+        raise TorchWeightsError(f"{source} does not fit {name}: {err}.") from None
+    head_modules = {"fc", "classifier"} if not has_head else set()
+    extra = sorted(k for k in state if k not in used
+                   and k.split(".")[0] not in head_modules)
+    if extra:
+        raise TorchWeightsError(f"{source} does not fit {name}: extra key "
+                                f"{extra[0]!r} ({len(extra)} unused in all); it was "
+                                "saved from another architecture.")
+    return arrays
+
+
+def _stem_adaptable(layer, shapes, expected) -> bool:
+    # Another input channel count: zoo.weights.assign adapts the stem kernel.
+    return layer.name in ("conv1_conv", "features1_conv") and len(shapes[0]) == 4 \
+        and shapes[0][:2] == expected[0][:2] and shapes[0][3] == expected[0][3]
+
+
+def num_classes(state: dict, name: str) -> int | None:
+    """The classifier width stored in a state dict, if any."""
+    key = "classifier.6.weight" if registry.get_entry(name).family == "alexnet" \
+        else "fc.weight"
+    return int(state[key].shape[0]) if key in state else None
+
+
+# --------------------------------------------------------------------------
+# Converting a file once (zoo convert-weights)
+
+
+def convert(src, name: str, out, *, input_shape=None) -> dict:
+    """Writes a torchvision/timm checkpoint as a Keras `.weights.h5` file.
+
+    The model is built with the file's number of classes (or headless when
+    the file has no classifier), loaded by name with every key checked, and
+    saved atomically; the file records its preprocessing ("torch": ImageNet
+    mean/std), the model name and the source as HDF5 attributes, which
+    `zoo.weights.file_info` reads.
+
+    Example:
+        >>> convert("resnet50-11ad3fa6.safetensors", "tv_resnet50", "r50.weights.h5")
+    """
+    import h5py
+    from zoo import weights as weights_lib
+    from zoo.io import atomic_path
+    out = Path(out)
+    if not out.name.endswith(".weights.h5"):
+        raise WeightsError(f"--out must end with .weights.h5; got {out.name!r}.")
+    if not supports(name):
+        raise TorchWeightsError(f"{name} does not have torchvision's layout; models "
+                                f"that do: {', '.join(supported_models())}.")
+    state = read_state_dict(src)
+    classes = num_classes(state, name)
+    model = weights_lib.create_with_weights(
+        name, weights=str(src), num_classes=classes, include_top=classes is not None,
+        input_shape=input_shape, classifier_activation=None)
+    with atomic_path(out) as tmp:
+        model.save_weights(tmp)
+        with h5py.File(tmp, "a") as f:
+            f.attrs["zoo_model"] = name
+            f.attrs["zoo_preprocessing"] = PREPROCESSING
+            f.attrs["zoo_source"] = Path(src).name
+            f.attrs["zoo_num_classes"] = classes or 0
+    return {"model": name, "num_classes": classes, "params": int(model.count_params()),
+            "preprocessing": PREPROCESSING, "out": str(out)}
