@@ -163,3 +163,33 @@ def test_tfds_missing_dependency(monkeypatch):
     with pytest.raises(data_lib.DataError, match=r"tfds: sources need TensorFlow "
                                                  r"Datasets: pip install 'cnn-zoo\[tfds\]'"):
         data_lib.load("tfds:mnist")
+
+
+def _npz(tmp_path, y_train, name="d.npz"):
+    rng = np.random.default_rng(0)
+    path = tmp_path / name
+    np.savez(path, x_train=rng.integers(0, 255, (len(y_train), 8, 8, 1), dtype=np.uint8),
+             y_train=np.asarray(y_train), x_test=np.zeros((4, 8, 8, 1), np.uint8),
+             y_test=np.arange(4) % 2)
+    return path
+
+
+def test_classes_with_one_image_are_refused(tmp_path):
+    # 20 images, labels 0-19: the random split used to put classes into
+    # validation that training never saw, without a word.
+    path = _npz(tmp_path, np.arange(20))
+    with pytest.raises(DataError, match=r"Class\(es\) 0, 1, 2.* have a single training "
+                                         r"image.*--validation-split 0"):
+        data_lib.load(f"npz:{path}")
+    data = data_lib.load(f"npz:{path}", validation_split=0)
+    assert data.info.num_train == 20
+
+
+def test_validation_split_holds_every_class(tmp_path):
+    # 10 classes with 2 images each: 10 % of 20 would be 2 validation images;
+    # the split takes one per class so both parts hold every class.
+    path = _npz(tmp_path, np.repeat(np.arange(10), 2))
+    data = data_lib.load(f"npz:{path}", batch_size=32)
+    val = np.concatenate([np.asarray(y) for _, y in data.val])
+    train = np.concatenate([np.asarray(y) for _, y in data.train])
+    assert sorted(val) == list(range(10)) and sorted(train) == list(range(10))

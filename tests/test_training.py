@@ -171,3 +171,23 @@ def test_fast_path_follows_measurements(bf16, name, expected, monkeypatch):
     assert training.fast_path(name) == (expected, False)
     with pytest.raises(ValueError, match="Unknown model 'resnet5'"):
         training.fast_path("resnet5")
+
+
+def test_budget_counts_optimizer_steps():
+    # 450 images at batch 64: 8 steps a pass, packed to 7 passes (56 steps)
+    # an epoch, and 18 epochs for a floor of 1,000 steps.
+    assert training.budget(450, 64, min_steps=1000) == (18, 56)
+    assert training.budget(54000, 64, min_steps=1000) == (10, 844)   # floor met
+    assert training.budget(450, 64, epochs=3, min_steps=1000) == (3, 8)   # honoured
+
+
+def test_default_run_on_a_small_dataset_gets_the_step_floor(tmp_path):
+    config = TrainConfig("resnet20", dataset="digits", limit=128, image_size=8,
+                         min_steps=120)
+    metrics = training.train(config, tmp_path, verbose=0)
+    # 128 images = 2 steps a pass; epochs of 50 steps; at least 10 epochs.
+    assert metrics["optimizer_steps"] == 500 and metrics["epochs"] == 10
+    explicit = training.train(TrainConfig("resnet20", dataset="digits", limit=128,
+                                          image_size=8, epochs=3), tmp_path / "e",
+                              verbose=0)
+    assert explicit["optimizer_steps"] == 6 and explicit["epochs"] == 3

@@ -83,6 +83,18 @@ def test_conditional_knobs_only_with_their_parent():
     assert "l2" in hp.values and "l1" not in hp.values
 
 
+def test_a_sampled_zero_stays_zero():
+    # momentum, rho and beta_1 of 0 are legal; `x or 0.9` used to turn them
+    # into 0.9.
+    for optimizer, knob, attribute in (("momentum", "momentum", "momentum"),
+                                       ("rmsprop", "rho", "rho"),
+                                       ("adam", "beta_1", "beta_1")):
+        space = spaces.resolve_space("resnet20", {"optimizer": {"value": optimizer},
+                                                  knob: {"value": 0.0}})
+        built = spaces.optimizer(keras_tuner.HyperParameters(), space)
+        assert float(getattr(built, attribute)) == 0.0, (optimizer, knob)
+
+
 def test_architecture_knobs_build_other_variants():
     hm = ZooHyperModel("resnet20", 10, (8, 8, 1),
                        space={"depth": {"value": 32}, "optimizer": {"value": "adam"}})

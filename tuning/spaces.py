@@ -252,10 +252,9 @@ def optimizer(hp, space, steps_per_epoch=100, epochs=1):
                           parent=("optimizer", ["adamw"]))
     schedule = sample(hp, "schedule", space, default="constant")
     rate = make_schedule(schedule, lr, steps_per_epoch * epochs)
-    return make_optimizer(name, rate, weight_decay=weight_decay or 0.0,
-                          momentum=momentum or 0.9, rho=rho or 0.9,
-                          beta_1=beta_1 or 0.9, beta_2=beta_2 or 0.999,
-                          epsilon=epsilon or 1e-7)
+    # Inactive knobs come back as their defaults; 0 is a legal value.
+    return make_optimizer(name, rate, weight_decay=weight_decay, momentum=momentum,
+                          rho=rho, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
 
 
 def regularizer(hp, space):

@@ -352,13 +352,26 @@ def check_labels(y, num_classes, where):
 
 
 def _split(x, y, validation_split, seed):
+    """Stratified train/validation split: every class in both parts."""
     if not validation_split:
         return x, y, x[:0], y[:0]
     from sklearn.model_selection import train_test_split
     counts = np.bincount(y.astype(np.int64))
-    stratify = y if counts[counts > 0].min() >= 2 else None
-    xtr, xva, ytr, yva = train_test_split(x, y, test_size=validation_split,
-                                          random_state=seed, stratify=stratify)
+    single = np.flatnonzero(counts == 1)
+    if len(single):
+        raise DataError(
+            f"Class(es) {', '.join(map(str, single[:10]))} have a single training "
+            "image: a stratified validation split needs at least two per class "
+            "(one to train on, one to validate). Add images, drop those "
+            "classes, or pass validation_split 0 (--validation-split 0).")
+    classes = int((counts > 0).sum())
+    n_val = max(int(np.ceil(validation_split * len(y))), classes)
+    if len(y) - n_val < classes:
+        raise DataError(f"{len(y)} training images cannot hold {classes} classes in "
+                        f"both a training and a validation part; lower "
+                        f"validation_split ({validation_split}).")
+    xtr, xva, ytr, yva = train_test_split(x, y, test_size=n_val, random_state=seed,
+                                          stratify=y)
     return xtr, ytr, xva, yva
 
 

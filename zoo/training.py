@@ -46,20 +46,29 @@ DEFAULT_EPOCHS = 10
 DEFAULT_MIN_STEPS = 1500
 
 
+# An epoch of a small dataset is packed to at least this many optimizer
+# steps (whole passes over the data), so per-epoch work (validation, the
+# resume backup, the best-model checkpoint) stays a small share of the run.
+MIN_EPOCH_STEPS = 50
+
+
 def budget(num_train, batch_size, epochs=None, min_steps=DEFAULT_MIN_STEPS):
     """(epochs, steps per epoch) of a run.
 
-    An explicit `epochs` is honoured. Without one, a run gets
-    DEFAULT_EPOCHS epochs or as many as `min_steps` optimizer steps need,
-    whichever is more, so a small dataset is trained for enough steps.
+    An explicit `epochs` is honoured: that many passes over the data. Without
+    one, a run gets DEFAULT_EPOCHS epochs or as many optimizer steps as
+    `min_steps`, whichever is more; on a small dataset an epoch is then
+    several whole passes (at least MIN_EPOCH_STEPS steps).
 
     Example:
-        >>> budget(450, 64)          # (188, 8): 1,504 steps
+        >>> budget(450, 64)          # (14, 56): 7 passes an epoch, 784 steps
         >>> budget(54000, 64)        # (10, 844)
     """
     steps = max(1, math.ceil(num_train / batch_size))
     if epochs is not None:
         return int(epochs), steps
+    if steps < MIN_EPOCH_STEPS:
+        steps *= math.ceil(MIN_EPOCH_STEPS / steps)
     return max(DEFAULT_EPOCHS, math.ceil(min_steps / steps)), steps
 
 
@@ -528,8 +537,9 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
             epochs, steps = budget(info.num_train, config.batch_size,
                                    config.epochs, config.min_steps)
             _say(verbose, f"budget: {epochs} epochs × {steps} steps = "
-                          f"{epochs * steps} optimizer steps ({config.schedule}, "
-                          f"peak lr {config.learning_rate:g})")
+                          f"{epochs * steps} optimizer steps, batch "
+                          f"{config.batch_size} ({config.schedule}, peak lr "
+                          f"{config.learning_rate:g})")
             schedule = make_schedule(config.schedule, config.learning_rate,
                                      steps * epochs, steps * config.warmup_epochs)
             optimizer = make_optimizer(
@@ -572,7 +582,10 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
         if config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
         try:
-            model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+            passes = steps // max(1, math.ceil(info.num_train / config.batch_size))
+            model.fit(train_ds.repeat() if passes > 1 else train_ds,
+                      steps_per_epoch=steps if passes > 1 else None,
+                      validation_data=val_ds, epochs=epochs,
                       callbacks=callbacks, verbose=verbose, shuffle=False)
         except NaNLoss as nan:
             raise TrainingError(

@@ -314,20 +314,25 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
         ...                      input_shape=(28, 28, 1))
         >>> zoo.fine_tune(m, data.train, data.val)
     """
-    from zoo.training import budget, make_optimizer, make_schedule
+    from zoo.training import MIN_EPOCH_STEPS, budget, make_optimizer, make_schedule
     spe = int(train_data.cardinality())
     if spe < 1:
         raise ValueError("train_data must be a finite, batched tf.data pipeline.")
     if batch_size is None:
         batch_size = int(next(iter(train_data))[1].shape[0])
-    epochs = max(1, -(-steps // spe)) if steps else budget(spe * batch_size, batch_size)[0]
+    if steps:
+        per_epoch = min(max(spe, MIN_EPOCH_STEPS), int(steps))
+        epochs = -(-int(steps) // per_epoch)
+    else:
+        epochs, per_epoch = budget(spe * batch_size, batch_size)
     summary = prepare(model, probe_data or train_data, val_data, keep_head=keep_head,
                       bn=bn, batch_size=batch_size, unfreeze_stages=unfreeze_stages,
                       seed=seed, name=name)
     if verbose:
-        print(describe(summary, steps=spe, epochs=epochs, learning_rate=learning_rate,
+        print(describe(summary, steps=per_epoch, epochs=epochs,
+                       learning_rate=learning_rate,
                        backbone_lr_factor=backbone_lr_factor), flush=True)
-    total = epochs * spe
+    total = epochs * per_epoch
     schedule = make_schedule("warmup_cosine", learning_rate, total, total // 10)
     opt = make_optimizer(optimizer, schedule, weight_decay=weight_decay)
     scale_backbone_lr(opt, model, backbone_lr_factor)
@@ -337,8 +342,11 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
     probe = summary["probe"] or {}
     floor = probe.get("val_accuracy" if val_data is not None else "train_accuracy")
     keep = _KeepBest(monitor, -1.0 if floor is None else floor)
-    history = model.fit(train_data, validation_data=val_data, epochs=epochs,
-                        callbacks=[*(callbacks or []), keep], verbose=verbose)
+    history = model.fit(train_data.repeat() if per_epoch != spe else train_data,
+                        steps_per_epoch=per_epoch if per_epoch != spe else None,
+                        validation_data=val_data, epochs=epochs,
+                        callbacks=[*(callbacks or []), keep], verbose=verbose,
+                        shuffle=False)
     model.set_weights(keep.weights)
     kept = "fine_tune" if keep.best > (-1.0 if floor is None else floor) else \
         ("probe" if floor is not None else "fine_tune")

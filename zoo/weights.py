@@ -403,6 +403,7 @@ def load_into(model, name, weights, *, spec=None, include_top=True,
         import keras
         rows = model.input_shape[1] or 224
         fname, origin, md5 = imagenet_file(name, include_top, rows)
+        _check_cached_md5(fname, md5)
         try:
             path = keras.utils.get_file(fname, origin, cache_subdir="models",
                                         file_hash=md5)
@@ -435,6 +436,26 @@ def load_into(model, name, weights, *, spec=None, include_top=True,
                     "(skip_mismatch=True), left as initialised: %s.",
                     source, name, len(skipped), _few(skipped, 10))
     return model
+
+
+def _check_cached_md5(fname, md5):
+    """A cached ImageNet file with the wrong MD5 is reported as such (Keras
+    would try to download it again and, offline, report a failed download)."""
+    if md5 is None:
+        return
+    from keras.src.backend.config import keras_home
+    path = Path(os.path.expanduser(keras_home())) / "models" / fname
+    if not path.is_file():
+        return
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != md5:
+        raise WeightsError(f"Checksum mismatch for {path}: MD5 {digest.hexdigest()}, "
+                           f"keras.applications publishes {md5}. The file is "
+                           "truncated or another file; delete it and copy or "
+                           "download it again.")
 
 
 def feature_extractor(model, entry, options, out_indices=None):
