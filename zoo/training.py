@@ -42,8 +42,8 @@ DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.01,
 DEFAULT_EPOCHS = 10
 # The floor on optimizer steps when --epochs is left to the default
 # (docs/training.md, "Budgets in optimizer steps"): a 450-image training set
-# gets 1,500 steps at batch 64 instead of 10 epochs × 8 steps.
-DEFAULT_MIN_STEPS = 1500
+# gets 1,008 steps at batch 64 instead of 10 epochs × 8 steps.
+DEFAULT_MIN_STEPS = 1000
 
 
 # An epoch of a small dataset is packed to at least this many optimizer
@@ -61,7 +61,7 @@ def budget(num_train, batch_size, epochs=None, min_steps=DEFAULT_MIN_STEPS):
     several whole passes (at least MIN_EPOCH_STEPS steps).
 
     Example:
-        >>> budget(450, 64)          # (14, 56): 7 passes an epoch, 784 steps
+        >>> budget(450, 64)          # (18, 56): 7 passes an epoch, 1,008 steps
         >>> budget(54000, 64)        # (10, 844)
     """
     steps = max(1, math.ceil(num_train / batch_size))
