@@ -328,3 +328,38 @@ def test_trials_per_process_runs_trials_in_fresh_processes(tmp_path):
     # Two trials in a first child process, the third in a second one.
     assert pids[0] == pids[1] != pids[2] and os.getpid() not in pids
     assert result["best_trial"] in {t["trial_id"] for t in trials}
+
+
+def test_median_stopping_never_prunes_a_finished_trial():
+    # A trial at its last epoch, worse than the median of finished trials:
+    # its score is final, so it is not PRUNED (it used to be with --epochs 1).
+    from tuning.search import TrialRecorder
+
+    recorder = TrialRecorder("unused", "val_accuracy", "max", min_trials=2)
+    recorder.oracle, recorder.trial_id = object(), "t1"
+    recorder._history_at = lambda epoch: [0.9, 0.8]        # finished peers
+    recorder.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    recorder.on_train_begin()
+    recorder.set_params({"epochs": 2})
+    recorder.on_epoch_end(0, {"val_accuracy": 0.1, "loss": 1.0})
+    assert recorder.pruned             # worse than the median, epochs remain
+    recorder.on_train_begin()
+    recorder.model.stop_training = False
+    recorder.on_epoch_end(1, {"val_accuracy": 0.1, "loss": 1.0})
+    assert not recorder.pruned and not recorder.model.stop_training
+
+
+def test_median_stopping_records_an_oracle_failure():
+    from tuning.search import TrialRecorder
+
+    class BrokenOracle:
+        def get_best_trials(self, n):
+            raise RuntimeError("oracle unavailable")
+
+    recorder = TrialRecorder("unused", "val_accuracy", "max", min_trials=2)
+    recorder.oracle, recorder.trial_id = BrokenOracle(), "t1"
+    recorder.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    recorder.set_params({"epochs": 3})
+    recorder.on_train_begin()
+    recorder.on_epoch_end(0, {"val_accuracy": 0.5, "loss": 1.0})
+    assert recorder.prune_error == "RuntimeError: oracle unavailable"

@@ -13,6 +13,7 @@ import copy
 import csv
 import io
 import json
+import logging
 import math
 import os
 import statistics
@@ -33,6 +34,7 @@ TUNERS = ("random", "bayesian", "hyperband", "grid")
 MODEL_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
 EXTRA_OBJECTIVES = ("params", "latency")
 PROJECT = "search"
+log = logging.getLogger("tuning.search")
 
 
 class ZooHyperModel(keras_tuner.HyperModel):
@@ -132,13 +134,17 @@ class TrialRecorder(keras.callbacks.Callback):
         self.start = time.perf_counter()
         self.epochs_run = 0
         self.pruned = False
+        self.prune_error = None
         self.initial = None
 
     def _history_at(self, epoch):
         values = []
         try:
             trials = self.oracle.get_best_trials(10 ** 6)
-        except Exception:
+        except Exception as err:     # keras-tuner's oracle: recorded, not hidden
+            self.prune_error = f"{type(err).__name__}: {err}"
+            log.warning("Median stopping skipped at epoch %d of trial %s: %s",
+                        epoch + 1, self.trial_id, self.prune_error)
             return values
         for trial in trials:
             if trial.trial_id == self.trial_id or str(trial.status) != "COMPLETED" \
@@ -157,8 +163,10 @@ class TrialRecorder(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         value = (logs or {}).get(self.objective)
+        last = epoch + 1 >= (self.params or {}).get("epochs", math.inf)
         if not self.prune or value is None or self.oracle is None \
-                or epoch + 1 < self.grace_epochs:
+                or epoch + 1 < self.grace_epochs or last:
+            # A trial that ran its last epoch is finished, never pruned.
             return
         peers = self._history_at(epoch)
         if len(peers) < self.min_trials:
@@ -174,6 +182,7 @@ class TrialRecorder(keras.callbacks.Callback):
             return
         info = {"trial_id": self.trial_id, "params": int(self.model.count_params()),
                 "epochs_run": self.epochs_run, "pruned": self.pruned,
+                "prune_error": self.prune_error,
                 "wall_time_s": round(time.perf_counter() - self.start, 2),
                 "rss_mb": rss_mb(), "pid": os.getpid()}
         if self.measure_latency:
