@@ -419,7 +419,8 @@ def _trial_rows(tuner, out):
         row = {"trial_id": trial_id, "status": status,
                "score": trial.score, "epochs_run": info.get("epochs_run"),
                "wall_time_s": info.get("wall_time_s"), "params": info.get("params"),
-               "latency_ms": info.get("latency_ms"), "rss_mb": info.get("rss_mb")}
+               "latency_ms": info.get("latency_ms"), "rss_mb": info.get("rss_mb"),
+               "prune_error": info.get("prune_error")}
         for n in hp_names:
             row[n] = trial.hyperparameters.values.get(n)
         rows.append(row)
@@ -505,7 +506,7 @@ def export(tuner, out, objectives):
     out = Path(out)
     rows, hp_names = _trial_rows(tuner, out)
     fields = ["trial_id", "status", *hp_names, "score", "epochs_run",
-              "wall_time_s", "params", "latency_ms", "rss_mb"]
+              "wall_time_s", "params", "latency_ms", "rss_mb", "prune_error"]
     _write_csv(out / "trials.csv", rows, fields)
     best_hp = tuner.get_best_hyperparameters(1)
     result = {"trials": rows, "objective": [o for o, _ in objectives]}
