@@ -519,8 +519,15 @@ def export(tuner, out, objectives):
                       best_score=best_trial.score, best_trial=best_trial.trial_id)
         try:
             model = tuner.get_best_models(1)[0]
-        except Exception:
+        except Exception as err:       # keras-tuner reloading its checkpoint
             model = None
+            result["best_model_error"] = f"{type(err).__name__}: {err}"
+            log.warning("The best trial's model (%s) could not be reloaded, so "
+                        "best_model.keras was not written: %s",
+                        best_trial.trial_id, result["best_model_error"])
+            write_json(out / "best_model_error.json",
+                       {"trial_id": best_trial.trial_id,
+                        "error": result["best_model_error"]})
         if model is not None:
             with atomic_path(out / "best_model.keras") as tmp:
                 model.save(tmp)
