@@ -121,3 +121,13 @@ def test_mixed_precision_keeps_float32_outputs(rng):
         assert str(y.dtype) == "<dtype: 'float32'>" or "float32" in str(y.dtype)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_mobilenet_v2_has_no_dropout_like_keras_applications():
+    # The v1 default (1e-3) used to leak into v2 as an extra `top_dropout`.
+    v2 = zoo.create_model("mobilenet_v2_100", input_shape=(32, 32, 3))
+    reference = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3))
+    dropouts = [layer for layer in v2.layers if isinstance(layer, keras.layers.Dropout)]
+    assert dropouts == [] and len(v2.layers) == len(reference.layers)
+    v1 = zoo.create_model("mobilenet_v1_100", input_shape=(32, 32, 3))
+    assert [l.rate for l in v1.layers if isinstance(l, keras.layers.Dropout)] == [1e-3]

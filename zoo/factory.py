@@ -209,7 +209,10 @@ def validate(name, *, num_classes=None, classes=None, include_top=True,
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be 'avg', 'max' or None; got {pooling!r}.")
     if dropout_rate is None:
-        dropout_rate = {"alexnet": 0.5, "mobilenet": 1e-3}.get(entry.family, 0.0)
+        # The reference implementations: AlexNet 0.5, keras.applications'
+        # MobileNet (v1) 1e-3; MobileNetV2 and the rest have no dropout.
+        v1 = entry.family == "mobilenet" and entry.spec.version == 1
+        dropout_rate = 0.5 if entry.family == "alexnet" else 1e-3 if v1 else 0.0
     dropout_rate = _check_rate(dropout_rate, "dropout_rate")
     drop_path_rate = _check_rate(drop_path_rate, "drop_path_rate")
     if drop_path_rate and entry.family not in ("resnet", "resnext"):
