@@ -85,3 +85,18 @@ def test_validation_accepts_exactly_the_valid_arguments(num_classes, dropout,
         assert not valid
     else:
         assert valid
+
+
+def test_channels_first_is_refused_not_built_wrong():
+    # Under channels_first the builders used to read 224 as the channel
+    # count (24,174,744 parameters for resnet50 instead of 23,587,712).
+    import keras
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        with pytest.raises(ValueError, match="zoo models are built channels_last.*"
+                                             "set_image_data_format"):
+            zoo.resnet50(include_top=False, pooling="avg")
+    finally:
+        keras.config.set_image_data_format(previous)
+    assert zoo.create_model("resnet20", input_shape=(8, 8, 1)).output_shape == (None, 10)

@@ -198,6 +198,15 @@ def validate(name, *, num_classes=None, classes=None, include_top=True,
              width_multiplier=None, model_name=None):
     """Checks `create_model` arguments; returns (entry, BuildOptions)."""
     entry = registry.get_entry(name)
+    if keras.config.image_data_format() != "channels_last":
+        # The builders read shapes as (h, w, c) and normalise axis -1: under
+        # channels_first they would build a wrong model, so they refuse.
+        raise ValueError(
+            f"zoo models are built channels_last, but Keras' image data format "
+            f"is {keras.config.image_data_format()!r}. Call "
+            "keras.config.set_image_data_format('channels_last') (or set "
+            '"image_data_format": "channels_last" in ~/.keras/keras.json); '
+            "transpose NCHW inputs with keras.ops.transpose(x, (0, 2, 3, 1)).")
     if classes is not None and num_classes is not None and classes != num_classes:
         raise ValueError(f"classes={classes} and num_classes={num_classes} "
                          "disagree; pass only num_classes.")
