@@ -355,9 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bn", default="auto", choices=("auto", "train", "freeze"),
                    help="BatchNormalization while fine-tuning (default auto: "
                         "train it when a batch holds >= 16 images)")
-    p.add_argument("--backbone-lr-factor", type=float, default=0.3,
-                   help="with --fine-tune: backbone learning rate = lr × this "
-                        "(default 0.3)")
+    p.add_argument("--backbone-lr-factor", type=float, default=1.0,
+                   help="with --fine-tune: backbone learning rate = lr × this, "
+                        "in (0, 1] (default 1: measured best, docs/transfer.md)")
     p.add_argument("--image-size", type=int, help="resize images to this size")
     p.add_argument("--channels", type=int, choices=(1, 3))
     p.add_argument("--num-classes", type=int)

@@ -132,7 +132,7 @@ class TrainConfig:
     fine_tune: bool = False
     keep_head: bool = False
     bn: str = "auto"
-    backbone_lr_factor: float = 0.3
+    backbone_lr_factor: float = 1.0
     image_size: int | None = None
     channels: int | None = None
     num_classes: int | None = None

@@ -102,7 +102,7 @@ def unfreeze(model, last_stages=None, *, train_bn=False, name=None):
 
 BN_POLICIES = ("auto", "train", "freeze")
 # Measured in docs/transfer.md ("Choosing the defaults").
-BACKBONE_LR_FACTOR = 0.3
+BACKBONE_LR_FACTOR = 1.0
 MIN_BN_BATCH = 16
 
 
