@@ -14,9 +14,10 @@ import keras
 import numpy as np
 
 from zoo import factory, registry
+from zoo.errors import InputError
 
 
-class BridgeError(ValueError):
+class BridgeError(InputError):
     """A model that cannot be moved between Keras 3 and tf_keras."""
 
 

@@ -7,6 +7,7 @@ import numpy as np
 from compression import bridge
 from compression.options import check_clusters, check_epochs, check_init
 from compression.prune import _compile, _fit, select_layers
+from zoo.errors import InputError
 
 _INITS = {"kmeans++": "KMEANS_PLUS_PLUS", "linear": "LINEAR",
           "density": "DENSITY_BASED", "random": "RANDOM"}
@@ -33,7 +34,7 @@ def cluster(model, data, *, clusters=16, init="kmeans++", preserve_sparsity=Fals
     twin = bridge.to_tf_keras(model)
     chosen = select_layers(twin, include=layers, exclude=exclude)
     if not chosen:
-        raise ValueError(f"No clusterable layer selected in {model.name}.")
+        raise InputError(f"No clusterable layer selected in {model.name}.")
     params = {"number_of_clusters": clusters,
               "cluster_centroids_init": getattr(c.CentroidInitialization, _INITS[init])}
     if preserve_sparsity:

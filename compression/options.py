@@ -6,12 +6,13 @@ import math
 import numbers
 
 from zoo.factory import check_positive_int
+from zoo.errors import InputError
 
 QUANTIZE_MODES = (None, "int8", "qat", "dynamic", "float16")
 CENTROID_INITS = ("kmeans++", "linear", "density", "random")
 
 
-class CompressionError(ValueError):
+class CompressionError(InputError):
     """Compression options or inputs that cannot work."""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from compression import bridge
 from compression.options import check_epochs, check_sparsity, check_structure
+from zoo.errors import InputError
 
 PRUNABLE = ("Conv2D", "Dense", "SeparableConv2D")
 CLASSIFIERS = ("predictions", "conv_preds")
@@ -23,7 +24,7 @@ def select_layers(model, *, skip_stem=True, skip_classifier=True, include=None,
     if include is not None:
         unknown = sorted(set(include) - set(names))
         if unknown:
-            raise ValueError(f"No layer(s) named {', '.join(unknown)} in {model.name}.")
+            raise InputError(f"No layer(s) named {', '.join(unknown)} in {model.name}.")
         return [n for n in names if n in set(include) - set(exclude)]
     chosen, seen_conv = [], False
     for layer in model.layers:
@@ -109,14 +110,14 @@ def prune(model, data, *, sparsity=0.8, structure=None, epochs=2,
     mn = check_structure(structure)
     check_epochs(epochs)
     if schedule not in ("polynomial", "constant"):
-        raise ValueError(f"Unknown pruning schedule {schedule!r}; use polynomial "
+        raise InputError(f"Unknown pruning schedule {schedule!r}; use polynomial "
                          "or constant.")
     import tensorflow_model_optimization as tfmot
     tfk = bridge.tf_keras_module()
     twin = bridge.to_tf_keras(model)
     chosen = select_layers(twin, include=layers, exclude=exclude)
     if not chosen:
-        raise ValueError(f"No prunable layer selected in {model.name}.")
+        raise InputError(f"No prunable layer selected in {model.name}.")
     total = steps_in(data.train) * epochs
     begin, end, frequency = aligned_schedule(total)
     s = tfmot.sparsity.keras

@@ -173,17 +173,36 @@ def test_full_disk_during_export_keeps_previous_model(files, tmp_path, monkeypat
     assert sorted(p.name for p in out.iterdir()) == ["model.tflite"]
 
 
-def test_unexpected_errors_are_one_line_with_debug_hint(monkeypatch, capsys):
+@pytest.mark.parametrize("error", [KeyError("internal"), ValueError("from a library"),
+                                   TypeError("from a library")])
+def test_unexpected_errors_are_one_line_with_debug_hint(error, monkeypatch, capsys):
+    # A ValueError or TypeError that our validation did not raise is a bug
+    # (it used to be reported as a usage error, exit 2, with no traceback).
     def broken(args):
-        raise KeyError("internal")
+        raise error
 
     monkeypatch.setattr(cli, "cmd_list", broken)
     assert cli.main(["list"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("zoo: error: unexpected KeyError") and "ZOO_DEBUG=1" in err
+    assert err.startswith(f"zoo: error: internal error, unexpected {type(error).__name__}")
+    assert "ZOO_DEBUG=1" in err
     monkeypatch.setenv("ZOO_DEBUG", "1")
-    with pytest.raises(KeyError):
+    with pytest.raises(type(error)):
         cli.main(["list"])
+
+
+def test_debug_shows_the_traceback_of_every_error(monkeypatch):
+    from zoo.errors import InputError
+    for error in (InputError("bad value"), OSError("disk full"), RuntimeError("x"),
+                  ImportError("no module")):
+        def broken(args, error=error):
+            raise error
+        monkeypatch.setattr(cli, "cmd_list", broken)
+        monkeypatch.setenv("ZOO_DEBUG", "1")
+        with pytest.raises(type(error)):
+            cli.main(["list"])
+        monkeypatch.delenv("ZOO_DEBUG")
+        assert cli.main(["list"]) == (2 if isinstance(error, InputError) else 1)
 
 
 def test_unicode_and_spaces_in_paths(files, tmp_path, capsys):

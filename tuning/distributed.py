@@ -28,9 +28,10 @@ import sys
 import time
 
 from zoo.factory import check_positive_int
+from zoo.errors import ZooError
 
 
-class DistributedError(RuntimeError):
+class DistributedError(ZooError, RuntimeError):
     """The distributed search could not finish."""
 
 

@@ -29,6 +29,7 @@ from tuning import spaces
 from zoo import data as data_lib
 from zoo.factory import check_positive_int
 from zoo.io import atomic_path, check_writable_dir, write_json, write_text
+from zoo.errors import InputError
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 MODEL_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
@@ -243,16 +244,16 @@ def parse_objectives(objective: str):
     """"val_accuracy,params" -> [("val_accuracy", "max"), ("params", "min")]."""
     names = [o.strip() for o in str(objective).split(",") if o.strip()]
     if not names:
-        raise ValueError("objective is empty; use e.g. 'val_accuracy'.")
+        raise InputError("objective is empty; use e.g. 'val_accuracy'.")
     out = []
     for name in names:
         if name not in MODEL_METRICS + EXTRA_OBJECTIVES:
-            raise ValueError(f"The model does not produce objective {name!r}; use "
+            raise InputError(f"The model does not produce objective {name!r}; use "
                              f"{', '.join(MODEL_METRICS)} (or params, latency as "
                              "extra Pareto objectives).")
         out.append((name, "min" if "loss" in name or name in EXTRA_OBJECTIVES else "max"))
     if out[0][0] not in MODEL_METRICS:
-        raise ValueError(f"The first objective guides the search and must be a "
+        raise InputError(f"The first objective guides the search and must be a "
                          f"model metric ({', '.join(MODEL_METRICS)}); got {out[0][0]!r}.")
     return out
 
@@ -279,12 +280,12 @@ def check_tuner(kind):
         import difflib
         close = difflib.get_close_matches(str(kind), TUNERS, n=1)
         hint = f" Did you mean: {close[0]}?" if close else ""
-        raise ValueError(f"Unknown tuner {kind!r}.{hint} Use one of {', '.join(TUNERS)}.")
+        raise InputError(f"Unknown tuner {kind!r}.{hint} Use one of {', '.join(TUNERS)}.")
     if kind == "bayesian":
         try:
             import sklearn  # noqa: F401
         except ImportError:
-            raise ValueError("The bayesian tuner needs scikit-learn: "
+            raise InputError("The bayesian tuner needs scikit-learn: "
                              "pip install scikit-learn.") from None
 
 
@@ -335,11 +336,11 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
     info = probe.info
     entry = zoo.registry.get_entry(model_name)
     if min(info.image_shape[:2]) < entry.min_size:
-        raise ValueError(f"{dataset} images are {info.image_shape[0]}×"
+        raise InputError(f"{dataset} images are {info.image_shape[0]}×"
                          f"{info.image_shape[1]}, smaller than {model_name}'s minimum "
                          f"{entry.min_size}; pass image_size (--image-size).")
     if probe.val is None:
-        raise ValueError("The search needs a validation split (validation_split > 0).")
+        raise InputError("The search needs a validation split (validation_split > 0).")
     hypermodel = ZooHyperModel(model_name, info.num_classes, info.image_shape,
                                resolved, dataset=dataset, data_kwargs=data_kwargs,
                                epochs=epochs, num_train=info.num_train)
@@ -568,7 +569,7 @@ def report(out) -> str:
     """The summary of a finished search folder, as text."""
     out = Path(out)
     if not (out / "trials.csv").is_file():
-        raise ValueError(f"{out} holds no finished search (trials.csv missing).")
+        raise InputError(f"{out} holds no finished search (trials.csv missing).")
     with open(out / "trials.csv") as f:
         rows = list(csv.DictReader(f))
     lines = [f"{len(rows)} trials in {out}"]

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from zoo import registry
 from zoo.training import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
+from zoo.errors import InputError
 
 REGULARIZERS = ("none", "l1", "l2", "elastic_net")
 AUGMENTS = ("none", "light", "standard", "strong")
@@ -102,22 +103,22 @@ def load_space(path) -> dict:
     """Reads a space from a JSON or YAML file (YAML needs PyYAML)."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"Space file {str(path)!r} does not exist.")
+        raise InputError(f"Space file {str(path)!r} does not exist.")
     text = path.read_text()
     if path.suffix in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError:
-            raise ValueError("YAML space files need PyYAML (pip install pyyaml); "
+            raise InputError("YAML space files need PyYAML (pip install pyyaml); "
                              "or write the space as JSON.") from None
         data = yaml.safe_load(text)
     else:
         try:
             data = json.loads(text)
         except ValueError as err:
-            raise ValueError(f"{path} is not valid JSON: {err}") from None
+            raise InputError(f"{path} is not valid JSON: {err}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a mapping of knob -> spec.")
+        raise InputError(f"{path} must hold a mapping of knob -> spec.")
     return data
 
 
@@ -125,44 +126,44 @@ def _check_knob(name, spec):
     if spec is None:
         return
     if not isinstance(spec, dict):
-        raise ValueError(f"Knob {name!r}: expected a dict such as "
+        raise InputError(f"Knob {name!r}: expected a dict such as "
                          "{'values': [...]} or {'min': a, 'max': b}, or null; "
                          f"got {spec!r}.")
     unknown = set(spec) - {"values", "min", "max", "sampling", "step", "value"}
     if unknown:
-        raise ValueError(f"Knob {name!r} has unknown field(s) {sorted(unknown)}.")
+        raise InputError(f"Knob {name!r} has unknown field(s) {sorted(unknown)}.")
     _check_numbers(name, spec)
     if "values" in spec:
         values = spec["values"]
         if not isinstance(values, list) or not values:
-            raise ValueError(f"Knob {name!r} has an empty choice list; give at least "
+            raise InputError(f"Knob {name!r} has an empty choice list; give at least "
                              "one value or drop the knob (null).")
         allowed = _CHOICES.get(name)
         if allowed:
             bad = [v for v in values if v not in allowed]
             if bad:
-                raise ValueError(f"Unknown {name} value(s) {bad} in the space; use "
+                raise InputError(f"Unknown {name} value(s) {bad} in the space; use "
                                  f"{', '.join(map(str, allowed))}.")
     elif "value" in spec:
         allowed = _CHOICES.get(name)
         if allowed and spec["value"] not in allowed:
-            raise ValueError(f"Unknown {name} {spec['value']!r}; use "
+            raise InputError(f"Unknown {name} {spec['value']!r}; use "
                              f"{', '.join(allowed)}.")
     elif "min" in spec or "max" in spec:
         lo, hi = spec.get("min"), spec.get("max")
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                    for v in (lo, hi)):
-            raise ValueError(f"Knob {name!r} needs numeric min and max; got "
+            raise InputError(f"Knob {name!r} needs numeric min and max; got "
                              f"{lo!r}, {hi!r}.")
         if lo > hi:
-            raise ValueError(f"Knob {name!r}: min {lo} > max {hi}.")
+            raise InputError(f"Knob {name!r}: min {lo} > max {hi}.")
         sampling = spec.get("sampling", "linear")
         if sampling not in ("linear", "log", "reverse_log"):
-            raise ValueError(f"Knob {name!r}: unknown sampling {sampling!r}.")
+            raise InputError(f"Knob {name!r}: unknown sampling {sampling!r}.")
         if sampling == "log" and lo <= 0:
-            raise ValueError(f"Knob {name!r}: log sampling needs min > 0; got {lo}.")
+            raise InputError(f"Knob {name!r}: log sampling needs min > 0; got {lo}.")
     else:
-        raise ValueError(f"Knob {name!r} needs 'values', 'min'/'max' or 'value'.")
+        raise InputError(f"Knob {name!r} needs 'values', 'min'/'max' or 'value'.")
 
 
 def _is_number(v):
@@ -178,10 +179,10 @@ def _check_numbers(name, spec):
     numbers += [spec[k] for k in ("value", "min", "max") if k in spec]
     bad = [v for v in numbers if not _is_number(v) or not test(v)]
     if bad:
-        raise ValueError(f"Knob {name!r} must be {wording}; got {bad[0]!r}.")
+        raise InputError(f"Knob {name!r} must be {wording}; got {bad[0]!r}.")
     step = spec.get("step")
     if step is not None and (not _is_number(step) or step <= 0):
-        raise ValueError(f"Knob {name!r}: step must be a number > 0; got {step!r}.")
+        raise InputError(f"Knob {name!r}: step must be a number > 0; got {step!r}.")
 
 
 def resolve_space(model_name: str, space=None) -> dict:
@@ -191,17 +192,17 @@ def resolve_space(model_name: str, space=None) -> dict:
     merged = default_space(model_name)
     for name, spec in (space or {}).items():
         if name not in KNOBS:
-            raise ValueError(f"Unknown search knob {name!r}; knobs: {', '.join(KNOBS)}.")
+            raise InputError(f"Unknown search knob {name!r}; knobs: {', '.join(KNOBS)}.")
         merged[name] = spec
     for name, spec in merged.items():
         _check_knob(name, spec)
     entry = registry.get_entry(model_name)
     if merged.get("width_multiplier") and entry.family != "mobilenet":
-        raise ValueError(f"width_multiplier is a mobilenet knob; {model_name} has none.")
+        raise InputError(f"width_multiplier is a mobilenet knob; {model_name} has none.")
     if merged.get("depth") and model_name not in CIFAR_DEPTHS.values():
-        raise ValueError(f"depth is a knob of the CIFAR ResNets; {model_name} has none.")
+        raise InputError(f"depth is a knob of the CIFAR ResNets; {model_name} has none.")
     if merged.get("cardinality") and not model_name.startswith("resnext29"):
-        raise ValueError(f"cardinality is a knob of the ResNeXt-29 models; "
+        raise InputError(f"cardinality is a knob of the ResNeXt-29 models; "
                          f"{model_name} has none.")
     return merged
 

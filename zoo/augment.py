@@ -16,6 +16,7 @@ before scaling.
 from __future__ import annotations
 
 import keras
+from zoo.errors import InputError
 
 PRESETS = {
     "none": {},
@@ -38,23 +39,23 @@ def resolve(preset="none", **knobs) -> dict:
     if preset is None:
         preset = "none"
     if preset not in PRESETS:
-        raise ValueError(f"Unknown augmentation preset {preset!r}; use one of "
+        raise InputError(f"Unknown augmentation preset {preset!r}; use one of "
                          f"{', '.join(PRESETS)}.")
     unknown = sorted(set(knobs) - set(KNOBS))
     if unknown:
-        raise ValueError(f"Unknown augmentation knob(s) {', '.join(unknown)}; "
+        raise InputError(f"Unknown augmentation knob(s) {', '.join(unknown)}; "
                          f"use {', '.join(KNOBS)}.")
     merged = {**PRESETS[preset], **{k: v for k, v in knobs.items() if v is not None}}
     for key, value in merged.items():
         if key == "flip":
             if not isinstance(value, bool):
-                raise ValueError(f"flip must be True or False; got {value!r}.")
+                raise InputError(f"flip must be True or False; got {value!r}.")
         elif key == "crop_padding":
             if value != "eighth" and (not isinstance(value, int) or value < 0):
-                raise ValueError("crop_padding must be a number of pixels >= 0; "
+                raise InputError("crop_padding must be a number of pixels >= 0; "
                                  f"got {value!r}.")
         elif not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise ValueError(f"{key} must be a number in [0, 1]; got {value!r}.")
+            raise InputError(f"{key} must be a number in [0, 1]; got {value!r}.")
     return merged
 
 

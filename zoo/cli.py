@@ -1,9 +1,10 @@
 """The `zoo` command line.
 
-Usage errors (bad flags, unknown names, invalid values) exit with status 2,
-failures while running exit with status 1; both print one line starting with
-"zoo: error:" instead of a traceback (ZOO_DEBUG=1 shows the traceback of an
-unexpected error). docs/errors.md lists what was tried.
+Usage errors (bad flags, and whatever our validation rejects:
+zoo.errors.InputError) exit with status 2; failures while running and
+internal errors (any other exception) exit with status 1. All print one line
+starting with "zoo: error:" instead of a traceback; ZOO_DEBUG=1 shows the
+traceback of every error. docs/errors.md lists what was tried.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 class UsageError(Exception):
-    """A mistake in what the user asked for (exit status 2)."""
+    """A mistake in the command line itself (exit status 2); see zoo.errors
+    for the errors the library's validation raises."""
 
 
 def _fmt_count(n: int) -> str:
@@ -505,22 +507,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from zoo.errors import InputError, ZooError
+    debug = bool(os.environ.get("ZOO_DEBUG"))
     try:
         return args.func(args)
-    except (UsageError, ValueError, TypeError) as err:
-        print(f"zoo: error: {err}", file=sys.stderr)
-        return 2
-    except (OSError, RuntimeError, ImportError) as err:
-        print(f"zoo: error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
         return 130
+    except (UsageError, InputError) as err:
+        # What our own validation rejects: a usage error.
+        if debug:
+            raise
+        print(f"zoo: error: {err}", file=sys.stderr)
+        return 2
+    except (ZooError, OSError) as err:
+        # A failure while running (a NaN loss, a full disk, a lost worker).
+        if debug:
+            raise
+        print(f"zoo: error: {err}", file=sys.stderr)
+        return 1
     except Exception as err:        # a bug or an unforeseen library error
-        if os.environ.get("ZOO_DEBUG"):
+        if debug:
             raise
         first = (str(err).strip().splitlines() or [""])[0][:300]
-        print(f"zoo: error: unexpected {type(err).__name__}: {first} "
+        print(f"zoo: error: internal error, unexpected {type(err).__name__}: {first} "
               "(rerun with ZOO_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
 

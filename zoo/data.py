@@ -34,6 +34,7 @@ import numpy as np
 from zoo import augment as augment_lib
 from zoo import preprocessing
 from zoo.factory import check_positive_int
+from zoo.errors import InputError
 
 SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
 PREFIXES = ("folder:", "npz:", "tfds:")
@@ -45,7 +46,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """The data asked for cannot be found or does not make sense."""
 
 

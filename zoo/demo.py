@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from zoo.io import check_writable_dir, write_json, write_text
+from zoo.errors import InputError
 
 MARKER = "demo.json"
 
@@ -20,7 +21,7 @@ MARKER = "demo.json"
 def _fresh(out: Path):
     """Reuses `out` only if it is empty or a previous demo's folder."""
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
-        raise ValueError(f"{out} exists and is not a zoo demo folder; choose "
+        raise InputError(f"{out} exists and is not a zoo demo folder; choose "
                          "another --out (nothing was changed).")
     for sub in ("train", "tune", "compress"):
         shutil.rmtree(out / sub, ignore_errors=True)

@@ -14,6 +14,7 @@ from typing import Any
 import keras
 
 from zoo import blocks, registry
+from zoo.errors import InputError
 
 POOLINGS = (None, "avg", "max")
 REGULARIZER_KINDS = ("l1", "l2", "elastic_net")
@@ -42,11 +43,11 @@ class BuildOptions:
 def _check_rate(value, what):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) \
             or not 0 <= value < 1 or math.isnan(value):
-        raise ValueError(f"{what} must be a number in [0, 1); got {value!r}.")
+        raise InputError(f"{what} must be a number in [0, 1); got {value!r}.")
     return float(value)
 
 
-def check_positive_int(value, name, error=ValueError):
+def check_positive_int(value, name, error=InputError):
     """`value` as an int, or `error` saying "<name> must be an integer >= 1"."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise error(f"{name} must be an integer >= 1; got {value!r}.")
@@ -79,29 +80,29 @@ def parse_regularizer(value, module=keras):
         try:
             numbers_ = [float(p) for p in parts]
         except ValueError:
-            raise ValueError(f"Regularizer strengths must be numbers; got {value!r} "
+            raise InputError(f"Regularizer strengths must be numbers; got {value!r} "
                              "(e.g. 'l2:1e-4' or 'elastic_net:1e-5,1e-4').") from None
         value = {"kind": kind}
         if kind == "elastic_net" and numbers_:
             if len(numbers_) != 2:
-                raise ValueError("elastic_net takes two strengths, 'l1,l2'; "
+                raise InputError("elastic_net takes two strengths, 'l1,l2'; "
                                  f"got {strengths!r}.")
             value.update(l1=numbers_[0], l2=numbers_[1])
         elif numbers_:
             if len(numbers_) != 1:
-                raise ValueError(f"{kind} takes one strength; got {strengths!r}.")
+                raise InputError(f"{kind} takes one strength; got {strengths!r}.")
             value[kind] = numbers_[0]
     if isinstance(value, dict):
         kind = str(value.get("kind", "")).lower()
         if kind not in REGULARIZER_KINDS:
-            raise ValueError(f"Unknown regularizer {kind!r}; use one of "
+            raise InputError(f"Unknown regularizer {kind!r}; use one of "
                              f"{', '.join(REGULARIZER_KINDS)}, None, or a Keras "
                              "regularizer instance.")
         l1 = float(value.get("l1", DEFAULT_STRENGTHS["l1"]))
         l2 = float(value.get("l2", DEFAULT_STRENGTHS["l2"]))
         for label, s in (("l1", l1), ("l2", l2)):
             if not s >= 0 or math.isinf(s):
-                raise ValueError(f"Regularizer strength {label} must be a finite "
+                raise InputError(f"Regularizer strength {label} must be a finite "
                                  f"number >= 0; got {s!r}.")
         if kind == "l1":
             return regs.L1(l1)
@@ -116,9 +117,9 @@ def parse_regularizer(value, module=keras):
             return regs.get({"class_name": type(value).__name__,
                              "config": value.get_config()})
         except Exception as err:
-            raise ValueError(f"Cannot use regularizer {value!r} with "
+            raise InputError(f"Cannot use regularizer {value!r} with "
                              f"{module.__name__}: {err}") from None
-    raise ValueError(f"Unknown regularizer {value!r}; use one of "
+    raise InputError(f"Unknown regularizer {value!r}; use one of "
                      f"{', '.join(REGULARIZER_KINDS)}, None, or a Keras "
                      "regularizer instance.")
 
@@ -127,12 +128,12 @@ def _check_activation(value):
     if value is None or callable(value):
         return value
     if not isinstance(value, str):
-        raise ValueError(f"classifier_activation must be None, a name or a "
+        raise InputError(f"classifier_activation must be None, a name or a "
                          f"callable; got {value!r}.")
     try:
         keras.activations.get(value)
     except (ValueError, TypeError):
-        raise ValueError(f"Unknown classifier_activation {value!r}; use "
+        raise InputError(f"Unknown classifier_activation {value!r}; use "
                          "'softmax', None (logits) or another keras.activations "
                          "name such as 'sigmoid'.") from None
     return value
@@ -140,13 +141,13 @@ def _check_activation(value):
 
 def _check_initializer(value):
     if value is None:
-        raise ValueError("kernel_initializer cannot be None; the default is "
+        raise InputError("kernel_initializer cannot be None; the default is "
                          "'he_normal'.")
     if isinstance(value, str):
         try:
             keras.initializers.get(value)
         except (ValueError, TypeError):
-            raise ValueError(f"Unknown kernel_initializer {value!r}; use a "
+            raise InputError(f"Unknown kernel_initializer {value!r}; use a "
                              "keras.initializers name such as 'he_normal'.") from None
     return value
 
@@ -154,12 +155,12 @@ def _check_initializer(value):
 def _check_input(entry, input_shape, input_tensor, include_top):
     if input_tensor is not None:
         if not keras.backend.is_keras_tensor(input_tensor):
-            raise ValueError("input_tensor must be a symbolic Keras tensor (from "
+            raise InputError("input_tensor must be a symbolic Keras tensor (from "
                              "keras.Input or a layer's output); got "
                              f"{type(input_tensor).__name__}.")
         tensor_shape = tuple(input_tensor.shape[1:])
         if input_shape is not None and tuple(input_shape) != tensor_shape:
-            raise ValueError(f"input_shape {tuple(input_shape)} does not match "
+            raise InputError(f"input_shape {tuple(input_shape)} does not match "
                              f"input_tensor's shape {tensor_shape}; pass one "
                              "of them or make them agree.")
         input_shape = tensor_shape
@@ -167,24 +168,24 @@ def _check_input(entry, input_shape, input_tensor, include_top):
         input_shape = (entry.default_size, entry.default_size, 3)
     if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__") \
             or len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels); got "
+        raise InputError(f"input_shape must be (height, width, channels); got "
                          f"{input_shape!r}.")
     h, w, c = input_shape
     for dim, label in ((h, "height"), (w, "width"), (c, "channels")):
         if dim is not None and (isinstance(dim, bool)
                                 or not isinstance(dim, numbers.Integral)
                                 or dim < 1):
-            raise ValueError(f"input_shape {label} must be a positive integer "
+            raise InputError(f"input_shape {label} must be a positive integer "
                              f"or None; got {dim!r} in {tuple(input_shape)}.")
     if c is None:
-        raise ValueError("input_shape needs a known number of channels; got "
+        raise InputError("input_shape needs a known number of channels; got "
                          f"{tuple(input_shape)}.")
     m = entry.min_size
     if any(d is not None and d < m for d in (h, w)):
-        raise ValueError(f"{entry.name} needs inputs of at least {m}×{m}; got "
+        raise InputError(f"{entry.name} needs inputs of at least {m}×{m}; got "
                          f"{tuple(input_shape)}.")
     if include_top and entry.static_input_required and None in (h, w):
-        raise ValueError(f"{entry.name} with include_top=True flattens its "
+        raise InputError(f"{entry.name} with include_top=True flattens its "
                          "features, so height and width must be known; got "
                          f"{tuple(input_shape)}.")
     return tuple(int(d) if d is not None else None for d in input_shape)
@@ -201,22 +202,22 @@ def validate(name, *, num_classes=None, classes=None, include_top=True,
     if keras.config.image_data_format() != "channels_last":
         # The builders read shapes as (h, w, c) and normalise axis -1: under
         # channels_first they would build a wrong model, so they refuse.
-        raise ValueError(
+        raise InputError(
             f"zoo models are built channels_last, but Keras' image data format "
             f"is {keras.config.image_data_format()!r}. Call "
             "keras.config.set_image_data_format('channels_last') (or set "
             '"image_data_format": "channels_last" in ~/.keras/keras.json); '
             "transpose NCHW inputs with keras.ops.transpose(x, (0, 2, 3, 1)).")
     if classes is not None and num_classes is not None and classes != num_classes:
-        raise ValueError(f"classes={classes} and num_classes={num_classes} "
+        raise InputError(f"classes={classes} and num_classes={num_classes} "
                          "disagree; pass only num_classes.")
     if num_classes is None:
         num_classes = classes if classes is not None else entry.default_classes
     check_positive_int(num_classes, "num_classes")
     if not isinstance(include_top, bool):
-        raise ValueError(f"include_top must be True or False; got {include_top!r}.")
+        raise InputError(f"include_top must be True or False; got {include_top!r}.")
     if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be 'avg', 'max' or None; got {pooling!r}.")
+        raise InputError(f"pooling must be 'avg', 'max' or None; got {pooling!r}.")
     if dropout_rate is None:
         # The reference implementations: AlexNet 0.5, keras.applications'
         # MobileNet (v1) 1e-3; MobileNetV2 and the rest have no dropout.
@@ -225,16 +226,16 @@ def validate(name, *, num_classes=None, classes=None, include_top=True,
     dropout_rate = _check_rate(dropout_rate, "dropout_rate")
     drop_path_rate = _check_rate(drop_path_rate, "drop_path_rate")
     if drop_path_rate and entry.family not in ("resnet", "resnext"):
-        raise ValueError(f"drop_path_rate applies to residual families (resnet, "
+        raise InputError(f"drop_path_rate applies to residual families (resnet, "
                          f"resnext); {entry.name} is {entry.family}.")
     if width_multiplier is not None:
         if entry.width_attr is None:
-            raise ValueError(f"{entry.name} has no width multiplier; the "
+            raise InputError(f"{entry.name} has no width multiplier; the "
                              "mobilenet family has one.")
         if isinstance(width_multiplier, bool) \
                 or not isinstance(width_multiplier, numbers.Real) \
                 or not 0 < width_multiplier <= 4:
-            raise ValueError("width_multiplier must be a number in (0, 4]; got "
+            raise InputError("width_multiplier must be a number in (0, 4]; got "
                              f"{width_multiplier!r}.")
         width_multiplier = float(width_multiplier)
     input_shape = _check_input(entry, input_shape, input_tensor, include_top)

@@ -10,9 +10,10 @@ import numpy as np
 
 from zoo import preprocessing
 from zoo.factory import check_positive_int
+from zoo.errors import InputError
 
 
-class ModelFileError(ValueError):
+class ModelFileError(InputError):
     """A file that is not a model of the expected kind."""
 
 
@@ -146,7 +147,7 @@ def evaluate(path, source, *, data_dir=None, batch_size=128, preprocessing_mode=
     num_out = (model.output_shape[-1] if hasattr(model, "inputs")
                else model.output["shape"][-1])
     if data.info.num_classes > num_out:
-        raise ValueError(f"{source} has {data.info.num_classes} classes but the "
+        raise InputError(f"{source} has {data.info.num_classes} classes but the "
                          f"model predicts {num_out}.")
     correct = total = 0
     losses = []
@@ -174,12 +175,12 @@ def load_images(paths, shape):
     images = []
     for p in paths:
         if not Path(p).is_file():
-            raise ValueError(f"Image file {str(p)!r} does not exist.")
+            raise InputError(f"Image file {str(p)!r} does not exist.")
         try:
             img = keras.utils.load_img(p, target_size=(h, w),
                                        color_mode="grayscale" if c == 1 else "rgb")
         except Exception as err:
-            raise ValueError(f"Cannot read {p} as an image: {err}") from None
+            raise InputError(f"Cannot read {p} as an image: {err}") from None
         images.append(keras.utils.img_to_array(img))
     return np.stack(images)
 

@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from zoo.errors import InputError
 
 
 @contextlib.contextmanager
@@ -69,13 +70,13 @@ def check_writable_dir(path) -> Path:
     """Creates `path` if needed and checks that files can be written there."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise ValueError(f"Output folder {str(path)!r} is a file; choose a folder.")
+        raise InputError(f"Output folder {str(path)!r} is a file; choose a folder.")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test.") as probe:
             probe.write(b"x")
             probe.flush()
     except OSError as err:
-        raise ValueError(f"Output folder {str(path)!r} is not writable "
+        raise InputError(f"Output folder {str(path)!r} is not writable "
                          f"({err.strerror or err}); choose another --out.") from None
     return path

@@ -12,6 +12,7 @@ Modes (pixels arrive as floats in [0, 255]):
 from __future__ import annotations
 
 import keras
+from zoo.errors import InputError
 
 MODES = ("unit", "tf", "caffe", "torch", "raw")
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -21,7 +22,7 @@ _TORCH_STD = (0.229, 0.224, 0.225)
 
 def check_mode(mode: str) -> str:
     if mode not in MODES:
-        raise ValueError(f"Unknown preprocessing {mode!r}; use one of "
+        raise InputError(f"Unknown preprocessing {mode!r}; use one of "
                          f"{', '.join(MODES)}.")
     return mode
 

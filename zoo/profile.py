@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from zoo.errors import InputError
 
 
 def _shape(tensor):
@@ -40,7 +41,7 @@ def count_macs(model) -> int:
         >>> count_macs(zoo.create_model("resnet50"))   # ≈ 3.87e9
     """
     if any(d is None for d in model.input_shape[1:3]):
-        raise ValueError("MACs need a model with a known input height and width.")
+        raise InputError("MACs need a model with a known input height and width.")
     return sum(layer_macs(layer) for layer in model.layers)
 
 

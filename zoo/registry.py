@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from zoo.models import alexnet, mobilenet, resnet, xception
+from zoo.errors import InputError, InputTypeError
 
 FAMILIES = ("alexnet", "mobilenet", "xception", "resnet", "resnext")
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -199,7 +200,7 @@ _load_cards()
 def get_entry(name: str) -> ModelEntry:
     """Returns the registry entry, or a ValueError suggesting close names."""
     if not isinstance(name, str):
-        raise TypeError(f"Model name must be a string; got {type(name).__name__}.")
+        raise InputTypeError(f"Model name must be a string; got {type(name).__name__}.")
     entry = _REGISTRY.get(name.lower())
     if entry is not None:
         return entry
@@ -212,7 +213,7 @@ def get_entry(name: str) -> ModelEntry:
         return not n.startswith(query), -similarity, len(n), n
     close = sorted(close, key=rank)[:3]
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise ValueError(f"Unknown model {name!r}.{hint} See zoo.list_models().")
+    raise InputError(f"Unknown model {name!r}.{hint} See zoo.list_models().")
 
 
 def has_imagenet(name: str) -> bool:
@@ -250,7 +251,7 @@ def list_models(pattern: str = "*", family: str | None = None,
         ['resnext101_32x8d', 'resnext29_16x64d', 'resnext29_8x64d', 'resnext50_32x4d']
     """
     if family is not None and family not in FAMILIES:
-        raise ValueError(f"Unknown family {family!r}; choose one of "
+        raise InputError(f"Unknown family {family!r}; choose one of "
                          f"{', '.join(FAMILIES)}.")
     names = [n for n, e in _REGISTRY.items()
              if fnmatch.fnmatch(n, pattern.lower())

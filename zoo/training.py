@@ -32,6 +32,7 @@ import keras
 from zoo import data as data_lib
 from zoo import factory, registry
 from zoo.io import atomic_path, check_writable_dir, write_json, write_text
+from zoo.errors import InputError, ZooError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "warmup_cosine")
@@ -72,7 +73,7 @@ def budget(num_train, batch_size, epochs=None, min_steps=DEFAULT_MIN_STEPS):
     return max(DEFAULT_EPOCHS, math.ceil(min_steps / steps)), steps
 
 
-class TrainingError(RuntimeError):
+class TrainingError(ZooError, RuntimeError):
     """Training ran but could not produce a usable model."""
 
 
@@ -159,7 +160,7 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"Unknown config key(s): {', '.join(unknown)}.")
+            raise InputError(f"Unknown config key(s): {', '.join(unknown)}.")
         return cls(**d)
 
     def validate(self) -> "TrainConfig":
@@ -168,7 +169,7 @@ class TrainConfig:
         data_lib.check_source(self.dataset, self.data_dir)
         check_optimizer(self.optimizer)
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"Unknown schedule {self.schedule!r}; use one of "
+            raise InputError(f"Unknown schedule {self.schedule!r}; use one of "
                              f"{', '.join(SCHEDULES)}.")
         if self.epochs is not None:
             factory.check_positive_int(self.epochs, "epochs")
@@ -177,39 +178,39 @@ class TrainConfig:
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) \
                 or not lr > 0 or math.isinf(lr):
-            raise ValueError(f"Learning rate must be > 0; got {lr!r}.")
+            raise InputError(f"Learning rate must be > 0; got {lr!r}.")
         for name in ("momentum", "rho", "beta_1", "beta_2", "label_smoothing"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0 <= v < 1:
-                raise ValueError(f"{name} must be in [0, 1); got {v!r}.")
+                raise InputError(f"{name} must be in [0, 1); got {v!r}.")
         if not isinstance(self.weight_decay, (int, float)) or not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay!r}.")
+            raise InputError(f"weight_decay must be >= 0; got {self.weight_decay!r}.")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"Unknown precision {self.precision!r}; use one of "
+            raise InputError(f"Unknown precision {self.precision!r}; use one of "
                              f"{', '.join(PRECISIONS)}.")
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"Unknown strategy {self.strategy!r}; use 'mirrored' "
+            raise InputError(f"Unknown strategy {self.strategy!r}; use 'mirrored' "
                              "or None. (Keras 3 fit does not run under "
                              "MultiWorkerMirroredStrategy, keras#20585.)")
         if self.patience is not None:
             factory.check_positive_int(self.patience, "patience")
         if isinstance(self.warmup_epochs, bool) or not isinstance(
                 self.warmup_epochs, int) or self.warmup_epochs < 0:
-            raise ValueError(f"warmup_epochs must be an integer >= 0; got "
+            raise InputError(f"warmup_epochs must be an integer >= 0; got "
                              f"{self.warmup_epochs!r}.")
         if self.limit is not None:
             factory.check_positive_int(self.limit, "limit")
         if self.fine_tune and not self.weights:
-            raise ValueError("fine_tune needs pretrained weights (--weights TAG|PATH).")
+            raise InputError("fine_tune needs pretrained weights (--weights TAG|PATH).")
         if self.keep_head and not self.fine_tune:
-            raise ValueError("keep_head applies to fine-tuning; add --fine-tune.")
+            raise InputError("keep_head applies to fine-tuning; add --fine-tune.")
         from zoo.transfer import BN_POLICIES
         if self.bn not in BN_POLICIES:
-            raise ValueError(f"Unknown bn policy {self.bn!r}; use one of "
+            raise InputError(f"Unknown bn policy {self.bn!r}; use one of "
                              f"{', '.join(BN_POLICIES)}.")
         f = self.backbone_lr_factor
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
-            raise ValueError(f"backbone_lr_factor must be in (0, 1]; got {f!r}.")
+            raise InputError(f"backbone_lr_factor must be in (0, 1]; got {f!r}.")
         factory.parse_regularizer(self.regularizer)
         return self
 
@@ -220,7 +221,7 @@ def check_optimizer(name):
         import difflib
         close = difflib.get_close_matches(str(name), OPTIMIZERS, n=2)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(f"Unknown optimizer {name!r}.{hint} Use one of "
+        raise InputError(f"Unknown optimizer {name!r}.{hint} Use one of "
                          f"{', '.join(OPTIMIZERS)}.")
     return name
 
@@ -241,7 +242,7 @@ def make_schedule(name, lr, total_steps, warmup_steps=0):
         warmup_steps = max(1, min(int(warmup_steps), total_steps // 10))
         return schedules.CosineDecay(0.0, decay_steps=total_steps - warmup_steps,
                                      warmup_target=lr, warmup_steps=warmup_steps)
-    raise ValueError(f"Unknown schedule {name!r}; use one of {', '.join(SCHEDULES)}.")
+    raise InputError(f"Unknown schedule {name!r}; use one of {', '.join(SCHEDULES)}.")
 
 
 def make_optimizer(name, learning_rate, *, weight_decay=0.0, momentum=0.9,
@@ -437,7 +438,7 @@ def _prepare_out(out: Path, config: TrainConfig, overwrite: bool):
     metrics = out / "metrics.json"
     saved = out / "config.json"
     if metrics.exists() and not overwrite:
-        raise ValueError(f"{out} already holds a finished run (metrics.json); "
+        raise InputError(f"{out} already holds a finished run (metrics.json); "
                          "choose another --out or pass --overwrite.")
     if saved.exists() and not metrics.exists() and not overwrite:
         try:
@@ -447,7 +448,7 @@ def _prepare_out(out: Path, config: TrainConfig, overwrite: bool):
         if previous is not None and _comparable(previous) != _comparable(config.to_dict()):
             changed = sorted(k for k in _comparable(config.to_dict())
                              if previous.get(k) != config.to_dict().get(k))
-            raise ValueError(f"{out} holds an unfinished run with a different "
+            raise InputError(f"{out} holds an unfinished run with a different "
                              f"configuration ({', '.join(changed)}); rerun the "
                              "same command to resume, or choose another --out.")
     if overwrite:
@@ -466,12 +467,12 @@ def build_model_for(config: TrainConfig, info):
     entry = registry.get_entry(config.model)
     num_classes = config.num_classes or info.num_classes
     if num_classes < info.num_classes:
-        raise ValueError(f"num_classes={num_classes} but {info.name} has labels "
+        raise InputError(f"num_classes={num_classes} but {info.name} has labels "
                          f"0..{info.num_classes - 1}; use at least "
                          f"{info.num_classes} classes.")
     h, w, _ = info.image_shape
     if min(h, w) < entry.min_size:
-        raise ValueError(f"{info.name} images are {h}×{w}, smaller than "
+        raise InputError(f"{info.name} images are {h}×{w}, smaller than "
                          f"{entry.name}'s minimum {entry.min_size}×{entry.min_size}; "
                          f"pass --image-size {max(entry.min_size, 32)}.")
     return weights_lib.create_with_weights(

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from zoo import registry
+from zoo.errors import InputError
 
 
 def stage_slices(model, name=None):
@@ -37,7 +38,7 @@ def stage_slices(model, name=None):
     index = {layer.name: i for i, layer in enumerate(model.layers)}
     missing = [e for e in ends if e not in index]
     if missing:
-        raise ValueError(f"{model.name} lacks stage layer(s) {', '.join(missing)}; "
+        raise InputError(f"{model.name} lacks stage layer(s) {', '.join(missing)}; "
                          f"is it a {entry.name}?")
     slices, start = [], 0
     for i, end in enumerate(ends):
@@ -72,7 +73,7 @@ def freeze(model, up_to=None, *, name=None):
     if isinstance(up_to, str):
         names = [layer.name for layer in model.layers]
         if up_to not in names:
-            raise ValueError(f"No layer named {up_to!r} in {model.name}.")
+            raise InputError(f"No layer named {up_to!r} in {model.name}.")
         cut = names.index(up_to) + 1
         for i, layer in enumerate(model.layers):
             layer.trainable = i >= cut
@@ -80,7 +81,7 @@ def freeze(model, up_to=None, *, name=None):
     stages = len(slices) - 1
     last = stages - 1 if up_to is None else up_to
     if not isinstance(last, int) or not 0 <= last < stages:
-        raise ValueError(f"up_to must be a stage index 0..{stages - 1} or a layer "
+        raise InputError(f"up_to must be a stage index 0..{stages - 1} or a layer "
                          f"name; got {up_to!r}.")
     for i, (_, layers) in enumerate(slices):
         _set(layers, i > last, train_bn=True)
@@ -93,7 +94,7 @@ def unfreeze(model, last_stages=None, *, train_bn=False, name=None):
     stages = len(slices) - 1
     k = stages if last_stages is None else last_stages
     if not isinstance(k, int) or not 0 <= k <= stages:
-        raise ValueError(f"last_stages must be in 0..{stages}; got {last_stages!r}.")
+        raise InputError(f"last_stages must be in 0..{stages}; got {last_stages!r}.")
     for i, (_, layers) in enumerate(slices):
         if i == stages or i >= stages - k:
             _set(layers, True, train_bn)
@@ -111,7 +112,7 @@ def classifier_layer(model):
     dense = [layer for layer in model.layers
              if isinstance(layer, keras.layers.Dense)]
     if not dense:
-        raise ValueError(f"{model.name} has no Dense classifier to fine-tune; "
+        raise InputError(f"{model.name} has no Dense classifier to fine-tune; "
                          "build it with include_top=True.")
     return dense[-1]
 
@@ -156,7 +157,7 @@ def linear_probe(model, train_data, val_data=None, *, seed=0) -> dict:
     k = head.weights[0].shape[-1]
     x, y = _features(model, train_data)
     if y.max() >= k:
-        raise ValueError(f"Labels reach {int(y.max())} but the classifier has "
+        raise InputError(f"Labels reach {int(y.max())} but the classifier has "
                          f"{k} outputs.")
     scaler = StandardScaler().fit(x)
     xs = scaler.transform(x)
@@ -194,7 +195,7 @@ def bn_policy(bn, batch_size) -> str:
     batch holds at least MIN_BN_BATCH images (smaller batches give noisy
     statistics) and freezes it otherwise."""
     if bn not in BN_POLICIES:
-        raise ValueError(f"bn must be one of {', '.join(BN_POLICIES)}; got {bn!r}.")
+        raise InputError(f"bn must be one of {', '.join(BN_POLICIES)}; got {bn!r}.")
     if bn != "auto":
         return bn
     return "train" if batch_size >= MIN_BN_BATCH else "freeze"
@@ -317,7 +318,7 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
     from zoo.training import MIN_EPOCH_STEPS, budget, make_optimizer, make_schedule
     spe = int(train_data.cardinality())
     if spe < 1:
-        raise ValueError("train_data must be a finite, batched tf.data pipeline.")
+        raise InputError("train_data must be a finite, batched tf.data pipeline.")
     if batch_size is None:
         batch_size = int(next(iter(train_data))[1].shape[0])
     if steps:

@@ -32,12 +32,13 @@ import numpy as np
 
 from zoo import factory, registry
 from zoo.registry import WeightSpec, has_imagenet
+from zoo.errors import InputError
 
 log = logging.getLogger("zoo.weights")
 CLASSIFIER_LAYERS = ("predictions", "conv_preds")
 
 
-class WeightsError(ValueError):
+class WeightsError(InputError):
     """A weights file or tag that cannot be used for the requested model."""
 
 
@@ -356,7 +357,7 @@ def create_with_weights(name, *, weights=None, include_top=None, num_classes=Non
     """`create_model` with `weights=` and feature extraction (see zoo.create_model)."""
     entry = registry.get_entry(name)
     if features_only and include_top is True:
-        raise ValueError("features_only=True returns the backbone's stage "
+        raise InputError("features_only=True returns the backbone's stage "
                          "outputs; it cannot be combined with include_top=True.")
     include_top = not features_only if include_top is None else include_top
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
@@ -466,7 +467,7 @@ def feature_extractor(model, entry, options, out_indices=None):
     indices = tuple(range(len(names))) if out_indices is None else tuple(out_indices)
     bad = [i for i in indices if not isinstance(i, int) or not -len(names) <= i < len(names)]
     if bad or not indices:
-        raise ValueError(f"out_indices must pick stages 0..{len(names) - 1} of "
+        raise InputError(f"out_indices must pick stages 0..{len(names) - 1} of "
                          f"{entry.name}; got {out_indices!r}.")
     picked = [names[i] for i in indices]
     outputs = [model.get_layer(n).output for n in picked]

@@ -16,6 +16,7 @@ parameters, small enough to ship a checkpoint).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoo.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def build_alexnet(spec, ctx, inputs, *, include_top, num_classes, pooling,
     if spec.pooled_size and tuple(x.shape[1:3]) != (spec.pooled_size,) * 2:
         # torchvision's AdaptiveAvgPool2d((6, 6)); an identity at 224×224.
         if not hasattr(layers, "AdaptiveAveragePooling2D"):
-            raise ValueError(
+            raise InputError(
                 f"This Keras ({ctx.keras.__name__}) has no adaptive pooling; "
                 "build alexnet with include_top=True at 224×224 (6×6 "
                 "features) or with include_top=False.")
