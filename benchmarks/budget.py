@@ -1,0 +1,76 @@
+"""Test accuracy of `zoo train` from scratch on a small dataset against its
+optimizer-step budget: is the default floor (--min-steps 1000) well chosen?
+
+    python benchmarks/budget.py [--per-class 50] [--steps 250,500,1000,2000,4000]
+
+The dataset is a stratified subset of Fashion-MNIST's training split
+(`--per-class` images per class; 500 by default, 450 after the 10 %
+validation hold-out) with the official 10,000-image test split; it needs
+/usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist). Each
+row is `zoo train resnet20` with default flags but `--min-steps`; the first
+row is the old default, `--epochs 10`. Prints the machine and a markdown
+table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+common = runpy.run_path(str(Path(__file__).with_name("common.py")))
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-class", type=int, default=50)
+    parser.add_argument("--steps", default="250,500,1000,2000,4000")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    print(common["machine"](), flush=True)
+    from zoo.data import _arrays
+    a = _arrays("fashion_mnist", FASHION)
+    rng = np.random.default_rng(0)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(a.y_train == c))[:args.per_class]
+                           for c in range(10)])
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        npz = Path(folder) / "small.npz"
+        np.savez(npz, x_train=a.x_train[keep], y_train=a.y_train[keep],
+                 x_test=a.x_test, y_test=a.y_test)
+        runs = [("--epochs 10 (old default)", ["--epochs", "10"])]
+        runs += [(f"--min-steps {s}" + (" (default)" if s == "1000" else ""),
+                  ["--min-steps", s]) for s in args.steps.split(",")]
+        for label, extra in runs:
+            out = Path(folder) / label.split()[1]
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "zoo.cli", "train", "resnet20",
+                                   "--dataset", f"npz:{npz}", "--out", str(out), *extra],
+                                  capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(done.stderr[-2000:])
+            m = json.loads((out / "metrics.json").read_text())
+            rows.append({"run": label, "steps": m["optimizer_steps"],
+                         "test_accuracy": m["test_accuracy"],
+                         "seconds": time.perf_counter() - start})
+            print(rows[-1], flush=True)
+    print(f"\nresnet20, {len(keep)} Fashion-MNIST training images, batch 64, "
+          "test split 10,000 images\n")
+    print("| run | optimizer steps | test accuracy | wall time |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['run']} | {r['steps']} | {r['test_accuracy']:.4f} | "
+              f"{r['seconds']:.0f} s |")
+    common["dump"](args.json, rows)
+
+
+if __name__ == "__main__":
+    main()
