@@ -124,8 +124,30 @@ def class_names(path, num_classes):
 
 
 def preprocessing_of(path, default="unit"):
-    card = run_card(path)
-    return card.get("config", {}).get("preprocessing", default)
+    """The preprocessing recorded in config.json beside a model (`default`
+    when there is none); a damaged config.json is refused, not guessed."""
+    config = Path(path).parent / "config.json"
+    if config.is_file():
+        try:
+            mode = json.loads(config.read_text()).get("preprocessing", default)
+        except (ValueError, AttributeError):
+            raise InputError(f"{config} (beside the model) is damaged, so the "
+                             "model's preprocessing is unknown; pass --preprocessing "
+                             "(unit, tf, caffe, torch or raw) or repair the file."
+                             ) from None
+        return preprocessing.check_mode(mode)
+    return default
+
+
+def probabilities(outputs) -> np.ndarray:
+    """Class probabilities from a model's outputs: softmax outputs as they
+    are, logits (classifier_activation=None) through a softmax."""
+    outputs = np.asarray(outputs, np.float64)
+    if outputs.min() >= 0 and np.allclose(outputs.sum(-1), 1.0, atol=1e-3):
+        return outputs
+    shifted = outputs - outputs.max(-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(-1, keepdims=True)
 
 
 def evaluate(path, source, *, data_dir=None, batch_size=128, preprocessing_mode=None,
@@ -157,8 +179,8 @@ def evaluate(path, source, *, data_dir=None, batch_size=128, preprocessing_mode=
         x, y = np.asarray(x), np.asarray(y)
         if limit is not None:
             x, y = x[:limit - total], y[:limit - total]
-        probs = (model.predict(x, verbose=0) if hasattr(model, "inputs")
-                 else model.predict(x))
+        probs = probabilities(model.predict(x, verbose=0) if hasattr(model, "inputs")
+                              else model.predict(x))
         correct += int((probs.argmax(-1) == y).sum())
         total += len(y)
         p = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
@@ -194,7 +216,8 @@ def predict(path, image_paths, *, top_k=5, preprocessing_mode=None):
     shape = model.input_shape[1:]
     mode = preprocessing_mode or preprocessing_of(path)
     x = np.asarray(preprocessing.scale(load_images(image_paths, shape), mode))
-    probs = model.predict(x, verbose=0) if hasattr(model, "inputs") else model.predict(x)
+    probs = probabilities(model.predict(x, verbose=0) if hasattr(model, "inputs")
+                          else model.predict(x))
     names = class_names(path, probs.shape[-1])
     results = []
     for p in probs:
