@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 
@@ -102,7 +104,7 @@ def unfreeze(model, last_stages=None, *, train_bn=False, name=None):
 
 
 BN_POLICIES = ("auto", "train", "freeze")
-# Measured in docs/transfer.md ("Choosing the defaults").
+# Measured in docs/transfer.md ("Measured: transfer with default flags").
 BACKBONE_LR_FACTOR = 1.0
 MIN_BN_BATCH = 16
 
@@ -342,14 +344,13 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
     monitor = "val_accuracy" if val_data is not None else "accuracy"
     probe = summary["probe"] or {}
     floor = probe.get("val_accuracy" if val_data is not None else "train_accuracy")
-    keep = _KeepBest(monitor, -1.0 if floor is None else floor)
+    keep = _KeepBest(monitor, -math.inf if floor is None else floor)
     history = model.fit(train_data.repeat() if per_epoch != spe else train_data,
                         steps_per_epoch=per_epoch if per_epoch != spe else None,
                         validation_data=val_data, epochs=epochs,
                         callbacks=[*(callbacks or []), keep], verbose=verbose,
                         shuffle=False)
     model.set_weights(keep.weights)
-    kept = "fine_tune" if keep.best > (-1.0 if floor is None else floor) else \
-        ("probe" if floor is not None else "fine_tune")
+    kept = "probe" if floor is not None and keep.best <= floor else "fine_tune"
     return {"summary": summary, "history": history.history,
             "best_val_accuracy": keep.best, "kept": kept}
