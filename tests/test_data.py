@@ -193,3 +193,30 @@ def test_validation_split_holds_every_class(tmp_path):
     val = np.concatenate([np.asarray(y) for _, y in data.val])
     train = np.concatenate([np.asarray(y) for _, y in data.train])
     assert sorted(val) == list(range(10)) and sorted(train) == list(range(10))
+
+
+def test_cifar_archive_with_the_wrong_checksum_is_not_used(tmp_path):
+    # A valid-looking cifar-10-binary.tar.gz in the Keras cache that is not
+    # the published file (another MD5) is refused, not extracted and read.
+    import io
+    import subprocess
+    import sys
+    import tarfile
+    from conftest import subprocess_env
+    home = tmp_path / "keras_home"
+    (home / "datasets").mkdir(parents=True)
+    with tarfile.open(home / "datasets" / "cifar-10-binary.tar.gz", "w:gz") as tar:
+        names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+        for i, name in enumerate(names):
+            records = np.zeros((4, 3073), np.uint8)
+            records[:, 0] = (4 * i + np.arange(4)) % 10          # labels: 2 per class
+            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
+            info.size = records.size
+            tar.addfile(info, io.BytesIO(records.tobytes()))
+    code = "from zoo import data\nprint(data.load('cifar10').info.num_train)\n"
+    env = subprocess_env(KERAS_HOME=str(home), HTTPS_PROXY="http://127.0.0.1:9",
+                         HTTP_PROXY="http://127.0.0.1:9")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0, result.stdout
+    assert "DataError" in result.stderr and "cifar10" in result.stderr

@@ -192,6 +192,11 @@ def _cifar_binary(files, label_bytes, label_index):
     return np.concatenate(xs), np.concatenate(ys)
 
 
+# The MD5s the CIFAR page publishes for its binary archives.
+CIFAR_MD5 = {"cifar10": "c32a1d4ab5d03f1284b67883e8d87530",
+             "cifar100": "03b5dce01913d631647c71ecec9e9cb8"}
+
+
 def _cifar(name: str, data_dir):
     is10 = name == "cifar10"
     folder = "cifar-10-batches-bin" if is10 else "cifar-100-binary"
@@ -201,7 +206,7 @@ def _cifar(name: str, data_dir):
         try:
             path = keras.utils.get_file(
                 archive, f"https://www.cs.toronto.edu/~kriz/{archive}",
-                extract=True)
+                file_hash=CIFAR_MD5[name], extract=True)
         except Exception as err:
             raise DataError(f"{_offline_hint(name, 'a folder with ' + folder)} "
                             f"({type(err).__name__})") from None
