@@ -151,3 +151,15 @@ def test_sigkill_during_training_resumes(tmp_path):
     model = keras.models.load_model(out / "model.keras", safe_mode=True)
     assert model.output_shape == (None, 10)
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 6
+
+
+def test_demo_checks_its_own_accuracy(tmp_path, monkeypatch):
+    from zoo import demo, training
+    metrics = {"test_accuracy": 0.5, "test_loss": 2.0, "params": 1, "epochs": 12,
+               "wall_time_s": 1.0, "dataset": {"num_test": 360}}
+    monkeypatch.setattr(training, "train", lambda config, out, verbose=0: metrics)
+    monkeypatch.setattr(demo, "_extra_steps", lambda: [])
+    assert cli.main(["demo", "--out", str(tmp_path / "d")]) == 1
+    assert (tmp_path / "d" / "report.md").is_file()
+    metrics["test_accuracy"] = 0.97
+    assert cli.main(["demo", "--out", str(tmp_path / "d")]) == 0

@@ -12,10 +12,16 @@ import shutil
 import time
 from pathlib import Path
 
+from zoo.errors import InputError, ZooError
 from zoo.io import check_writable_dir, write_json, write_text
-from zoo.errors import InputError
 
 MARKER = "demo.json"
+# What the README promises for the full demo (not --quick).
+MIN_ACCURACY = 0.95
+
+
+class DemoBelowTarget(ZooError):
+    """The demo ran but its model missed the accuracy the README promises."""
 
 
 def _fresh(out: Path):
@@ -66,6 +72,10 @@ def run(out="zoo-demo", *, epochs=12, quick=False) -> str:
     report = "\n".join(sections) + "\n"
     write_text(out / "report.md", report)
     write_json(out / MARKER, summary)
+    if not quick and metrics["test_accuracy"] < MIN_ACCURACY:
+        raise DemoBelowTarget(
+            f"the demo's test accuracy {metrics['test_accuracy']:.4f} is below the "
+            f"{MIN_ACCURACY} the README promises; see {out / 'report.md'}.")
     return report
 
 
