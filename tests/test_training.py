@@ -191,3 +191,12 @@ def test_default_run_on_a_small_dataset_gets_the_step_floor(tmp_path):
                                           image_size=8, epochs=3), tmp_path / "e",
                               verbose=0)
     assert explicit["optimizer_steps"] == 6 and explicit["epochs"] == 3
+
+
+def test_warmup_cosine_in_a_very_short_run():
+    # A 1-step run (epochs=1 on 64 images) used to ask Keras for a cosine
+    # decay of 0 steps.
+    for total in (1, 9, 10, 100):
+        schedule = training.make_schedule("warmup_cosine", 1e-3, total, 8)
+        assert float(schedule(0)) >= 0 and np.isfinite(float(schedule(total - 1)))
+    assert float(training.make_schedule("warmup_cosine", 1e-3, 100, 8)(0)) == 0.0

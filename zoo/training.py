@@ -238,8 +238,11 @@ def make_schedule(name, lr, total_steps, warmup_steps=0):
     if name == "cosine":
         return schedules.CosineDecay(lr, decay_steps=total_steps)
     if name == "warmup_cosine":
-        # Warm-up never takes more than a tenth of the run.
-        warmup_steps = max(1, min(int(warmup_steps), total_steps // 10))
+        # Warm-up never takes more than a tenth of the run (none in a run
+        # of fewer than 10 steps).
+        warmup_steps = min(int(warmup_steps), total_steps // 10)
+        if warmup_steps < 1:
+            return schedules.CosineDecay(lr, decay_steps=total_steps)
         return schedules.CosineDecay(0.0, decay_steps=total_steps - warmup_steps,
                                      warmup_target=lr, warmup_steps=warmup_steps)
     raise InputError(f"Unknown schedule {name!r}; use one of {', '.join(SCHEDULES)}.")
