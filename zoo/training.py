@@ -573,13 +573,7 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
         monitor = "val_accuracy" if val_ds is not None else "accuracy"
         callbacks = default_callbacks(out, monitor)
         if summary is not None and summary["probe"]:
-            # Phase 2 never ends below phase 1: the probed model is the
-            # first "best" (a resumed run keeps a better one it already has).
-            probe = summary["probe"]
-            floor = probe["val_accuracy" if val_ds is not None else "train_accuracy"]
-            callbacks[-1].set_model(model)
-            callbacks[-1].on_epoch_end(-1, {monitor: floor})
-            write_json(out / "probe.json", {**summary, "monitor": monitor})
+            _probe_is_the_floor(summary, model, callbacks[-1], monitor, out)
         if config.patience:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor=monitor, patience=config.patience, mode="max"))
@@ -622,6 +616,16 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
     write_json(out / "metrics.json", metrics)
     _cleanup(out)
     return metrics
+
+
+def _probe_is_the_floor(summary, model, best_checkpoint, monitor, out):
+    """Phase 2 never ends below phase 1: the probed model is the first
+    "best" (a resumed run keeps a better one it already has)."""
+    probe = summary["probe"]
+    floor = probe["val_accuracy" if monitor == "val_accuracy" else "train_accuracy"]
+    best_checkpoint.set_model(model)
+    best_checkpoint.on_epoch_end(-1, {monitor: floor})
+    write_json(out / "probe.json", {**summary, "monitor": monitor})
 
 
 def _prepare_fine_tune(config, model, data):

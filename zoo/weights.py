@@ -254,21 +254,7 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
     """
     arrays = _keyed_by_order(model, arrays)
     weighted = [layer for layer in model.layers if layer.weights]
-    names = {layer.name for layer in weighted}
-    has_head = any(layer.name in CLASSIFIER_LAYERS for layer in weighted)
-    extra = [k for k, v in arrays.items()
-             if k not in names and (has_head or not _is_head(v))]
-    missing = [layer.name for layer in weighted if layer.name not in arrays]
-    if (extra or missing) and not skip_mismatch:
-        parts = []
-        if missing:
-            parts.append(f"the model's layer(s) {_few(missing)} are not in the file")
-        if extra:
-            parts.append(f"the file's layer(s) {_few(extra)} are not in the model")
-        raise WeightsError(f"{source} does not fit {model.name}: "
-                           f"{'; '.join(parts)}. It was saved from another "
-                           "architecture or variant; pass skip_mismatch=True to "
-                           "load only the layers that match.")
+    missing = _check_names(model, weighted, arrays, source, skip_mismatch)
     plan, skipped = [], list(missing)
     first_conv = True
     for layer in weighted:
@@ -300,6 +286,27 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
         layer.set_weights([np.asarray(v).astype(w.dtype)
                            for v, w in zip(values, layer.weights)])
     return skipped
+
+
+def _check_names(model, weighted, arrays, source, skip_mismatch) -> list[str]:
+    """The model's layers missing from the file; raises when names differ
+    either way and `skip_mismatch` is off."""
+    names = {layer.name for layer in weighted}
+    has_head = any(layer.name in CLASSIFIER_LAYERS for layer in weighted)
+    extra = [k for k, v in arrays.items()
+             if k not in names and (has_head or not _is_head(v))]
+    missing = [layer.name for layer in weighted if layer.name not in arrays]
+    if (extra or missing) and not skip_mismatch:
+        parts = []
+        if missing:
+            parts.append(f"the model's layer(s) {_few(missing)} are not in the file")
+        if extra:
+            parts.append(f"the file's layer(s) {_few(extra)} are not in the model")
+        raise WeightsError(f"{source} does not fit {model.name}: "
+                           f"{'; '.join(parts)}. It was saved from another "
+                           "architecture or variant; pass skip_mismatch=True to "
+                           "load only the layers that match.")
+    return missing
 
 
 def _few(names, n=5) -> str:
