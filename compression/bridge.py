@@ -27,7 +27,14 @@ def tf_keras_module():
 
 
 def _infer_options(model, entry):
-    """The create_model arguments that rebuild `model` (a zoo model)."""
+    """The create_model arguments that rebuild `model` (a zoo model): those
+    it recorded when it was built (zoo.factory.ZooModel), else, for models
+    saved before options were recorded, read from its layers."""
+    recorded = getattr(model, "zoo_options", None)
+    if isinstance(recorded, dict) and recorded.get("model") == entry.name:
+        options = {k: v for k, v in recorded.items() if k != "model"}
+        options["input_shape"] = tuple(options["input_shape"])
+        return options
     names = {layer.name: layer for layer in model.layers}
     include_top = "predictions" in names
     pooling = None
@@ -59,8 +66,10 @@ def _infer_options(model, entry):
 
 
 def _zoo_entry(model):
+    recorded = getattr(model, "zoo_options", None)
+    name = recorded.get("model") if isinstance(recorded, dict) else model.name
     try:
-        return registry.get_entry(model.name)
+        return registry.get_entry(name)
     except ValueError:
         return None
 
@@ -251,8 +260,9 @@ def to_keras(legacy_model, like=None):
                           "first, and deploy QAT models through TFLite.")
     if like is not None and [l.name for l in like.layers] == \
             [l.name for l in legacy_model.layers]:
-        return _copy_weights(legacy_model, keras.models.clone_model(like),
-                             legacy_model.name)
+        clone = keras.models.clone_model(like)
+        clone.zoo_options = getattr(like, "zoo_options", None)
+        return _copy_weights(legacy_model, clone, legacy_model.name)
     model = _rebuild_zoo(legacy_model, keras)
     if model is not None:
         return model

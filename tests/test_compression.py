@@ -76,6 +76,22 @@ def test_bridge_after_keras_save_load(tmp_path, rng):
     np.testing.assert_allclose(twin(x).numpy(), model(x).numpy(), atol=1e-5)
 
 
+def test_bridge_reads_recorded_width_after_reload(tmp_path, rng):
+    # MobileNetV2's first convolution rounds 32 × alpha to a multiple of 8,
+    # so the width cannot be read back from the layers: it is recorded.
+    model = zoo.create_model("mobilenet_v2_100", width_multiplier=0.5, num_classes=4,
+                             input_shape=(32, 32, 3), model_name="tuned_best")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.zoo_options["width_multiplier"] == 0.5
+    assert loaded.zoo_options["model"] == "mobilenet_v2_100"
+    twin = bridge.to_tf_keras(loaded)
+    assert twin.count_params() == model.count_params()
+    x = rng.random((2, 32, 32, 3), dtype=np.float32)
+    np.testing.assert_allclose(twin(x).numpy(), model(x).numpy(), atol=1e-5)
+    assert bridge.to_keras(twin, like=loaded).zoo_options == loaded.zoo_options
+
+
 def test_bridge_generic_standard_model_and_refusal(rng):
     inp = keras.Input((8, 8, 1))
     a = keras.layers.Conv2D(4, 3, padding="same", kernel_regularizer="l2")(inp)

@@ -165,7 +165,10 @@ def _check_input(entry, input_shape, input_tensor, include_top):
                              "of them or make them agree.")
         input_shape = tensor_shape
     if input_shape is None:
-        input_shape = (entry.default_size, entry.default_size, 3)
+        # As keras.applications: the reference size with the classifier,
+        # any size (None × None) without it.
+        input_shape = (entry.default_size, entry.default_size, 3) if include_top \
+            else (None, None, 3)
     if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__") \
             or len(input_shape) != 3:
         raise InputError(f"input_shape must be (height, width, channels); got "
@@ -251,6 +254,46 @@ def validate(name, *, num_classes=None, classes=None, include_top=True,
     return entry, options
 
 
+def recorded(options: BuildOptions, entry) -> dict:
+    """The build options a zoo model carries (`ZooModel.zoo_options`): what
+    rebuilds it with `create_model(options["model"], **rest)`, in JSON types.
+    The regularizer and initializer are not recorded (they live in the
+    layers' own configs)."""
+    activation = options.classifier_activation
+    return {"model": entry.name, "num_classes": options.num_classes,
+            "include_top": options.include_top,
+            "input_shape": list(options.input_shape), "pooling": options.pooling,
+            "classifier_activation": activation if activation is None
+            or isinstance(activation, str) else keras.activations.serialize(activation),
+            "dropout_rate": options.dropout_rate,
+            "drop_path_rate": options.drop_path_rate,
+            "zero_init_last_bn": options.zero_init_last_bn,
+            "width_multiplier": options.width_multiplier}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ZooModel(keras.Model):
+    """The functional model `create_model` returns: a plain functional
+    `keras.Model` that also remembers the options it was built with
+    (`zoo_options`, see `recorded`), saved in its `.keras` config and read
+    back on load. The compression bridge rebuilds a model from them."""
+
+    zoo_options = None
+
+    def get_config(self):
+        config = super().get_config()
+        config["zoo_options"] = self.zoo_options
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        options = config.pop("zoo_options", None)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.zoo_options = options
+        return model
+
+
 def build(entry, options: BuildOptions, module=keras):
     """Builds the model of `entry` with validated options under `module`.
 
@@ -276,4 +319,8 @@ def build(entry, options: BuildOptions, module=keras):
         num_classes=options.num_classes, pooling=options.pooling,
         classifier_activation=options.classifier_activation,
         dropout_rate=options.dropout_rate)
-    return module.Model(model_inputs, outputs, name=options.name)
+    if module is not keras:
+        return module.Model(model_inputs, outputs, name=options.name)
+    model = ZooModel(model_inputs, outputs, name=options.name)
+    model.zoo_options = recorded(options, entry)
+    return model
