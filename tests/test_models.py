@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.errors import InputError
 from conftest import small_input
 
 
@@ -17,6 +18,7 @@ def test_builds_runs_and_round_trips(name, tmp_path, rng):
     x = rng.random((2, *shape), dtype=np.float32)
     y = model(x, training=False).numpy()
     assert y.shape == (2, 3)
+    assert np.isfinite(y).all()
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
 
     path = tmp_path / f"{name}.keras"
@@ -26,11 +28,51 @@ def test_builds_runs_and_round_trips(name, tmp_path, rng):
                                rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
-def test_per_model_function_matches_registry(name):
-    function = getattr(zoo, name)
-    assert function.__name__ == name
-    assert name in function.__doc__
+@pytest.mark.parametrize("zoo_call, keras_call", [
+    # keras.applications calls, positional arguments included, with the zoo
+    # function substituted: same parameters, output shape and name.
+    (lambda: zoo.resnet50(False, None, None, (64, 64, 3), "avg", name="r"),
+     lambda: keras.applications.ResNet50(False, None, None, (64, 64, 3), "avg",
+                                         name="r")),
+    (lambda: zoo.resnet50_v2(include_top=False, weights=None, name="v2"),
+     lambda: keras.applications.ResNet50V2(include_top=False, weights=None,
+                                           name="v2")),
+    (lambda: zoo.mobilenet_v1_100((128, 128, 3), 0.5, 1, 0.2, name="m"),
+     lambda: keras.applications.MobileNet((128, 128, 3), 0.5, 1, 0.2, weights=None,
+                                          name="m")),
+    (lambda: zoo.mobilenet_v2_100((96, 96, 3), 0.75, False, None, pooling="max",
+                                  name="m2"),
+     lambda: keras.applications.MobileNetV2((96, 96, 3), 0.75, False, None,
+                                            pooling="max", name="m2")),
+    (lambda: zoo.xception(True, None, None, (71, 71, 3), None, 7, None, "x"),
+     lambda: keras.applications.Xception(True, None, None, (71, 71, 3), None, 7,
+                                         None, "x")),
+])
+def test_keras_applications_calls_work_unchanged(zoo_call, keras_call):
+    ours, theirs = zoo_call(), keras_call()
+    assert ours.count_params() == theirs.count_params()
+    assert ours.output_shape == theirs.output_shape
+    assert ours.name == theirs.name
+
+
+def test_keras_applications_refusals_and_alias_conflicts():
+    with pytest.raises(InputError, match="classes should be 1000"):
+        zoo.resnet50(weights="imagenet", classes=10)     # before any download
+    with pytest.raises(InputError, match="depth_multiplier=2"):
+        zoo.mobilenet_v1_100(depth_multiplier=2)
+    with pytest.raises(TypeError, match="both 'alpha' and 'width_multiplier'"):
+        zoo.mobilenet_v2_100(alpha=0.5, width_multiplier=0.5)
+    with pytest.raises(TypeError, match="has no depth_multiplier"):
+        zoo.resnet50(depth_multiplier=1)
+    with pytest.raises(TypeError, match="at most 8 positional"):
+        zoo.resnet20(*range(9))
+
+
+def test_headless_default_input_is_any_size():
+    assert zoo.resnet50(include_top=False).output_shape == (None, None, None, 2048)
+    assert zoo.create_model("xception", include_top=False).input_shape == \
+        (None, None, None, 3)
+    assert zoo.resnet50().input_shape == (None, 224, 224, 3)
 
 
 @pytest.mark.parametrize("name", ["resnet20", "mobilenet_v2_050", "xception"])
@@ -95,7 +137,7 @@ def test_drop_path_and_zero_init(rng):
     # With zero-initialised residual branches every block is an identity
     # (plus ReLU), so inference is deterministic and finite.
     x = rng.random((2, 32, 32, 3), dtype=np.float32)
-    np.testing.assert_allclose(model(x, training=False), model(x, training=False))
+    assert np.isfinite(model(x, training=False).numpy()).all()
 
 
 def test_width_multiplier_overrides_alpha():

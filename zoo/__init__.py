@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keras as _keras
 
+from zoo import applications as _applications
 from zoo import factory, registry  # noqa: F401  (zoo.factory is public API)
 from zoo.layers import custom_layers as _custom_layers
 from zoo.profile import count_macs, count_params
@@ -52,8 +53,9 @@ def create_model(name, *, weights=None, num_classes=None, classes=None,
         include_top: keep the classifier (default True, False with
             features_only).
         input_shape: (height, width, channels); defaults to the model's
-            default size with 3 channels.  Height/width may be None for fully
-            convolutional families.
+            default size with 3 channels, or (None, None, 3) (any size, as
+            keras.applications) with include_top=False.  Height/width may be
+            None for fully convolutional families.
         input_tensor: a Keras tensor to build the model on.
         pooling: "avg", "max" or None, when include_top=False.
         classifier_activation: "softmax", None (logits) or an activation name.
@@ -130,6 +132,9 @@ def model_info(name, **kwargs) -> dict:
         25636712
     """
     entry = registry.get_entry(name)
+    if kwargs.get("input_shape") is None and kwargs.get("input_tensor") is None:
+        # MACs need a size: the reference one, also without the classifier.
+        kwargs["input_shape"] = (entry.default_size, entry.default_size, 3)
     model = create_model(name, **kwargs)
     return {
         "name": entry.name,
@@ -146,19 +151,8 @@ def model_info(name, **kwargs) -> dict:
     }
 
 
-def _model_function(model_name):
-    def build(**kwargs):
-        return create_model(model_name, **kwargs)
-    build.__name__ = model_name
-    build.__qualname__ = model_name
-    build.__doc__ = (f"Builds `{model_name}`; same arguments as "
-                     f"`zoo.create_model({model_name!r}, ...)`.\n\n"
-                     f"Reference: {registry.get_entry(model_name).reference}")
-    return build
-
-
 for _name in registry.list_models():
-    globals()[_name] = _model_function(_name)
+    globals()[_name] = _applications.model_function(_name)
 
 __all__ = ["FAMILIES", "count_macs", "count_params", "create_model",
            "fine_tune", "list_models", "model_info", "preprocess_input",
