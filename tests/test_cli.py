@@ -100,10 +100,23 @@ def test_help_texts(capsys):
         assert "usage: zoo " + command in capsys.readouterr().out
 
 
+def test_command_line_hides_tensorflow_start_up_logging():
+    quiet = run("list", "resnet2*")
+    assert quiet.returncode == 0 and "resnet20" in quiet.stdout
+    assert quiet.stderr == ""
+    from zoo import startup
+    assert not startup.running_command_line()      # pytest: a library user
+
+
 @pytest.mark.slow
 def test_demo_quick(tmp_path):
     result = run("demo", "--quick", "--out", tmp_path / "demo")
     assert result.returncode == 0, result.stderr[-3000:]
+    # Our progress lines and the report only: no TensorFlow/LiteRT start-up
+    # logging, no warnings.
+    noise = [line for line in result.stderr.splitlines()
+             if line.strip() and not line.startswith("zoo: ")]
+    assert noise == [], noise[:5]
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "Test accuracy" in report
     summary = json.loads((tmp_path / "demo" / "demo.json").read_text())

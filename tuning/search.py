@@ -18,6 +18,7 @@ import math
 import os
 import statistics
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -100,6 +101,9 @@ class ZooHyperModel(keras_tuner.HyperModel):
             onehot = (lambda x, y: (x, keras.ops.one_hot(y, k)))
             train, val = train.map(onehot), val.map(onehot)
         kwargs.setdefault("validation_data", val)
+        # The pipeline shuffles itself; keras-tuner passes fit's default
+        # shuffle=True, which Keras ignores with a warning for tf.data.
+        kwargs["shuffle"] = False
         return model.fit(train, *args, **kwargs)
 
 
@@ -519,7 +523,13 @@ def export(tuner, out, objectives):
         result.update(best_hyperparameters=best_hp[0].values,
                       best_score=best_trial.score, best_trial=best_trial.trial_id)
         try:
-            model = tuner.get_best_models(1)[0]
+            with warnings.catch_warnings():
+                # keras-tuner loads the trial's checkpoint into a freshly
+                # compiled model whose optimizer is not built; the optimizer
+                # state it skips is not part of best_model.keras.
+                warnings.filterwarnings("ignore", message="Skipping variable loading "
+                                        "for optimizer")
+                model = tuner.get_best_models(1)[0]
         except Exception as err:       # keras-tuner reloading its checkpoint
             model = None
             result["best_model_error"] = f"{type(err).__name__}: {err}"

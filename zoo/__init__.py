@@ -9,14 +9,17 @@ Example:
 
 from __future__ import annotations
 
+from zoo import startup as _startup
 
-import keras as _keras
+_startup.quiet_import()     # before Keras imports TensorFlow; see zoo.startup
 
-from zoo import applications as _applications
+import keras as _keras  # noqa: E402
+
+from zoo import applications as _applications  # noqa: E402
 from zoo import factory, registry  # noqa: F401  (zoo.factory is public API)
-from zoo.layers import custom_layers as _custom_layers
-from zoo.profile import count_macs, count_params
-from zoo.registry import FAMILIES, list_models
+from zoo.layers import custom_layers as _custom_layers  # noqa: E402
+from zoo.profile import count_macs, count_params  # noqa: E402
+from zoo.registry import FAMILIES, list_models  # noqa: E402
 
 # Registers the zoo's serializable layers, so `keras.models.load_model`
 # reloads zoo models (safe_mode=True) in any process that imported zoo.

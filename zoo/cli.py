@@ -14,8 +14,6 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 
 class UsageError(Exception):
     """A mistake in the command line itself (exit status 2); see zoo.errors

@@ -17,8 +17,12 @@ class ModelFileError(InputError):
     """A file that is not a model of the expected kind."""
 
 
-def load_keras(path):
-    """Loads a `.keras` file with `safe_mode=True` (no code is run)."""
+def load_keras(path, compile=False):
+    """Loads a `.keras` file with `safe_mode=True` (no code is run).
+
+    Not compiled by default: evaluation, prediction, export and compression
+    need no optimizer, and compiling would restore the training optimizer's
+    state only to warn that it was skipped."""
     import keras
     path = Path(path)
     if not path.is_file():
@@ -30,7 +34,7 @@ def load_keras(path):
         raise ModelFileError(f"{path} is not a .keras model file (a zip archive "
                              "written by model.save).")
     try:
-        return keras.models.load_model(path, safe_mode=True, compile=True)
+        return keras.models.load_model(path, safe_mode=True, compile=compile)
     except Exception as err:
         raise ModelFileError(f"Cannot load {path}: {type(err).__name__}: "
                              f"{str(err)[:300]}") from None
@@ -44,10 +48,12 @@ class TFLiteModel:
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"Model file {str(path)!r} does not exist.")
+        from zoo.startup import native_stderr_hidden
         try:
-            self.interpreter = Interpreter(model_path=str(path),
-                                           num_threads=num_threads)
-            self.interpreter.allocate_tensors()
+            with native_stderr_hidden():     # LiteRT's "Created … delegate" line
+                self.interpreter = Interpreter(model_path=str(path),
+                                               num_threads=num_threads)
+                self.interpreter.allocate_tensors()
         except Exception as err:
             raise ModelFileError(f"{path} is not a valid LiteRT (.tflite) model: "
                                  f"{str(err)[:200]}") from None

@@ -1,0 +1,67 @@
+"""A quiet TensorFlow start-up for the `zoo` command line.
+
+Importing TensorFlow prints C++ log lines (oneDNN, CUDA stubs, CPU
+features) before its logging is configured, so `TF_CPP_MIN_LOG_LEVEL`
+alone does not hide them. When the process is the `zoo` command line
+(`zoo ...` or `python -m zoo.cli ...`), `zoo/__init__` calls `quiet_import`
+before Keras imports TensorFlow: the log level is raised and what the import
+writes to the stderr file descriptor is dropped — or shown, if the import
+fails. `--verbose` or `ZOO_DEBUG=1` keep TensorFlow's output. A library user
+(`import zoo`) gets TensorFlow's default behaviour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+
+
+def running_command_line() -> bool:
+    """True when this process is `zoo ...` or `python -m zoo.cli|zoo.demo`."""
+    argv = getattr(sys, "orig_argv", sys.argv)
+    if sys.argv and os.path.basename(sys.argv[0]) in ("zoo", "zoo.exe"):
+        return True
+    if "-m" in argv[:-1]:
+        return argv[argv.index("-m") + 1] in ("zoo.cli", "zoo.demo")
+    return False
+
+
+def quiet() -> bool:
+    """Whether native start-up output is hidden in this process."""
+    return running_command_line() and not os.environ.get("ZOO_DEBUG") \
+        and "--verbose" not in sys.argv
+
+
+@contextlib.contextmanager
+def native_stderr_hidden():
+    """Drops what native code (TensorFlow, the LiteRT converter and
+    interpreter) writes to file descriptor 2 inside the block, when `quiet()`;
+    if the block raises, that output is shown after all."""
+    if not quiet():
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def quiet_import():
+    """Imports TensorFlow silently when running as the command line."""
+    if not quiet() or "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with native_stderr_hidden():
+        import tensorflow  # noqa: F401
