@@ -110,6 +110,18 @@ def test_npz_source(tmp_path, rng):
     assert data.info.num_classes == 3 and data.info.num_test == 9
 
 
+def _truncated_idx(folder):
+    """Fashion-MNIST IDX files whose training images stop short."""
+    for stem, dims, body in (("train-images-idx3-ubyte", (4, 28, 28), 4 * 28 * 28 - 5),
+                             ("train-labels-idx1-ubyte", (4,), 4),
+                             ("t10k-images-idx3-ubyte", (2, 28, 28), 2 * 28 * 28),
+                             ("t10k-labels-idx1-ubyte", (2,), 2)):
+        magic = (0x0800 + len(dims)).to_bytes(4, "big")
+        shape = b"".join(d.to_bytes(4, "big") for d in dims)
+        (folder / stem).write_bytes(magic + shape + bytes(body))
+    return folder
+
+
 BAD = [
     (lambda tmp: data_lib.load("imagenet21k"), "Unknown dataset 'imagenet21k'"),
     (lambda tmp: data_lib.load("fashion_mnst"), "Did you mean: fashion_mnist"),
@@ -123,6 +135,12 @@ BAD = [
     (lambda tmp: data_lib.load("digits", augment="wild"), "Unknown augmentation preset"),
     (lambda tmp: data_lib.load("digits", preprocessing_mode="zscore"),
      "Unknown preprocessing"),
+    (lambda tmp: data_lib.load("digits", image_size=0), r"image_size .* got \(0, 0\)"),
+    (lambda tmp: data_lib.load("digits", image_size=(8,)), r"image_size .* got \(8,\)"),
+    (lambda tmp: data_lib.load("digits", image_size="big"), "image_size .* got 'big'"),
+    (lambda tmp: data_lib.load("digits", channels=2), "channels must be 1 or 3; got 2"),
+    (lambda tmp: data_lib.load("fashion_mnist", data_dir=_truncated_idx(tmp)),
+     "truncated|corrupt|damaged"),
 ]
 
 

@@ -159,11 +159,21 @@ BAD = [
     (dict(objective="val_f1"), "does not produce objective 'val_f1'"),
     (dict(objective="params"), "must be a model metric"),
     (dict(tuner="evolution"), "Unknown tuner 'evolution'"),
+    (dict(epochs=0), "epochs must be an integer >= 1; got 0"),
+    (dict(epochs=2.5), "epochs must be an integer >= 1; got 2.5"),
+    (dict(no_validation=True), "needs a validation split"),
 ]
 
 
 @pytest.mark.parametrize("kwargs,message", BAD, ids=[m for _, m in BAD])
-def test_bad_input_fails_before_first_trial(kwargs, message, tmp_path):
+def test_bad_input_fails_before_first_trial(kwargs, message, tmp_path, monkeypatch):
+    kwargs = dict(kwargs)
+    if kwargs.pop("no_validation", False):
+        # A source that yields no validation images.
+        data_lib = sys.modules["tuning.search"].data_lib
+        real = data_lib.load
+        monkeypatch.setattr(data_lib, "load",
+                            lambda *a, **k: real(*a, validation_split=0.0, **k))
     with pytest.raises(ValueError, match=message):
         search("resnet20", "digits", out=tmp_path / "o", **kwargs)
     assert not (tmp_path / "o" / "search").exists()
@@ -363,3 +373,18 @@ def test_median_stopping_records_an_oracle_failure():
     recorder.on_train_begin()
     recorder.on_epoch_end(0, {"val_accuracy": 0.5, "loss": 1.0})
     assert recorder.prune_error == "RuntimeError: oracle unavailable"
+
+
+def test_unreloadable_best_model_is_logged_and_recorded(tmp_path, monkeypatch, caplog):
+    def broken(self, num_models=1):
+        raise OSError("checkpoint file is damaged")
+    monkeypatch.setattr(keras_tuner.Tuner, "get_best_models", broken)
+    result = search("resnet20", "digits", max_trials=1, out=tmp_path,
+                    space={"optimizer": {"value": "adam"},
+                           "learning_rate": {"value": 1e-3}}, **TINY)
+    assert result["best_model_error"] == "OSError: checkpoint file is damaged"
+    recorded = json.loads((tmp_path / "best_model_error.json").read_text())
+    assert recorded["trial_id"] == result["best_trial"]
+    assert "checkpoint file is damaged" in recorded["error"]
+    assert not (tmp_path / "best_model.keras").exists()
+    assert "best_model.keras was not written" in caplog.text
