@@ -1,5 +1,7 @@
 """Every registered model builds, runs, and round-trips through .keras."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -173,3 +175,30 @@ def test_mobilenet_v2_has_no_dropout_like_keras_applications():
     assert dropouts == [] and len(v2.layers) == len(reference.layers)
     v1 = zoo.create_model("mobilenet_v1_100", input_shape=(32, 32, 3))
     assert [l.rate for l in v1.layers if isinstance(l, keras.layers.Dropout)] == [1e-3]
+
+
+KERAS_AUTO_NAME = re.compile(r"^(input_layer|add|conv2d|batch_normalization|max_pooling2d"
+                             r"|global_(average|max)_pooling2d)(_\d+)?$")
+# What the zoo calls the layers keras.applications leaves to Keras' automatic
+# naming (README: "Names and layers").
+ZOO_STABLE_NAME = re.compile(r"^(input|avg_pool|max_pool|block\d+_(add|residual_conv"
+                             r"|residual_bn)|conv\d_block\d+_0_pool)$")
+
+
+@pytest.mark.parametrize("name, application", [
+    ("resnet50", "ResNet50"), ("resnet50_v2", "ResNet50V2"),
+    ("mobilenet_v1_100", "MobileNet"), ("mobilenet_v2_100", "MobileNetV2"),
+    ("xception", "Xception")])
+@pytest.mark.parametrize("include_top, pooling", [(True, None), (False, "avg")])
+def test_same_layers_and_names_as_keras_applications(name, application, include_top,
+                                                     pooling):
+    ours = zoo.create_model(name, include_top=include_top, pooling=pooling)
+    theirs = getattr(keras.applications, application)(
+        weights=None, include_top=include_top, pooling=pooling)
+    assert [type(l).__name__ for l in ours.layers] == \
+        [type(l).__name__ for l in theirs.layers]
+    for mine, other in zip(ours.layers, theirs.layers):
+        if KERAS_AUTO_NAME.match(other.name):
+            assert ZOO_STABLE_NAME.match(mine.name), (mine.name, other.name)
+        else:
+            assert mine.name == other.name
