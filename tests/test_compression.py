@@ -176,12 +176,31 @@ def _tflite_accuracy(blob, data, tmp_path):
     return tflite_accuracy(TFLiteModel(path), data)
 
 
-@pytest.mark.parametrize("mode", [None, "int8", "dynamic", "float16"])
-def test_post_training_quantization_agrees_with_keras(mode, small_model, digits, tmp_path):
-    from compression.report import keras_accuracy
-    blob = quant.convert(small_model, mode, data=digits)
-    reference = keras_accuracy(small_model, digits)
-    assert abs(_tflite_accuracy(blob, digits, tmp_path) - reference) <= 0.05
+@pytest.fixture(scope="module")
+def fashion_slice(tmp_path_factory):
+    """The committed 1,000 Fashion-MNIST test images: 200 to calibrate, 800
+    to compare on."""
+    d = np.load(Path(__file__).parent / "data" / "fashion_mnist_test_1000.npz")
+    path = tmp_path_factory.mktemp("slice") / "slice.npz"
+    np.savez(path, x_train=d["x"][:200], y_train=d["y"][:200],
+             x_test=d["x"][200:], y_test=d["y"][200:])
+    return data_lib.load(f"npz:{path}", batch_size=100, validation_split=0.0)
+
+
+@pytest.mark.parametrize("mode, floor", [(None, 0.99), ("float16", 0.99),
+                                         ("dynamic", 0.97), ("int8", 0.97)])
+def test_litert_agrees_with_keras_on_shipped_checkpoint(mode, floor, fashion_slice,
+                                                        tmp_path):
+    from zoo.inference import TFLiteModel
+    model = zoo.create_model("resnet20", weights="fashion_mnist")
+    path = tmp_path / "m.tflite"
+    path.write_bytes(quant.convert(model, mode, data=fashion_slice))
+    x = np.concatenate([np.asarray(b) for b, _ in fashion_slice.test])
+    y = np.concatenate([np.asarray(b) for _, b in fashion_slice.test])
+    ours = model.predict(x, verbose=0).argmax(-1)
+    lite = TFLiteModel(path).predict(x).argmax(-1)
+    assert len(x) == 800 and (ours == y).mean() > 0.9      # the real checkpoint
+    assert (lite == ours).mean() >= floor
 
 
 def test_int8_io(small_model, digits, tmp_path):
@@ -323,6 +342,22 @@ def test_pruning_and_int8_on_other_families(name, tmp_path):
     blob = quant.convert(pruned, "int8", data=data, samples=16)
     from compression.report import keras_accuracy
     assert abs(_tflite_accuracy(blob, data, tmp_path) - keras_accuracy(pruned, data)) <= 0.1
+
+
+@pytest.mark.slow
+def test_resnext_pruning_keeps_grouped_convolutions():
+    data = data_lib.load("digits", image_size=16, batch_size=16, limit=32)
+    model = zoo.create_model("resnext29_8x64d", input_shape=data.info.image_shape)
+    pruned, info = prune_lib.prune(model, data, sparsity=0.6, epochs=1)
+    grouped = [l for l in pruned.layers
+               if isinstance(l, keras.layers.Conv2D) and l.groups == 8]
+    assert len(grouped) == 9
+    for layer in grouped:
+        assert abs(info["layers"][layer.name] - 0.6) < 0.01
+        kernel = layer.kernel.numpy()
+        assert abs((kernel == 0).mean() - 0.6) < 0.01
+    x = np.concatenate([np.asarray(b) for b, _ in data.test])[:8]
+    assert np.isfinite(pruned.predict(x, verbose=0)).all()
 
 
 @pytest.mark.slow

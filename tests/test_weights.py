@@ -4,6 +4,7 @@ import json
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -242,6 +243,22 @@ def test_shipped_checkpoint_cards(full_tag):
     assert spec.command.startswith(f"zoo train {spec.arch} --dataset fashion_mnist")
     assert spec.num_classes == 10 and spec.preprocessing == "unit"
     assert full_tag in zoo.model_info(spec.arch)["weights"]
+
+
+@pytest.mark.parametrize("full_tag", SHIPPED)
+def test_shipped_checkpoint_accuracy_on_committed_test_slice(full_tag):
+    # 1,000 official Fashion-MNIST test images, 100 per class
+    # (benchmarks/fashion_slice.py); the card's figure is on all 10,000.
+    from zoo import preprocessing
+    spec = _spec(full_tag)
+    data = np.load(Path(__file__).parent / "data" / "fashion_mnist_test_1000.npz")
+    assert np.bincount(data["y"]).tolist() == [100] * 10
+    model = zoo.create_model(spec.arch, weights=full_tag)
+    x = preprocessing.scale(data["x"][..., None].astype("float32"), spec.preprocessing)
+    probs = model.predict(x, batch_size=250, verbose=0)
+    assert np.isfinite(probs).all()
+    accuracy = float((probs.argmax(-1) == data["y"]).mean())
+    assert abs(accuracy - spec.metrics["test_accuracy"]) <= 0.015, accuracy
 
 
 def test_shipped_checkpoints_fit_in_10_mb():
