@@ -203,3 +203,73 @@ def test_warmup_cosine_in_a_very_short_run():
         schedule = training.make_schedule("warmup_cosine", 1e-3, total, 8)
         assert float(schedule(0)) >= 0 and np.isfinite(float(schedule(total - 1)))
     assert float(training.make_schedule("warmup_cosine", 1e-3, 100, 8)(0)) == 0.0
+
+
+EXACT_RESUME = """
+import sys
+import numpy as np
+import keras
+import tensorflow as tf
+tf.config.experimental.enable_op_determinism()
+from zoo import training
+
+class Killed(BaseException):
+    pass
+
+class KillAfter(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise Killed()
+
+def config(epochs, min_steps):
+    return training.TrainConfig("resnet20", dataset="digits", image_size=16, limit=96,
+                                batch_size=32, augment="light", epochs=epochs,
+                                min_steps=min_steps, lr=3e-3)
+
+def run(out, cfg, kill_after=None):
+    real = training.default_callbacks
+    if kill_after is not None:
+        training.default_callbacks = lambda *a, **k: real(*a, **k) + [KillAfter(kill_after)]
+        try:
+            training.train(cfg, out, verbose=0)
+        except Killed:
+            pass
+        training.default_callbacks = real
+    training.train(cfg, out, verbose=0)
+    return keras.models.load_model(f"{out}/model.keras").get_weights()
+
+root = sys.argv[1]
+for name, cfg in (("epochs", config(3, 1)), ("packed", config(None, 24))):
+    whole = run(f"{root}/{name}_whole", cfg)
+    resumed = run(f"{root}/{name}_resumed", cfg, kill_after=0)
+    same = all(np.array_equal(a, b) for a, b in zip(whole, resumed))
+    print(name, "same" if same else "different", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_resumed_run_sees_the_same_batches(tmp_path):
+    # Killed after its first epoch and resumed, a run ends with the weights
+    # of one that never stopped (op determinism on; augmentation on; plain
+    # epochs and packed epochs of several passes).
+    script = tmp_path / "exact.py"
+    script.write_text(EXACT_RESUME)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)],
+                          capture_output=True, text=True, timeout=900,
+                          env=subprocess_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["epochs", "same", "packed", "same"], done.stdout
+
+
+def test_fine_tune_default_learning_rate_is_the_measured_one():
+    # docs/transfer.md: 3e-3 with Adam for LP-FT phase 2; 1e-3 from scratch.
+    scratch = TrainConfig("resnet20")
+    tuned = TrainConfig("resnet20", weights="fashion_mnist", fine_tune=True)
+    assert (scratch.learning_rate, tuned.learning_rate) == (1e-3, 3e-3)
+    assert TrainConfig("resnet20", weights="fashion_mnist", fine_tune=True,
+                       lr=5e-4).learning_rate == 5e-4
+    assert TrainConfig("resnet20", weights="fashion_mnist", fine_tune=True,
+                       optimizer="sgd").learning_rate == 0.1

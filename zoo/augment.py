@@ -121,6 +121,26 @@ def build_augmenter(preset="none", *, image_shape, seed=None, allow_flip=True,
     return keras.Sequential(layers, name="augment")
 
 
+def seed_generators(augmenter) -> list:
+    """The seed generators `augmenter`'s random layers draw from inside
+    tf.data (TensorFlow's, whatever the Keras backend)."""
+    if augmenter is None:
+        return []
+    return [layer._get_seed_generator("tensorflow")   # noqa: SLF001
+            for layer in augmenter.layers if hasattr(layer, "generator")]
+
+
+def reseed(generators, seed, index):
+    """Sets generator i to the state (16 × seed + i, index), so that what a
+    batch draws depends on (seed, index) alone, not on the batches before
+    it (zoo.data's exact resume)."""
+    import tensorflow as tf
+    for i, generator in enumerate(generators):
+        state = generator.state
+        state.assign(tf.cast(tf.stack([seed * 16 + i, tf.cast(index, tf.int64)]),
+                             state.dtype))
+
+
 def save_grid(images, path, *, augmenter=None, columns=8, seed=None):
     """Writes a PNG grid of (augmented) images; returns the path.
 

@@ -43,6 +43,9 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog",
                    "frog", "horse", "ship", "truck"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# A folder's decoded training images are kept in memory up to this size;
+# larger folders are read from disk on every pass (docs/training.md).
+FOLDER_CACHE_BYTES = 512 << 20
 _KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 
@@ -96,6 +99,9 @@ class Data:
     info: DatasetInfo
     augmenter: object = field(default=None, repr=False)
     raw_sample: tuple = field(default=None, repr=False)
+    # The number of the next pass over the training set (a tf.Variable; see
+    # `_training_stream`). `zoo.training` sets it when a run resumes.
+    train_pass: object = field(default=None, repr=False)
 
 
 # --------------------------------------------------------------------------
@@ -397,25 +403,70 @@ def _prepare_fn(image_shape, source_shape):
     return prepare
 
 
-def _pipeline(ds, *, prepare, batch_size, training, augmenter, mode, seed,
-              cache, size):
+def _pipeline(ds, *, prepare, batch_size, mode, cache):
+    """A validation or test pipeline: prepared, batched, scaled, in order."""
     import tensorflow as tf
     autotune = tf.data.AUTOTUNE
     ds = ds.map(prepare, num_parallel_calls=autotune)
     if cache:
         ds = ds.cache()
-    if training:
-        ds = ds.shuffle(min(max(size, 1), 20000), seed=seed,
-                        reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-    if training and augmenter is not None:
-        # Sequential on purpose: the layers draw from a stateful seed
-        # generator, and parallel calls would take its states out of order,
-        # breaking "same seed, same augmentations".
-        ds = ds.map(lambda x, y: (augmenter(x, training=True), y))
     ds = ds.map(lambda x, y: (preprocessing.scale(x, mode), y),
                 num_parallel_calls=autotune)
     return ds.prefetch(autotune)
+
+
+def _training_stream(fetch, size, *, batch_size, seed, augmenter, mode):
+    """The training pipeline: one pass over the `size` training examples
+    each time it is iterated, returned with its pass counter.
+
+    Pass p visits the examples in the order of a permutation drawn from the
+    stateless seed (seed, p), and its batch b is augmented with the seed
+    (seed, p × batches per pass + b): the batches are a function of (seed,
+    pass) only. Each new iterator takes the next pass number from the counter
+    (a tf.Variable), so epochs reshuffle as usual; a run resumed at epoch k
+    sets it to k's first pass and sees the batches an uninterrupted run
+    would (`zoo.training` does this). `fetch(indices)` maps a dataset of
+    example indices to prepared (image, label) batches.
+    """
+    import tensorflow as tf
+    autotune = tf.data.AUTOTUNE
+    counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_pass")
+    steps = -(-size // batch_size)
+    seed = tf.constant(seed, tf.int64)
+    generators = augment_lib.seed_generators(augmenter)
+
+    def one_pass(p):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(size, dtype=tf.int64), seed=tf.stack([seed, p]))
+        batches = fetch(tf.data.Dataset.from_tensor_slices(order))
+        return batches.enumerate().map(lambda b, xy: (p * steps + b, xy[0], xy[1]))
+
+    ds = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).map(
+        lambda _: counter.assign_add(1) - 1).flat_map(one_pass)
+    if augmenter is not None:
+        def augment(index, x, y):
+            augment_lib.reseed(generators, seed, index)
+            return index, augmenter(x, training=True), y
+        # Sequential on purpose: the layers share the generators' state.
+        ds = ds.map(augment)
+    ds = ds.map(lambda index, x, y: (preprocessing.scale(x, mode), y),
+                num_parallel_calls=autotune)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
+    return ds.prefetch(autotune), counter
+
+
+def _array_fetch(x, y, prepare, batch_size):
+    """`fetch` for in-memory arrays (NumPy, or a folder's images already in
+    a tf.Variable): batches gathered by index."""
+    import tensorflow as tf
+    with tf.device("CPU"):
+        images = x if isinstance(x, tf.Variable) else tf.Variable(
+            x, trainable=False, name="train_images")
+        labels = tf.Variable(y, trainable=False, name="train_labels")
+    return lambda order: order.batch(batch_size).map(
+        lambda i: prepare(tf.gather(images, i), tf.gather(labels, i)),
+        num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def load(source="digits", *, data_dir=None, image_size=None, channels=None,
@@ -435,7 +486,11 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
         augment: preset name or dict of knobs (see zoo.augment).
         seed: seeds the validation split, shuffling and augmentation.
         preprocessing_mode: "unit", "tf", "caffe", "torch" or "raw".
-        cache: cache prepared images in memory.
+        cache: keep prepared images in memory: the validation and test
+            images of array sources; a folder's training images only while
+            they fit FOLDER_CACHE_BYTES (512 MiB), else (and a folder's
+            validation and test images always) they are read from disk on
+            every pass, with bounded memory.
         limit: keep at most this many training examples (quick runs).
         augment_knobs: dict of individual augmentation knobs.
 
@@ -489,13 +544,13 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
         allow_flip=arrays.allow_flip, **(augment_knobs or {}))
     prepare = _prepare_fn(image_shape, source_shape)
     common = dict(prepare=prepare, batch_size=batch_size, mode=preprocessing_mode,
-                  seed=seed, cache=cache)
-    train = _pipeline(tf.data.Dataset.from_tensor_slices((xtr, ytr)),
-                      training=True, augmenter=augmenter, size=len(xtr), **common)
-    val = _pipeline(tf.data.Dataset.from_tensor_slices((xva, yva)),
-                    training=False, augmenter=None, size=len(xva), **common)
+                  cache=cache)
+    train, counter = _training_stream(
+        _array_fetch(xtr, ytr, prepare, batch_size), len(xtr), batch_size=batch_size,
+        seed=seed, augmenter=augmenter, mode=preprocessing_mode)
+    val = _pipeline(tf.data.Dataset.from_tensor_slices((xva, yva)), **common)
     test = _pipeline(tf.data.Dataset.from_tensor_slices((arrays.x_test, arrays.y_test)),
-                     training=False, augmenter=None, size=len(arrays.x_test), **common)
+                     **common)
     info = DatasetInfo(
         name=source, class_names=list(arrays.class_names), image_shape=image_shape,
         source_shape=source_shape, num_train=len(xtr), num_val=len(xva),
@@ -503,7 +558,7 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
         allow_flip=arrays.allow_flip)
     sample = prepare(xtr[:32], ytr[:32])
     return Data(train, val if len(xva) else None, test, info, augmenter,
-                (np.asarray(sample[0]), np.asarray(sample[1])))
+                (np.asarray(sample[0]), np.asarray(sample[1])), counter)
 
 
 def _tfds_arrays(name, data_dir):
@@ -519,45 +574,97 @@ def _tfds_arrays(name, data_dir):
                    np.asarray(test[0]), np.asarray(test[1]), list(names))
 
 
+def _list_folder(root: Path):
+    """(paths, labels, class names) of a folder with one sub-folder of images
+    per class (sorted by name, as Keras' image_dataset_from_directory)."""
+    classes = _class_dirs(root)
+    paths, labels = [], []
+    for k, folder in enumerate(classes):
+        files = sorted(f for f in folder.rglob("*")
+                       if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        paths += [str(f) for f in files]
+        labels += [k] * len(files)
+    return np.array(paths), np.array(labels, np.int32), [c.name for c in classes]
+
+
+def _image_reader(image_shape):
+    """Reads, decodes and resizes one image file to float32 (h, w, c)."""
+    import tensorflow as tf
+    h, w, c = image_shape
+
+    def read(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=c,
+                                   expand_animations=False)
+        image = tf.image.resize(tf.cast(image, tf.float32), (h, w))
+        image.set_shape((h, w, c))
+        return image, label
+    return read
+
+
+def _read_all(paths, labels, read, image_shape):
+    """Every image of a folder decoded into one uint8 tf.Variable (the
+    in-memory cache of a folder that fits FOLDER_CACHE_BYTES), filled batch
+    by batch so that the images exist once in memory."""
+    import tensorflow as tf
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels)).map(
+        read, num_parallel_calls=tf.data.AUTOTUNE).batch(256)
+    with tf.device("CPU"):
+        images = tf.Variable(tf.zeros((len(paths), *image_shape), tf.uint8),
+                             trainable=False, name="train_images")
+    start = 0
+    for x, _ in ds:
+        images[start:start + len(x)].assign(
+            tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8))
+        start += len(x)
+    return images
+
+
 def _load_folder(source, *, image_size, channels, batch_size, validation_split,
                  augment, augment_knobs, seed, mode, cache):
-    import keras
+    """An image folder, streamed from disk: file names and labels are held in
+    memory, images are decoded batch by batch (no shuffle buffer: each pass
+    reads the files in a seeded random order). With `cache`, the decoded
+    images are kept in memory when they fit FOLDER_CACHE_BYTES."""
+    import tensorflow as tf
     root = Path(source[len("folder:"):])
     has_test = (root / "train").is_dir() and (root / "test").is_dir()
-    train_root = root / "train" if has_test else root
+    paths, labels, class_names = _list_folder(root / "train" if has_test else root)
     size = tuple(image_size or (256, 256))
-    color = {1: "grayscale", 3: "rgb", None: "rgb"}[channels]
-    kwargs = dict(labels="inferred", label_mode="int", color_mode=color,
-                  image_size=size, batch_size=None, seed=seed, verbose=False)
+    image_shape = (*size, 1 if channels == 1 else 3)
     split = validation_split or (0.0 if has_test else 0.2)
-    if split:
-        train, val = keras.utils.image_dataset_from_directory(
-            str(train_root), validation_split=split, subset="both", **kwargs)
+    ptr, ltr, pva, lva = _split(paths, labels, split, seed)
+    if has_test:
+        pte, lte, _ = _list_folder(root / "test")
     else:
-        train, val = keras.utils.image_dataset_from_directory(
-            str(train_root), shuffle=True, **kwargs), None
-    class_names = list(train.class_names)
-    test = (keras.utils.image_dataset_from_directory(str(root / "test"), shuffle=False,
-                                                     **kwargs)
-            if has_test else val)
-    image_shape = (*size, 1 if color == "grayscale" else 3)
+        pte, lte = pva, lva
+    read = _image_reader(image_shape)
+    identity = _prepare_fn(image_shape, image_shape)
+    fits = cache and len(ptr) * int(np.prod(image_shape)) <= FOLDER_CACHE_BYTES
+    if fits:
+        fetch = _array_fetch(_read_all(ptr, ltr, read, image_shape), ltr, identity,
+                             batch_size)
+    else:
+        tr_paths, tr_labels = tf.constant(ptr), tf.constant(ltr)
+        fetch = (lambda order: order.map(
+            lambda i: read(tf.gather(tr_paths, i), tf.gather(tr_labels, i)),
+            num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size))
     augmenter = augment_lib.build_augmenter(augment, image_shape=image_shape,
                                             seed=seed, **(augment_knobs or {}))
-    identity = _prepare_fn(image_shape, image_shape)
-    counts = [int(d.cardinality()) if d is not None else 0 for d in (train, val, test)]
-    common = dict(prepare=identity, batch_size=batch_size, mode=mode, seed=seed,
-                  cache=cache)
-    pipes = [None if d is None else
-             _pipeline(d, training=(i == 0), augmenter=augmenter if i == 0 else None,
-                       size=counts[i], **common)
-             for i, d in enumerate((train, val, test))]
+    train, counter = _training_stream(fetch, len(ptr), batch_size=batch_size,
+                                      seed=seed, augmenter=augmenter, mode=mode)
+    # Validation and test images are read from disk each time (not cached).
+    common = dict(prepare=read, batch_size=batch_size, mode=mode, cache=False)
+    val = _pipeline(tf.data.Dataset.from_tensor_slices((pva, lva)), **common) \
+        if len(pva) else None
+    test = _pipeline(tf.data.Dataset.from_tensor_slices((pte, lte)), **common)
     info = DatasetInfo(name=source, class_names=class_names, image_shape=image_shape,
-                       source_shape=image_shape, num_train=counts[0],
-                       num_val=counts[1], num_test=counts[2], preprocessing=mode,
+                       source_shape=image_shape, num_train=len(ptr),
+                       num_val=len(pva), num_test=len(pte), preprocessing=mode,
                        test_is_validation=not has_test)
-    sample = next(iter(train.batch(32)))
-    return Data(*pipes, info, augmenter,
-                (np.asarray(sample[0], "float32"), np.asarray(sample[1])))
+    sample = next(iter(tf.data.Dataset.from_tensor_slices(
+        (ptr[:32], ltr[:32])).map(read).batch(32)))
+    return Data(train, val, test, info, augmenter,
+                (np.asarray(sample[0], "float32"), np.asarray(sample[1])), counter)
 
 
 def sample_images(data: Data, n=16):

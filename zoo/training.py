@@ -40,6 +40,10 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = (None, "mirrored")
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.01,
               "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
+# The peak learning rate of `--fine-tune` (LP-FT phase 2) with Adam/AdamW:
+# measured in docs/transfer.md ("Choosing the defaults"); other optimizers
+# use DEFAULT_LR.
+FINE_TUNE_LR = {"adam": 3e-3, "adamw": 3e-3}
 DEFAULT_EPOCHS = 10
 # The floor on optimizer steps when --epochs is left to the default
 # (docs/training.md, "Budgets in optimizer steps"): a 450-image training set
@@ -150,7 +154,11 @@ class TrainConfig:
 
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+        if self.lr is not None:
+            return self.lr
+        if self.fine_tune and self.optimizer in FINE_TUNE_LR:
+            return FINE_TUNE_LR[self.optimizer]
+        return DEFAULT_LR[self.optimizer]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -314,6 +322,26 @@ class NaNLoss(Exception):
     def __init__(self, epoch):
         super().__init__(f"loss became NaN in epoch {epoch}")
         self.epoch = epoch
+
+
+class ResumeDataOrder(keras.callbacks.Callback):
+    """Points the training stream at the first pass over the data of the
+    epoch a run starts (or resumes) at, so that a resumed run sees the
+    batches an uninterrupted one would (see zoo.data._training_stream)."""
+
+    def __init__(self, train_pass, passes_per_epoch):
+        super().__init__()
+        self.train_pass, self.passes_per_epoch = train_pass, passes_per_epoch
+        self.started = False
+
+    def on_train_begin(self, logs=None):
+        self.started = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Once: later epochs take the following passes by themselves.
+        if not self.started and self.train_pass is not None:
+            self.train_pass.assign(epoch * self.passes_per_epoch)
+            self.started = True
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -579,8 +607,9 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
                 monitor=monitor, patience=config.patience, mode="max"))
         if config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
+        passes = steps // max(1, math.ceil(info.num_train / config.batch_size))
+        callbacks.append(ResumeDataOrder(data.train_pass, max(passes, 1)))
         try:
-            passes = steps // max(1, math.ceil(info.num_train / config.batch_size))
             model.fit(train_ds.repeat() if passes > 1 else train_ds,
                       steps_per_epoch=steps if passes > 1 else None,
                       validation_data=val_ds, epochs=epochs,
