@@ -327,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sgd | momentum | nesterov | adagrad | rmsprop | adam | "
                         "adamw (default adam)")
     p.add_argument("--lr", type=float, help="peak learning rate (default per "
-                   "optimizer: 0.1 SGD family, 0.01 adagrad, 1e-3 others)")
+                   "optimizer: 0.1 SGD family, 0.01 adagrad, 1e-3 others; 3e-3 "
+                   "for Adam/AdamW with --fine-tune)")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--schedule", default="warmup_cosine",
                    help="constant | step | cosine | warmup_cosine (default "

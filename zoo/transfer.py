@@ -286,7 +286,7 @@ def describe(summary, *, steps, epochs, learning_rate, backbone_lr_factor) -> st
 
 
 def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
-              batch_size=None, learning_rate=1e-3, backbone_lr_factor=BACKBONE_LR_FACTOR,
+              batch_size=None, learning_rate=3e-3, backbone_lr_factor=BACKBONE_LR_FACTOR,
               optimizer="adam", weight_decay=0.0, bn="auto", keep_head=False,
               unfreeze_stages=None, callbacks=None, verbose=0, seed=0,
               name=None) -> dict:
@@ -299,8 +299,9 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
             `train_data`; pass the pipeline without augmentation if any).
         steps: phase 2 optimizer steps; default: the budget of `zoo train`
             (zoo.training.budget: at least 10 epochs and 1,000 steps).
-        learning_rate: peak learning rate of the head; the backbone gets
-            `learning_rate × backbone_lr_factor`.
+        learning_rate: peak learning rate of the head (3e-3, as `zoo train
+            --fine-tune` with Adam: zoo.training.FINE_TUNE_LR); the backbone
+            gets `learning_rate × backbone_lr_factor`.
         bn: "auto" | "train" | "freeze" (see `bn_policy`).
         keep_head: keep the checkpoint's classifier (same classes) and skip
             the probe.
