@@ -46,6 +46,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # A folder's decoded training images are kept in memory up to this size;
 # larger folders are read from disk on every pass (docs/training.md).
 FOLDER_CACHE_BYTES = 512 << 20
+# The shuffle buffer of a streamed (too large for memory) TFDS dataset.
+TFDS_SHUFFLE_BYTES = 256 << 20
 _KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 
@@ -416,34 +418,31 @@ def _pipeline(ds, *, prepare, batch_size, mode, cache):
     return ds.prefetch(autotune)
 
 
-def _training_stream(fetch, size, *, batch_size, seed, augmenter, mode):
+def _training_stream(one_pass, size, *, batch_size, seed, augmenter, mode):
     """The training pipeline: one pass over the `size` training examples
     each time it is iterated, returned with its pass counter.
 
-    Pass p visits the examples in the order of a permutation drawn from the
-    stateless seed (seed, p), and its batch b is augmented with the seed
-    (seed, p × batches per pass + b): the batches are a function of (seed,
-    pass) only. Each new iterator takes the next pass number from the counter
-    (a tf.Variable), so epochs reshuffle as usual; a run resumed at epoch k
-    sets it to k's first pass and sees the batches an uninterrupted run
-    would (`zoo.training` does this). `fetch(indices)` maps a dataset of
-    example indices to prepared (image, label) batches.
+    `one_pass(p)` gives pass p's prepared (image, label) batches in an order
+    drawn from p and the seed alone (`_permuted`, or a seeded shuffle buffer
+    for streamed tfds data); batch b of pass p is augmented with the seed
+    (seed, p × batches per pass + b). So the batches are a function of
+    (seed, pass) only. Each new iterator takes the next pass number from the
+    counter (a tf.Variable), so epochs reshuffle as usual; a run resumed at
+    epoch k sets it to k's first pass and sees the batches an uninterrupted
+    run would (`zoo.training` does this).
     """
     import tensorflow as tf
     autotune = tf.data.AUTOTUNE
     counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_pass")
     steps = -(-size // batch_size)
-    seed = tf.constant(seed, tf.int64)
     generators = augment_lib.seed_generators(augmenter)
 
-    def one_pass(p):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(size, dtype=tf.int64), seed=tf.stack([seed, p]))
-        batches = fetch(tf.data.Dataset.from_tensor_slices(order))
-        return batches.enumerate().map(lambda b, xy: (p * steps + b, xy[0], xy[1]))
+    def numbered(p):
+        return one_pass(p).enumerate().map(
+            lambda b, xy: (p * steps + b, xy[0], xy[1]))
 
     ds = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).map(
-        lambda _: counter.assign_add(1) - 1).flat_map(one_pass)
+        lambda _: counter.assign_add(1) - 1).flat_map(numbered)
     if augmenter is not None:
         def augment(index, x, y):
             augment_lib.reseed(generators, seed, index)
@@ -454,6 +453,21 @@ def _training_stream(fetch, size, *, batch_size, seed, augmenter, mode):
                 num_parallel_calls=autotune)
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     return ds.prefetch(autotune), counter
+
+
+def _permuted(fetch, size, seed):
+    """`one_pass` for sources read by index: pass p visits the examples in the
+    order of a permutation drawn from the stateless seed (seed, p) — a full
+    shuffle without a shuffle buffer. `fetch(indices)` maps a dataset of
+    example indices to prepared (image, label) batches."""
+    import tensorflow as tf
+    seed = tf.constant(seed, tf.int64)
+
+    def one_pass(p):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(size, dtype=tf.int64), seed=tf.stack([seed, p]))
+        return fetch(tf.data.Dataset.from_tensor_slices(order))
+    return one_pass
 
 
 def _array_fetch(x, y, prepare, batch_size):
@@ -521,7 +535,14 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
                             augment=augment, augment_knobs=augment_knobs, seed=seed,
                             mode=preprocessing_mode, cache=cache)
     if source.startswith("tfds:"):
-        arrays = _tfds_arrays(source[len("tfds:"):], data_dir)
+        builder = _tfds_builder(source[len("tfds:"):], data_dir)
+        if not _tfds_fits(builder):
+            return _load_tfds_stream(
+                source, builder, image_size=image_size, channels=channels,
+                batch_size=batch_size, validation_split=validation_split,
+                augment=augment, augment_knobs=augment_knobs, seed=seed,
+                mode=preprocessing_mode)
+        arrays = _tfds_arrays(builder)
     else:
         arrays = _arrays(source, data_dir)
     num_classes = len(arrays.class_names)
@@ -546,8 +567,9 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
     common = dict(prepare=prepare, batch_size=batch_size, mode=preprocessing_mode,
                   cache=cache)
     train, counter = _training_stream(
-        _array_fetch(xtr, ytr, prepare, batch_size), len(xtr), batch_size=batch_size,
-        seed=seed, augmenter=augmenter, mode=preprocessing_mode)
+        _permuted(_array_fetch(xtr, ytr, prepare, batch_size), len(xtr), seed),
+        len(xtr), batch_size=batch_size, seed=seed, augmenter=augmenter,
+        mode=preprocessing_mode)
     val = _pipeline(tf.data.Dataset.from_tensor_slices((xva, yva)), **common)
     test = _pipeline(tf.data.Dataset.from_tensor_slices((arrays.x_test, arrays.y_test)),
                      **common)
@@ -561,17 +583,81 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
                 (np.asarray(sample[0]), np.asarray(sample[1])), counter)
 
 
-def _tfds_arrays(name, data_dir):
+def _tfds_builder(name, data_dir):
+    """The prepared TensorFlow Datasets builder of `name` (downloaded and
+    prepared by TFDS when needed)."""
     import tensorflow_datasets as tfds
     try:
-        (train, test), meta = tfds.load(name, split=["train", "test"],
-                                        as_supervised=True, with_info=True,
-                                        data_dir=data_dir, batch_size=-1)
+        builder = tfds.builder(name, data_dir=data_dir)
+        builder.download_and_prepare()
     except Exception as err:
         raise DataError(f"TensorFlow Datasets could not load {name!r}: {err}") from None
-    names = meta.features["label"].names
+    missing = {"train", "test"} - set(builder.info.splits)
+    features = builder.info.features
+    if missing or "image" not in features or "label" not in features:
+        raise DataError(f"tfds:{name} needs 'train' and 'test' splits of 'image' and "
+                        f"'label' features; it has splits {sorted(builder.info.splits)} "
+                        f"and features {sorted(features)}.")
+    return builder
+
+
+def _tfds_fits(builder) -> bool:
+    """Whether the training split, decoded, fits FOLDER_CACHE_BYTES (so it
+    is loaded into memory like any array source); otherwise it is streamed."""
+    shape = builder.info.features["image"].shape
+    if None in shape:
+        return False
+    return builder.info.splits["train"].num_examples * int(np.prod(shape)) \
+        <= FOLDER_CACHE_BYTES
+
+
+def _tfds_arrays(builder):
+    import tensorflow_datasets as tfds
+    train, test = (tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True,
+                                                    batch_size=-1))
+                   for split in ("train", "test"))
+    names = builder.info.features["label"].names
     return _Arrays(np.asarray(train[0]), np.asarray(train[1]),
                    np.asarray(test[0]), np.asarray(test[1]), list(names))
+
+
+def _load_tfds_stream(source, builder, *, image_size, channels, batch_size,
+                      validation_split, augment, augment_knobs, seed, mode):
+    """A TFDS dataset too large for memory, streamed from its files: the
+    validation part is the first `validation_split` of the training split
+    (file order, not stratified), and each pass is shuffled through a buffer
+    of TFDS_SHUFFLE_BYTES seeded with (seed, pass)."""
+    import tensorflow as tf
+    stored = tuple(builder.info.features["image"].shape)
+    if image_size is None and None in stored[:2]:
+        raise DataError(f"{source} has images of varying size {stored}; pass "
+                        "image_size (--image-size).")
+    image_shape = (*(image_size or stored[:2]), channels or stored[2])
+    prepare = _prepare_fn(image_shape, stored)
+    n = builder.info.splits["train"].num_examples
+    n_val = int(np.ceil(validation_split * n)) if validation_split else 0
+
+    def split(name):
+        return builder.as_dataset(split=name, as_supervised=True, shuffle_files=False)
+    train = split(f"train[{n_val}:]")
+    buffer = max(1, TFDS_SHUFFLE_BYTES // (int(np.prod(image_shape)) * 4))
+    one_pass = (lambda p: train.shuffle(buffer, seed=seed * 1_000_003 + p)
+                .map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size))
+    augmenter = augment_lib.build_augmenter(augment, image_shape=image_shape,
+                                            seed=seed, **(augment_knobs or {}))
+    train_ds, counter = _training_stream(one_pass, n - n_val, batch_size=batch_size,
+                                         seed=seed, augmenter=augmenter, mode=mode)
+    common = dict(prepare=prepare, batch_size=batch_size, mode=mode, cache=False)
+    val = _pipeline(split(f"train[:{n_val}]"), **common) if n_val else None
+    test = _pipeline(split("test"), **common)
+    info = DatasetInfo(
+        name=source, class_names=list(builder.info.features["label"].names),
+        image_shape=image_shape, source_shape=stored, num_train=n - n_val,
+        num_val=n_val, num_test=builder.info.splits["test"].num_examples,
+        preprocessing=mode)
+    sample = next(iter(train.take(32).map(prepare).batch(32)))
+    return Data(train_ds, val, test, info, augmenter,
+                (np.asarray(sample[0]), np.asarray(sample[1])), counter)
 
 
 def _list_folder(root: Path):
@@ -650,8 +736,9 @@ def _load_folder(source, *, image_size, channels, batch_size, validation_split,
             num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size))
     augmenter = augment_lib.build_augmenter(augment, image_shape=image_shape,
                                             seed=seed, **(augment_knobs or {}))
-    train, counter = _training_stream(fetch, len(ptr), batch_size=batch_size,
-                                      seed=seed, augmenter=augmenter, mode=mode)
+    train, counter = _training_stream(_permuted(fetch, len(ptr), seed), len(ptr),
+                                      batch_size=batch_size, seed=seed,
+                                      augmenter=augmenter, mode=mode)
     # Validation and test images are read from disk each time (not cached).
     common = dict(prepare=read, batch_size=batch_size, mode=mode, cache=False)
     val = _pipeline(tf.data.Dataset.from_tensor_slices((pva, lva)), **common) \
