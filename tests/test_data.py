@@ -2,11 +2,14 @@
 
 import gzip
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import subprocess_env
 from zoo import data as data_lib
 from zoo.data import DataError
 
@@ -296,3 +299,28 @@ def test_tfds_in_memory_and_streamed(tmp_path, monkeypatch):
     np.testing.assert_array_equal(again, second)
     x, _ = next(iter(big.test))
     assert x.shape[1:] == (8, 8, 1) and float(np.max(x)) <= 1.0
+
+
+FIRST_BATCH = """
+import sys
+import numpy as np
+from zoo import data
+d = data.load("digits", limit=64, augment="light", channels=3, preprocessing_mode="caffe")
+x, y = next(iter(d.train))
+np.save(sys.argv[1], x.numpy())
+"""
+
+
+def test_pipeline_and_augmentation_do_not_depend_on_the_backend(tmp_path):
+    # The tf.data pipeline (augmentation and scaling included) runs in
+    # TensorFlow under every Keras backend, and draws the same batches.
+    batches = {}
+    for backend in ("tensorflow", "jax"):
+        out = tmp_path / f"{backend}.npy"
+        done = subprocess.run([sys.executable, "-c", FIRST_BATCH, str(out)],
+                              capture_output=True, text=True, timeout=300,
+                              env=subprocess_env(KERAS_BACKEND=backend))
+        assert done.returncode == 0, done.stderr[-2000:]
+        batches[backend] = np.load(out)
+    assert np.isfinite(batches["jax"]).all()
+    np.testing.assert_array_equal(batches["jax"], batches["tensorflow"])

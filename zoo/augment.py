@@ -61,7 +61,7 @@ def resolve(preset="none", **knobs) -> dict:
 
 def build_augmenter(preset="none", *, image_shape, seed=None, allow_flip=True,
                     **knobs):
-    """Returns a `keras.Sequential` of random layers, or None for no-op.
+    """Returns a `keras.layers.Pipeline` of random layers, or None for no-op.
 
     Args:
         preset: "none", "light", "standard", "strong" or a dict of knobs.
@@ -118,7 +118,9 @@ def build_augmenter(preset="none", *, image_shape, seed=None, allow_flip=True,
                                   seed=next_seed(9)))
     if not layers:
         return None
-    return keras.Sequential(layers, name="augment")
+    # keras.layers.Pipeline, not Sequential: inside tf.data it keeps TensorFlow
+    # tensors under every backend (a Sequential converts them to the backend).
+    return keras.layers.Pipeline(layers, name="augment")
 
 
 def seed_generators(augmenter) -> list:
@@ -126,8 +128,18 @@ def seed_generators(augmenter) -> list:
     tf.data (TensorFlow's, whatever the Keras backend)."""
     if augmenter is None:
         return []
-    return [layer._get_seed_generator("tensorflow")   # noqa: SLF001
-            for layer in augmenter.layers if hasattr(layer, "generator")]
+    generators = []
+    for layer in augmenter.layers:
+        if not hasattr(layer, "generator"):
+            continue
+        # Made (once) in TensorFlow, as the layer makes it inside tf.data, so
+        # that under the JAX backend it is a TensorFlow variable too.
+        layer.backend.set_backend("tensorflow")
+        try:
+            generators.append(layer._get_seed_generator("tensorflow"))  # noqa: SLF001
+        finally:
+            layer.backend.reset()
+    return generators
 
 
 def reseed(generators, seed, index):

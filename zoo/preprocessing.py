@@ -12,6 +12,8 @@ Modes (pixels arrive as floats in [0, 255]):
 from __future__ import annotations
 
 import keras
+import numpy as np
+
 from zoo.errors import InputError
 
 MODES = ("unit", "tf", "caffe", "torch", "raw")
@@ -37,16 +39,20 @@ def _per_channel(values, channels):
 def scale(x, mode: str):
     """Scales pixels in [0, 255] (last axis = channels) for `mode`.
 
-    Works on NumPy arrays and backend tensors (it uses keras.ops), so the
-    same function serves `tf.data` pipelines and user code.
+    Works on NumPy arrays, backend tensors and, under every Keras backend,
+    the TensorFlow tensors of a `tf.data` pipeline: it uses only
+    arithmetic and slicing (a keras.ops call inside `tf.data` fails under
+    the JAX backend), so the same function serves pipelines and user code.
 
     Example:
         >>> scale(np.full((1, 2, 2, 3), 255.0), "tf").max()
         1.0
     """
     check_mode(mode)
-    ops = keras.ops
-    x = ops.cast(x, "float32")
+    if not hasattr(x, "dtype") or isinstance(x, np.ndarray):
+        x = np.asarray(x, np.float32)
+    elif str(getattr(x.dtype, "name", x.dtype)) != "float32":
+        x = keras.ops.cast(x, "float32")
     channels = x.shape[-1]
     if mode == "raw":
         return x
@@ -56,8 +62,8 @@ def scale(x, mode: str):
         return x / 127.5 - 1.0
     if mode == "caffe":
         if channels == 3:
-            x = ops.flip(x, axis=-1)
-        return x - ops.convert_to_tensor(_per_channel(_CAFFE_MEAN_BGR, channels))
-    mean = ops.convert_to_tensor(_per_channel(_TORCH_MEAN, channels))
-    std = ops.convert_to_tensor(_per_channel(_TORCH_STD, channels))
+            x = x[..., ::-1]
+        return x - np.asarray(_per_channel(_CAFFE_MEAN_BGR, channels), np.float32)
+    mean = np.asarray(_per_channel(_TORCH_MEAN, channels), np.float32)
+    std = np.asarray(_per_channel(_TORCH_STD, channels), np.float32)
     return (x / 255.0 - mean) / std
