@@ -400,7 +400,7 @@ def test_cli_fine_tune_says_what_it_does_and_resumes(tmp_path):
                             env=subprocess_env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "fine-tune: head new; phase 1 linear probe" in result.stdout
-    assert "head lr 0.001, backbone lr 0.001, BatchNormalization train" in result.stdout
+    assert "head lr 0.003, backbone lr 0.003, BatchNormalization train" in result.stdout
     assert "Epoch 1/" not in result.stdout                 # resumed after epoch 1
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["optimizer_steps"] == 4 * 21        # 1,293 images at batch 64
