@@ -2,7 +2,8 @@
 all labels per class: `zoo train --fine-tune` vs its linear probe vs
 `zoo train` from scratch (same default step budget).
 
-    python benchmarks/transfer.py [--targets digits,fashion5] [--json out.json]
+    python benchmarks/transfer.py [--targets digits,fashion5] [--seeds 0,1,2]
+        [--source-dir DIR] [--json out.json]
 
 Targets:
 
@@ -87,7 +88,7 @@ def probe_accuracy(npz, weights):
     return float(model.evaluate(d.test, verbose=0)[1])
 
 
-def run_target(target, folder, source_dir=None):
+def run_target(target, folder, source_dir=None, seeds=(0,)):
     folder = Path(folder)
     if target == "digits":
         xtr, ytr, xte, yte = digits_arrays()
@@ -120,11 +121,16 @@ def run_target(target, folder, source_dir=None):
         row["probe_s"] = time.perf_counter() - start
         for method, extra in (("fine_tune", ["--weights", weights, "--fine-tune"]),
                               ("scratch", [])):
-            out_dir = folder / f"{target}_{per_class}_{method}"
-            _, secs = zoo_cli("train", "resnet20", "--dataset", f"npz:{npz}",
-                              "--out", str(out_dir), *extra)
-            metrics = json.loads((out_dir / "metrics.json").read_text())
-            row[method] = metrics["test_accuracy"]
+            scores, secs = [], 0.0
+            for seed in seeds:
+                out_dir = folder / f"{target}_{per_class}_{method}_{seed}"
+                _, took = zoo_cli("train", "resnet20", "--dataset", f"npz:{npz}",
+                                  "--out", str(out_dir), "--seed", str(seed), *extra)
+                metrics = json.loads((out_dir / "metrics.json").read_text())
+                scores.append(metrics["test_accuracy"])
+                secs += took / len(seeds)
+            row[method] = float(np.mean(scores))
+            row[f"{method}_per_seed"] = scores
             row[f"{method}_s"] = secs
             row["steps"] = metrics["optimizer_steps"]
         print(row, flush=True)
@@ -137,13 +143,16 @@ def main():
     parser.add_argument("--targets", default="digits,fashion5")
     parser.add_argument("--source-dir", help="a finished `zoo train resnet20 --dataset "
                         "npz:SOURCE --out DIR` on classes 0-4, to reuse")
+    parser.add_argument("--seeds", default="0", help="comma-separated --seed values; "
+                        "fine-tune and scratch are averaged over them (default 0)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     print(common["machine"](), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for target in args.targets.split(","):
-            rows += run_target(target, folder, args.source_dir)
+            rows += run_target(target, folder, args.source_dir,
+                               [int(v) for v in args.seeds.split(",")])
     print("\n| target | labels/class | train images | steps | fine-tune (default) "
           "| linear probe | scratch (default) | fine-tune time | scratch time |")
     print("|---|---|---|---|---|---|---|---|---|")
