@@ -180,7 +180,7 @@ def test_mobilenet_v2_has_no_dropout_like_keras_applications():
 KERAS_AUTO_NAME = re.compile(r"^(input_layer|add|conv2d|batch_normalization|max_pooling2d"
                              r"|global_(average|max)_pooling2d)(_\d+)?$")
 # What the zoo calls the layers keras.applications leaves to Keras' automatic
-# naming (README: "Names and layers").
+# naming (README, first bullet).
 ZOO_STABLE_NAME = re.compile(r"^(input|avg_pool|max_pool|block\d+_(add|residual_conv"
                              r"|residual_bn)|conv\d_block\d+_0_pool)$")
 
