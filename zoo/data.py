@@ -483,6 +483,26 @@ def _array_fetch(x, y, prepare, batch_size):
         num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _check_arguments(source, data_dir, mode, batch_size, validation_split, channels,
+                     image_size, augment, augment_knobs):
+    """`load`'s checks, before anything is read; returns the checked source
+    and image_size as (h, w) or None."""
+    source = check_source(source, data_dir)
+    preprocessing.check_mode(mode)
+    check_positive_int(batch_size, "batch_size", DataError)
+    if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
+        raise DataError("validation_split must be in [0, 1); got "
+                        f"{validation_split!r}.")
+    if channels not in (None, 1, 3):
+        raise DataError(f"channels must be 1 or 3; got {channels!r}.")
+    if isinstance(image_size, int):
+        image_size = (image_size, image_size)
+    if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
+        raise DataError(f"image_size must be a positive int or (h, w); got {image_size!r}.")
+    augment_lib.resolve(augment, **(augment_knobs or {}))
+    return source, image_size
+
+
 def load(source="digits", *, data_dir=None, image_size=None, channels=None,
          batch_size=64, validation_split=0.1, augment="none", seed=0,
          preprocessing_mode="unit", cache=True, limit=None,
@@ -516,19 +536,9 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
         >>> data.info.num_classes
         10
     """
-    source = check_source(source, data_dir)
-    preprocessing.check_mode(preprocessing_mode)
-    check_positive_int(batch_size, "batch_size", DataError)
-    if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
-        raise DataError("validation_split must be in [0, 1); got "
-                        f"{validation_split!r}.")
-    if channels not in (None, 1, 3):
-        raise DataError(f"channels must be 1 or 3; got {channels!r}.")
-    if isinstance(image_size, int):
-        image_size = (image_size, image_size)
-    if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
-        raise DataError(f"image_size must be a positive int or (h, w); got {image_size!r}.")
-    augment_lib.resolve(augment, **(augment_knobs or {}))
+    source, image_size = _check_arguments(
+        source, data_dir, preprocessing_mode, batch_size, validation_split, channels,
+        image_size, augment, augment_knobs)
     if source.startswith("folder:"):
         return _load_folder(source, image_size=image_size, channels=channels,
                             batch_size=batch_size, validation_split=validation_split,
