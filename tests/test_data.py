@@ -206,6 +206,37 @@ def test_classes_with_one_image_are_refused(tmp_path):
     assert data.info.num_train == 20
 
 
+def test_k_fold_validation_parts_partition_the_training_data():
+    parts = []
+    for i in range(3):
+        data = data_lib.load("digits", fold=(i, 3), preprocessing_mode="raw",
+                             batch_size=512)
+        val = np.concatenate([np.asarray(x) for x, _ in data.val])
+        labels = np.concatenate([np.asarray(y) for _, y in data.val])
+        assert data.info.num_train + data.info.num_val == 1437
+        # Stratified: each class in about the same share as in the data.
+        assert np.bincount(labels, minlength=10).min() >= 45
+        parts.append(val.reshape(len(val), -1))
+    every = np.concatenate(parts)
+    assert len(every) == 1437
+    # The three validation parts are disjoint: no image is in two of them
+    # (digits holds a few duplicate images, so compare counts, not sets).
+    full = data_lib.load("digits", validation_split=0.0, preprocessing_mode="raw",
+                         batch_size=2048)
+    train = np.concatenate([np.asarray(x) for x, _ in full.train])
+    assert sorted(map(bytes, every)) == sorted(map(bytes, train.reshape(len(train), -1)))
+
+
+def test_bad_fold_is_refused(tmp_path):
+    for fold in ((3, 3), (0, 1), "0/3", (0.5, 3)):
+        with pytest.raises(DataError, match="fold must be \\(i, k\\)"):
+            data_lib.load("digits", fold=fold)
+    path = _npz(tmp_path, np.repeat(np.arange(10), 2))
+    with pytest.raises(DataError, match="3-fold cross-validation needs at least 3 "
+                                        "training images of every class; class 0 has 2"):
+        data_lib.load(f"npz:{path}", fold=(0, 3))
+
+
 def test_validation_split_holds_every_class(tmp_path):
     # 10 classes with 2 images each: 10 % of 20 would be 2 validation images;
     # the split takes one per class so both parts hold every class.

@@ -365,8 +365,11 @@ def check_labels(y, num_classes, where):
 # Pipelines
 
 
-def _split(x, y, validation_split, seed):
-    """Stratified train/validation split: every class in both parts."""
+def _split(x, y, validation_split, seed, fold=None):
+    """Stratified train/validation split: every class in both parts. With
+    `fold=(i, k)`, the split is fold i of a stratified k-fold partition."""
+    if fold is not None:
+        return _fold_split(x, y, fold, seed)
     if not validation_split:
         return x, y, x[:0], y[:0]
     from sklearn.model_selection import train_test_split
@@ -387,6 +390,24 @@ def _split(x, y, validation_split, seed):
     xtr, xva, ytr, yva = train_test_split(x, y, test_size=n_val, random_state=seed,
                                           stratify=y)
     return xtr, ytr, xva, yva
+
+
+def _fold_split(x, y, fold, seed):
+    """Fold i of scikit-learn's stratified k-fold partition (shuffled with
+    `seed`): the other k - 1 folds train, fold i validates. The k
+    validation parts cover every training image exactly once."""
+    from sklearn.model_selection import StratifiedKFold
+    i, k = fold
+    counts = np.bincount(np.asarray(y).astype(np.int64))
+    present = np.flatnonzero(counts)
+    smallest = present[np.argmin(counts[present])]
+    if counts[smallest] < k:
+        raise DataError(f"{k}-fold cross-validation needs at least {k} training "
+                        f"images of every class; class {smallest} has "
+                        f"{counts[smallest]}. Use fewer folds (--folds).")
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    train, val = list(folds.split(np.zeros(len(y)), y))[i]
+    return x[train], y[train], x[val], y[val]
 
 
 def _prepare_fn(image_shape, source_shape):
@@ -483,8 +504,17 @@ def _array_fetch(x, y, prepare, batch_size):
         num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _check_fold(fold):
+    if fold is None:
+        return
+    ok = isinstance(fold, (tuple, list)) and len(fold) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in fold)
+    if not ok or fold[1] < 2 or not 0 <= fold[0] < fold[1]:
+        raise DataError(f"fold must be (i, k) with k >= 2 and 0 <= i < k; got {fold!r}.")
+
+
 def _check_arguments(source, data_dir, mode, batch_size, validation_split, channels,
-                     image_size, augment, augment_knobs):
+                     image_size, augment, augment_knobs, fold=None):
     """`load`'s checks, before anything is read; returns the checked source
     and image_size as (h, w) or None."""
     source = check_source(source, data_dir)
@@ -500,13 +530,14 @@ def _check_arguments(source, data_dir, mode, batch_size, validation_split, chann
     if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
         raise DataError(f"image_size must be a positive int or (h, w); got {image_size!r}.")
     augment_lib.resolve(augment, **(augment_knobs or {}))
+    _check_fold(fold)
     return source, image_size
 
 
 def load(source="digits", *, data_dir=None, image_size=None, channels=None,
          batch_size=64, validation_split=0.1, augment="none", seed=0,
          preprocessing_mode="unit", cache=True, limit=None,
-         augment_knobs=None) -> Data:
+         augment_knobs=None, fold=None) -> Data:
     """Loads a dataset as train/validation/test `tf.data` pipelines.
 
     Args:
@@ -527,6 +558,10 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
             every pass, with bounded memory.
         limit: keep at most this many training examples (quick runs).
         augment_knobs: dict of individual augmentation knobs.
+        fold: (i, k) for k-fold cross-validation: the validation part is
+            fold i of a stratified k-fold partition of the training data
+            (seeded with `seed`) instead of `validation_split`; in-memory
+            and folder sources.
 
     Returns:
         Data with `.train`, `.val`, `.test` and `.info`.
@@ -538,15 +573,19 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
     """
     source, image_size = _check_arguments(
         source, data_dir, preprocessing_mode, batch_size, validation_split, channels,
-        image_size, augment, augment_knobs)
+        image_size, augment, augment_knobs, fold)
     if source.startswith("folder:"):
         return _load_folder(source, image_size=image_size, channels=channels,
                             batch_size=batch_size, validation_split=validation_split,
                             augment=augment, augment_knobs=augment_knobs, seed=seed,
-                            mode=preprocessing_mode, cache=cache)
+                            mode=preprocessing_mode, cache=cache, fold=fold)
     if source.startswith("tfds:"):
         builder = _tfds_builder(source[len("tfds:"):], data_dir)
         if not _tfds_fits(builder):
+            if fold is not None:
+                raise DataError(f"{source} is too large to hold in memory and is "
+                                "streamed; k-fold cross-validation needs an "
+                                "in-memory dataset. Use a holdout split (folds 1).")
             return _load_tfds_stream(
                 source, builder, image_size=image_size, channels=channels,
                 batch_size=batch_size, validation_split=validation_split,
@@ -564,7 +603,7 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
         raise DataError(f"{source} has a single class in its training data; "
                         "classification needs at least two.")
     xtr, ytr, xva, yva = _split(arrays.x_train, arrays.y_train,
-                                validation_split, seed)
+                                validation_split, seed, fold)
     if limit:
         xtr, ytr = xtr[:limit], ytr[:limit]
     source_shape = tuple(int(d) for d in arrays.x_train.shape[1:])
@@ -716,7 +755,7 @@ def _read_all(paths, labels, read, image_shape):
 
 
 def _load_folder(source, *, image_size, channels, batch_size, validation_split,
-                 augment, augment_knobs, seed, mode, cache):
+                 augment, augment_knobs, seed, mode, cache, fold=None):
     """An image folder, streamed from disk: file names and labels are held in
     memory, images are decoded batch by batch (no shuffle buffer: each pass
     reads the files in a seeded random order). With `cache`, the decoded
@@ -728,7 +767,7 @@ def _load_folder(source, *, image_size, channels, batch_size, validation_split,
     size = tuple(image_size or (256, 256))
     image_shape = (*size, 1 if channels == 1 else 3)
     split = validation_split or (0.0 if has_test else 0.2)
-    ptr, ltr, pva, lva = _split(paths, labels, split, seed)
+    ptr, ltr, pva, lva = _split(paths, labels, split, seed, fold)
     if has_test:
         pte, lte, _ = _list_folder(root / "test")
     else:
