@@ -95,6 +95,26 @@ def test_train_writes_all_outputs(tmp_path):
     assert model.output_shape == (None, 10)
 
 
+def test_run_without_validation_split_writes_its_outputs(tmp_path):
+    # Keras' CSVLogger writes "NA" for the validation metrics of such a run;
+    # the curves used to fail on them (ValueError), after the training.
+    config = TrainConfig("resnet20", dataset="digits", epochs=2, limit=128,
+                         image_size=8, validation_split=0.0)
+    metrics = training.train(config, tmp_path, verbose=0)
+    assert (tmp_path / "curves.png").is_file() and (tmp_path / "model.keras").is_file()
+    header = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
+    assert "accuracy" in header and "val_accuracy" not in header
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+
+
+def test_width_multiplier_reaches_the_model(tmp_path):
+    config = TrainConfig("mobilenet_v2_050_cifar", dataset="digits", epochs=1, limit=64,
+                         image_size=16, width_multiplier=0.75)
+    training.train(config, tmp_path, verbose=0)
+    model = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert model.get_layer("Conv1").filters == 24
+
+
 def test_finished_run_is_not_overwritten(tmp_path):
     config = TrainConfig("resnet20", dataset="digits", epochs=1, limit=64)
     training.train(config, tmp_path, verbose=0)

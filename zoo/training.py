@@ -100,7 +100,8 @@ class TrainConfig:
             most a tenth of the run, then cosine decay to 0).
         weight_decay: decoupled weight decay of the Keras optimizer.
         label_smoothing: for the cross-entropy loss.
-        regularizer, dropout, drop_path: passed to create_model.
+        regularizer, dropout, drop_path, width_multiplier (MobileNets):
+            passed to create_model.
         precision: float32 | mixed_bfloat16 (CPUs with bf16 units) |
             mixed_float16 (GPUs).
         jit_compile: XLA compilation of the train step.
@@ -132,6 +133,7 @@ class TrainConfig:
     regularizer: str | None = None
     dropout: float | None = None
     drop_path: float = 0.0
+    width_multiplier: float | None = None
     augment: str = "none"
     weights: str | None = None
     fine_tune: bool = False
@@ -419,7 +421,12 @@ def _history_rows(log_path: Path) -> list[dict]:
         for row in csv.DictReader(f):
             if row.get("epoch", "").isdigit():
                 rows[int(row["epoch"])] = row   # a resumed epoch replaces the old row
-    return [rows[k] for k in sorted(rows)]
+    rows = [rows[k] for k in sorted(rows)]
+    # Keras' CSVLogger writes "NA" for a metric an epoch did not produce
+    # (validation metrics of a run without a validation split).
+    empty = {k for k in (rows[0] if rows else {})
+             if all(r.get(k) in (None, "", "NA") for r in rows)}
+    return [{k: v for k, v in r.items() if k not in empty} for r in rows]
 
 
 def _write_history(rows, path):
@@ -506,10 +513,12 @@ def build_model_for(config: TrainConfig, info):
         raise InputError(f"{info.name} images are {h}×{w}, smaller than "
                          f"{entry.name}'s minimum {entry.min_size}×{entry.min_size}; "
                          f"pass --image-size {max(entry.min_size, 32)}.")
+    extra = {} if config.width_multiplier is None else {
+        "width_multiplier": config.width_multiplier}
     return weights_lib.create_with_weights(
         config.model, weights=config.weights, num_classes=num_classes,
         input_shape=info.image_shape, regularizer=config.regularizer,
-        dropout_rate=config.dropout, drop_path_rate=config.drop_path)
+        dropout_rate=config.dropout, drop_path_rate=config.drop_path, **extra)
 
 
 def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
