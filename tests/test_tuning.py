@@ -22,7 +22,7 @@ from conftest import subprocess_env
 from tuning import distributed, spaces
 from tuning.search import TrialRecorder, ZooHyperModel, pareto_front, search
 
-TINY = dict(limit=128, epochs=1)
+TINY = dict(limit=128, epochs=1, folds=1, final_epochs=1, compare_default=False)
 
 
 def rows(out):
@@ -67,7 +67,7 @@ def test_each_tuner_runs_two_trials_and_exports(kind, tmp_path):
 
 
 def test_conditional_knobs_only_with_their_parent():
-    space = spaces.resolve_space("resnet20", {"optimizer": {"value": "adam"}})
+    space = spaces.resolve_space("resnet20", {"optimizer": {"value": "adam"}}, base="wide")
     hp = keras_tuner.HyperParameters()
     spaces.optimizer(hp, space)
     spaces.regularizer(hp, space)
@@ -75,7 +75,7 @@ def test_conditional_knobs_only_with_their_parent():
     assert "momentum" not in hp.values and "rho" not in hp.values
     assert "weight_decay" not in hp.values
     space = spaces.resolve_space("resnet20", {"optimizer": {"value": "nesterov"},
-                                              "regularizer": {"value": "l2"}})
+                                              "regularizer": {"value": "l2"}}, base="wide")
     hp = keras_tuner.HyperParameters()
     spaces.optimizer(hp, space)
     spaces.regularizer(hp, space)
@@ -106,42 +106,33 @@ def test_architecture_knobs_build_other_variants():
     assert narrow.get_layer("Conv1").filters == 24
 
 
-class FakeTrial:
-    def __init__(self, trial_id, history):
-        self.trial_id = trial_id
-        self.status = "COMPLETED"
-        from keras_tuner.src.engine.metrics_tracking import MetricsTracker
-        self.metrics = MetricsTracker()
-        for step, value in enumerate(history):
-            self.metrics.update("val_accuracy", value, step=step)
-
-
-class FakeOracle:
-    def __init__(self, trials):
-        self.trials = trials
-
-    def get_best_trials(self, n):
-        return self.trials
+def peers(folder, curves):
+    """Trial records of finished trials with these objective curves."""
+    for trial_id, curve in curves.items():
+        path = folder / "trial_info" / f"{trial_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"trial_id": trial_id, "curve": curve}))
 
 
 def test_median_stopping_prunes_a_bad_trial(tmp_path, rng):
+    peers(tmp_path, {"00": [0.9, 0.95, 0.97], "01": [0.8, 0.9, 0.93]})
     recorder = TrialRecorder(tmp_path, "val_accuracy", "max", min_trials=2)
-    recorder.trial_id = "02"
-    recorder.oracle = FakeOracle([FakeTrial("00", [0.9, 0.95, 0.97]),
-                                  FakeTrial("01", [0.8, 0.9, 0.93])])
+    recorder.begin_trial("02")
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
     x, y = rng.random((32, 4)), rng.integers(0, 3, 32)
     model.fit(x, y, validation_data=(x, y), epochs=5, verbose=0, callbacks=[recorder])
+    recorder.end_trial(model)
     info = json.loads((tmp_path / "trial_info" / "02.json").read_text())
-    assert info["pruned"] is True and info["epochs_run"] == 1
+    # Not before the grace period (2 epochs), then at once.
+    assert info["pruned"] is True and info["epochs_run"] == 2
+    assert len(info["curve"]) == 2
     # A trial above the median keeps going.
+    peers(tmp_path, {"00": [0.0] * 5, "01": [0.0] * 5})
     good = TrialRecorder(tmp_path, "val_accuracy", "max", min_trials=2)
-    good.trial_id = "03"
-    good.oracle = FakeOracle([FakeTrial("00", [0.0, 0.0, 0.0, 0.0, 0.0]),
-                              FakeTrial("01", [0.0, 0.0, 0.0, 0.0, 0.0])])
+    good.begin_trial("03")
     model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0, callbacks=[good])
-    assert json.loads((tmp_path / "trial_info" / "03.json").read_text())["epochs_run"] == 3
+    assert good.epochs_run == 3 and not good.pruned
 
 
 def test_pareto_front_on_constructed_case():
@@ -161,19 +152,19 @@ BAD = [
     (dict(tuner="evolution"), "Unknown tuner 'evolution'"),
     (dict(epochs=0), "epochs must be an integer >= 1; got 0"),
     (dict(epochs=2.5), "epochs must be an integer >= 1; got 2.5"),
-    (dict(no_validation=True), "needs a validation split"),
+    (dict(trial_steps=0), "trial_steps must be an integer >= 1; got 0"),
+    (dict(epochs=2, trial_steps=100), "as epochs or as trial_steps, not both"),
+    (dict(folds=0), "folds must be an integer >= 1; got 0"),
+    (dict(folds=11), "folds must be at most 10"),
+    (dict(folds=3, tuner="hyperband"), "Hyperband continues trials"),
+    (dict(space="narrow"), "Space file 'narrow' does not exist"),
+    (dict(space={"learning_rate": {"min": 1e-3, "max": 1e-2, "default": 0.5}}),
+     "default 0.5 is not among its values or inside its range"),
 ]
 
 
 @pytest.mark.parametrize("kwargs,message", BAD, ids=[m for _, m in BAD])
 def test_bad_input_fails_before_first_trial(kwargs, message, tmp_path, monkeypatch):
-    kwargs = dict(kwargs)
-    if kwargs.pop("no_validation", False):
-        # A source that yields no validation images.
-        data_lib = sys.modules["tuning.search"].data_lib
-        real = data_lib.load
-        monkeypatch.setattr(data_lib, "load",
-                            lambda *a, **k: real(*a, validation_split=0.0, **k))
     with pytest.raises(ValueError, match=message):
         search("resnet20", "digits", out=tmp_path / "o", **kwargs)
     assert not (tmp_path / "o" / "search").exists()
@@ -251,7 +242,8 @@ def _env():
 
 
 TUNE = ["tune", "resnet20", "--dataset", "digits", "--tuner", "random",
-        "--max-trials", "3", "--epochs", "2", "--limit", "128", "--seed", "1"]
+        "--max-trials", "3", "--epochs", "2", "--limit", "128", "--seed", "1",
+        "--folds", "1", "--final-epochs", "1", "--no-compare-default"]
 
 
 @pytest.mark.slow
@@ -340,51 +332,113 @@ def test_trials_per_process_runs_trials_in_fresh_processes(tmp_path):
     assert result["best_trial"] in {t["trial_id"] for t in trials}
 
 
-def test_median_stopping_never_prunes_a_finished_trial():
+def test_median_stopping_never_prunes_a_finished_trial(tmp_path):
     # A trial at its last epoch, worse than the median of finished trials:
     # its score is final, so it is not PRUNED (it used to be with --epochs 1).
-    from tuning.search import TrialRecorder
-
-    recorder = TrialRecorder("unused", "val_accuracy", "max", min_trials=2)
-    recorder.oracle, recorder.trial_id = object(), "t1"
-    recorder._history_at = lambda epoch: [0.9, 0.8]        # finished peers
+    peers(tmp_path, {"a": [0.9, 0.9], "b": [0.8, 0.8]})
+    recorder = TrialRecorder(tmp_path, "val_accuracy", "max", min_trials=2,
+                             grace_epochs=1)
+    recorder.begin_trial("t1")
     recorder.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
-    recorder.on_train_begin()
     recorder.set_params({"epochs": 2})
     recorder.on_epoch_end(0, {"val_accuracy": 0.1, "loss": 1.0})
     assert recorder.pruned             # worse than the median, epochs remain
-    recorder.on_train_begin()
+    recorder.begin_trial("t2")
     recorder.model.stop_training = False
     recorder.on_epoch_end(1, {"val_accuracy": 0.1, "loss": 1.0})
     assert not recorder.pruned and not recorder.model.stop_training
 
 
-def test_median_stopping_records_an_oracle_failure():
-    from tuning.search import TrialRecorder
-
-    class BrokenOracle:
-        def get_best_trials(self, n):
-            raise RuntimeError("oracle unavailable")
-
-    recorder = TrialRecorder("unused", "val_accuracy", "max", min_trials=2)
-    recorder.oracle, recorder.trial_id = BrokenOracle(), "t1"
+def test_median_stopping_records_an_unreadable_peer(tmp_path):
+    peers(tmp_path, {"a": [0.9, 0.9], "b": [0.8, 0.8]})
+    (tmp_path / "trial_info" / "c.json").write_text("{not json")
+    recorder = TrialRecorder(tmp_path, "val_accuracy", "max", min_trials=2,
+                             grace_epochs=1)
+    recorder.begin_trial("t1")
     recorder.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
     recorder.set_params({"epochs": 3})
-    recorder.on_train_begin()
     recorder.on_epoch_end(0, {"val_accuracy": 0.5, "loss": 1.0})
-    assert recorder.prune_error == "RuntimeError: oracle unavailable"
+    assert recorder.prune_error.startswith("c.json: JSONDecodeError")
+    assert recorder.pruned          # the two readable peers still decide
 
 
-def test_unreloadable_best_model_is_logged_and_recorded(tmp_path, monkeypatch, caplog):
-    def broken(self, num_models=1):
-        raise OSError("checkpoint file is damaged")
-    monkeypatch.setattr(keras_tuner.Tuner, "get_best_models", broken)
-    result = search("resnet20", "digits", max_trials=1, out=tmp_path,
-                    space={"optimizer": {"value": "adam"},
-                           "learning_rate": {"value": 1e-3}}, **TINY)
-    assert result["best_model_error"] == "OSError: checkpoint file is damaged"
-    recorded = json.loads((tmp_path / "best_model_error.json").read_text())
-    assert recorded["trial_id"] == result["best_trial"]
-    assert "checkpoint file is damaged" in recorded["error"]
-    assert not (tmp_path / "best_model.keras").exists()
-    assert "best_model.keras was not written" in caplog.text
+def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
+    # digits has 1,437 labelled images: below the k-fold threshold.
+    result = search("resnet20", "digits", max_trials=2, out=tmp_path, limit=96,
+                    trial_steps=4, final_epochs=1, prune=False,
+                    space={"augment": None, "label_smoothing": None,
+                           "optimizer": {"value": "adam"}})
+    trials = rows(tmp_path)
+    assert [t["status"] for t in trials] == ["COMPLETED", "COMPLETED"]
+    for t in trials:
+        info = json.loads((tmp_path / "trial_info" / f"{t['trial_id']}.json").read_text())
+        assert info["folds"] == 3 and len(info["fold_scores"]) == 3
+        assert math.isclose(float(t["score"]), sum(info["fold_scores"]) / 3)
+        # Every labelled image scored each trial once.
+        assert int(t["scored"]) == 1437
+        p = float(t["score"])
+        assert math.isclose(float(t["score_se"]), math.sqrt(p * (1 - p) / 1437))
+    # The first trial is zoo train's configuration.
+    assert math.isclose(float(trials[0]["learning_rate"]), 1e-3)
+    # The best configuration was trained again on train + validation and
+    # tested; best_model.keras is that model.
+    final = json.loads((tmp_path / "final.json").read_text())
+    config = final["best"]["config"]
+    assert config["validation_split"] == 0.0
+    assert math.isclose(config["lr"], float(result["best_hyperparameters"]["learning_rate"]))
+    acc = final["best"]["test_accuracy"]
+    assert result["test_accuracy"] == acc and 0.0 <= acc <= 1.0 and not math.isnan(acc)
+    model = keras.models.load_model(tmp_path / "best_model.keras", safe_mode=True)
+    data = zoo.data.load("digits", limit=96, validation_split=0.0)
+    assert math.isclose(model.evaluate(data.test, verbose=0)[1], acc, abs_tol=1e-6)
+    assert final["default"]["config"]["validation_split"] == 0.1
+    report = (tmp_path / "report.md").read_text()
+    assert f"{acc:.4f}" in report and "3-fold cross-validation" in report
+    assert f"{final['default']['test_accuracy']:.4f}" in report
+    assert "test accuracy" in tuning.report(tmp_path)
+
+
+def test_holdout_above_the_threshold_has_a_minimum_size():
+    from tuning import plan
+    big = plan.plan_trials(20000)
+    assert big.folds == 1 and big.validation_split == 0.1 and big.scored_per_trial == 2000
+    # 1,000 labelled images with folds=1: half a thousand validate, not 100.
+    small = plan.plan_trials(1000, folds=1)
+    assert small.scored_per_trial == plan.MIN_VALIDATION
+    assert plan.plan_trials(1437).folds == 3
+    assert plan.plan_trials(1437, tuner="hyperband").folds == 1
+    # The budget: at least 300 steps, the same for every trial; 3 passes on
+    # larger data.
+    assert plan.plan_trials(1437).total_steps >= plan.TRIAL_MIN_STEPS
+    assert plan.plan_trials(54000).total_steps >= 3 * 48600 // 64
+
+
+def test_no_trial_is_pruned_after_its_last_epoch(tmp_path):
+    # Median stopping from the first epoch on (grace 1) with a learning rate
+    # that cannot train: some trials are pruned, none after its last epoch.
+    result = search("resnet20", "digits", max_trials=4, out=tmp_path, limit=64,
+                    epochs=3, folds=1, retrain=False, min_trials=1,
+                    space={"learning_rate": {"min": 1e-7, "max": 1e-2,
+                                             "sampling": "log"},
+                           "optimizer": {"value": "adam"}, "augment": None,
+                           "label_smoothing": None})
+    trials = rows(tmp_path)
+    assert result["trials"] and not (tmp_path / "best_model.keras").exists()
+    for t in trials:
+        if t["status"] == "PRUNED":
+            assert int(t["epochs_run"]) < 3
+
+
+def test_the_focused_space_declares_every_knob_with_train_defaults_first():
+    hm = ZooHyperModel("resnet20", 10, (8, 8, 1))
+    hp = keras_tuner.HyperParameters()
+    hm.build(hp)
+    # Every focused knob is known to keras-tuner (a knob read only in `fit`
+    # was never searched), and its first value is zoo train's default.
+    assert hp.values == {"optimizer": "adam", "learning_rate": 1e-3,
+                         "augment": "none", "label_smoothing": 0.0,
+                         "batch_size": 64, "schedule": "warmup_cosine"}
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("optimizer", "adamw")
+    hm.build(hp)
+    assert math.isclose(hp.values["weight_decay"], 0.004)

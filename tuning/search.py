@@ -9,7 +9,6 @@ best_model.keras, plots, and pareto.csv for several objectives.
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import json
@@ -18,7 +17,6 @@ import math
 import os
 import statistics
 import time
-import warnings
 from pathlib import Path
 
 import keras
@@ -26,6 +24,8 @@ import keras_tuner
 import numpy as np
 
 import zoo
+from tuning import final as final_lib
+from tuning import plan as plan_lib
 from tuning import spaces
 from zoo import data as data_lib
 from zoo.factory import check_positive_int
@@ -40,23 +40,25 @@ log = logging.getLogger("tuning.search")
 
 
 class ZooHyperModel(keras_tuner.HyperModel):
-    """Builds zoo models from sampled hyperparameters (no copied architecture).
+    """Builds zoo models from sampled hyperparameters (no copied architecture)
+    and trains them for the search's TrialPlan.
 
     Args:
         model_name: registry name.
         num_classes: classifier width.
         input_shape: (h, w, c).
-        space: dict or space file (see tuning.spaces); merged over defaults.
+        space: dict, space file, "focused" or "wide" (see tuning.spaces).
         dataset: source for `fit` (zoo.data.load), with `data_kwargs`.
-        epochs: training epochs (for the learning-rate schedule).
+        plan: tuning.plan.TrialPlan (budget in optimizer steps, folds).
 
     Example:
-        >>> hm = ZooHyperModel("resnet20", 10, (8, 8, 1), dataset="digits")
+        >>> hm = ZooHyperModel("resnet20", 10, (8, 8, 1), dataset="digits",
+        ...                    plan=plan_trials(1437))
         >>> model = hm.build(keras_tuner.HyperParameters())
     """
 
     def __init__(self, model_name, num_classes, input_shape, space=None, *,
-                 dataset="digits", data_kwargs=None, epochs=1, num_train=1000):
+                 dataset="digits", data_kwargs=None, plan=None):
         super().__init__(name=f"zoo_{model_name}")
         self.model_name = model_name
         self.num_classes = num_classes
@@ -64,13 +66,14 @@ class ZooHyperModel(keras_tuner.HyperModel):
         self.space = spaces.resolve_space(model_name, space)
         self.dataset = dataset
         self.data_kwargs = dict(data_kwargs or {})
-        self.epochs = epochs
-        self.num_train = num_train
+        self.plan = plan or plan_lib.plan_trials(1000)
         self._data = {}
 
     def build(self, hp):
         space = self.space
-        batch = spaces.sample(hp, "batch_size", space, default=64)
+        # Declared here so that keras-tuner knows them; `trial_data` reads them.
+        spaces.sample(hp, "batch_size", space, default=64)
+        spaces.sample(hp, "augment", space, default="none")
         name, arch = spaces.architecture(hp, self.model_name, space)
         model = zoo.create_model(
             name, num_classes=self.num_classes, input_shape=self.input_shape,
@@ -79,22 +82,30 @@ class ZooHyperModel(keras_tuner.HyperModel):
         smoothing = spaces.sample(hp, "label_smoothing", space, default=0.0) or 0.0
         loss = (keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
                 if smoothing else keras.losses.SparseCategoricalCrossentropy())
-        steps = max(1, math.ceil(self.num_train / batch))
-        model.compile(optimizer=spaces.optimizer(hp, space, steps, self.epochs),
+        plan = self.plan
+        model.compile(optimizer=spaces.optimizer(hp, space, plan.total_steps,
+                                                 plan.steps_per_epoch),
                       loss=loss, metrics=["accuracy"])
         return model
 
-    def data(self, batch_size, augment):
-        key = (batch_size, augment)
+    def data(self, batch_size, augment, fold=None):
+        key = (batch_size, augment, fold)
         if key not in self._data:
-            self._data[key] = data_lib.load(self.dataset, batch_size=batch_size,
-                                            augment=augment, **self.data_kwargs)
+            self._data[key] = data_lib.load(
+                self.dataset, batch_size=batch_size, augment=augment, fold=fold,
+                validation_split=self.plan.validation_split, **self.data_kwargs)
         return self._data[key]
 
-    def fit(self, hp, model, *args, **kwargs):
+    def trial_data(self, hp, fold=None):
+        """The Data a trial with these hyperparameters trains on."""
         batch = hp.get("batch_size") if "batch_size" in hp.values else 64
-        augment = spaces.sample(hp, "augment", self.space, default="none")
-        data = self.data(batch, augment)
+        augment = hp.get("augment") if "augment" in hp.values else "none"
+        return self.data(batch, augment, fold)
+
+    def fit(self, hp, model, *args, fold=None, **kwargs):
+        """Trains for the plan's epochs of `steps_per_epoch` optimizer steps
+        each (on `fold` of a k-fold partition, or on the holdout split)."""
+        data = self.trial_data(hp, fold)
         train, val = data.train, data.val
         if hp.values.get("label_smoothing"):
             k = self.num_classes
@@ -104,21 +115,25 @@ class ZooHyperModel(keras_tuner.HyperModel):
         # The pipeline shuffles itself; keras-tuner passes fit's default
         # shuffle=True, which Keras ignores with a warning for tf.data.
         kwargs["shuffle"] = False
-        return model.fit(train, *args, **kwargs)
+        return model.fit(train.repeat(), *args,
+                         steps_per_epoch=self.plan.steps_per_epoch, **kwargs)
 
 
 class TrialRecorder(keras.callbacks.Callback):
-    """Records per-trial facts keras-tuner does not keep (params, epochs run,
-    wall time, latency, pruned) as JSON files in `out/trial_info/`, and stops
-    trials by the median-stopping rule.
+    """Records per-trial facts keras-tuner does not keep (the objective after
+    every epoch, folds, params, wall time, latency, pruned) as JSON files in
+    `out/trial_info/`, and stops trials by the median-stopping rule.
 
-    Median stopping: at epoch e, once `min_trials` trials have finished, a
-    trial whose objective is worse than the median of those trials at epoch e
-    stops (it is marked PRUNED in trials.csv).
+    Median stopping: after epoch e (a fixed number of optimizer steps, the
+    same for every trial; see tuning.plan), once `min_trials` other trials
+    have reached epoch e, a trial whose objective is worse than their median
+    at e stops and is marked PRUNED. Under k-fold cross-validation the rule
+    looks at each trial's first fold, and a pruned trial skips the others.
+    A trial's last epoch is never pruned.
     """
 
     def __init__(self, folder, objective, direction, *, prune=True, min_trials=2,
-                 grace_epochs=1, measure_latency=False):
+                 grace_epochs=2, measure_latency=False):
         super().__init__()
         self.folder = Path(folder)
         self.objective = objective
@@ -128,52 +143,58 @@ class TrialRecorder(keras.callbacks.Callback):
         self.grace_epochs = grace_epochs
         self.measure_latency = measure_latency
         self.trial_id = None
-        self.oracle = None
+        self.first_fold = True
 
     def __deepcopy__(self, memo):
-        # keras-tuner deep-copies callbacks per trial; share the oracle.
-        clone = copy.copy(self)
-        return clone
+        # keras-tuner deep-copies callbacks per execution; one recorder
+        # follows the whole trial.
+        return self
 
-    def on_train_begin(self, logs=None):
+    def begin_trial(self, trial_id):
+        self.trial_id = trial_id
         self.start = time.perf_counter()
+        self.curve = []
         self.epochs_run = 0
         self.pruned = False
+        self.diverged = False
         self.prune_error = None
-        self.initial = None
+        self.first_fold = True
 
-    def _history_at(self, epoch):
+    def _peers_at(self, epoch):
+        """The objective of the other recorded trials after `epoch`."""
         values = []
-        try:
-            trials = self.oracle.get_best_trials(10 ** 6)
-        except Exception as err:     # keras-tuner's oracle: recorded, not hidden
-            self.prune_error = f"{type(err).__name__}: {err}"
-            log.warning("Median stopping skipped at epoch %d of trial %s: %s",
-                        epoch + 1, self.trial_id, self.prune_error)
-            return values
-        for trial in trials:
-            if trial.trial_id == self.trial_id or str(trial.status) != "COMPLETED" \
-                    or not trial.metrics.exists(self.objective):
+        for path in sorted((self.folder / "trial_info").glob("*.json")):
+            if path.stem == str(self.trial_id):
                 continue
-            for obs in trial.metrics.get_history(self.objective):
-                if obs.step == epoch:
-                    values.append(float(np.mean(obs.value)))
+            try:
+                curve = json.loads(path.read_text()).get("curve") or []
+            except (OSError, ValueError) as err:   # recorded, not hidden
+                self.prune_error = f"{path.name}: {type(err).__name__}: {err}"
+                log.warning("Median stopping skipped %s: %s", path.name, err)
+                continue
+            if epoch < len(curve) and curve[epoch] is not None:
+                values.append(float(curve[epoch]))
         return values
 
     def on_epoch_end(self, epoch, logs=None):
-        self.epochs_run += 1
-        loss = (logs or {}).get("loss")
+        logs = logs or {}
+        loss = logs.get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            # A diverged trial ends here.
+            # A diverged trial ends here (FAILED in trials.csv).
+            self.diverged = True
             self.model.stop_training = True
             return
-        value = (logs or {}).get(self.objective)
+        if not self.first_fold:
+            return
+        self.epochs_run = epoch + 1
+        value = logs.get(self.objective)
+        self.curve += [None] * (epoch + 1 - len(self.curve))
+        self.curve[epoch] = None if value is None else float(value)
         last = epoch + 1 >= (self.params or {}).get("epochs", math.inf)
-        if not self.prune or value is None or self.oracle is None \
-                or epoch + 1 < self.grace_epochs or last:
+        if not self.prune or value is None or epoch + 1 < self.grace_epochs or last:
             # A trial that ran its last epoch is finished, never pruned.
             return
-        peers = self._history_at(epoch)
+        peers = self._peers_at(epoch)
         if len(peers) < self.min_trials:
             return
         median = statistics.median(peers)
@@ -182,24 +203,29 @@ class TrialRecorder(keras.callbacks.Callback):
             self.pruned = True
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
-        if self.trial_id is None:
-            return
-        info = {"trial_id": self.trial_id, "params": int(self.model.count_params()),
+    def end_trial(self, model, **facts):
+        """Writes the trial's JSON record (`facts` are added to it)."""
+        info = {"trial_id": self.trial_id, "params": int(model.count_params()),
                 "epochs_run": self.epochs_run, "pruned": self.pruned,
+                "diverged": self.diverged, "curve": self.curve,
                 "prune_error": self.prune_error,
                 "wall_time_s": round(time.perf_counter() - self.start, 2),
-                "rss_mb": rss_mb(), "pid": os.getpid()}
+                "rss_mb": rss_mb(), "pid": os.getpid(), **facts}
         if self.measure_latency:
-            x = np.zeros((1, *self.model.input_shape[1:]), np.float32)
-            self.model.predict_on_batch(x)
-            times = []
-            for _ in range(20):
-                t = time.perf_counter()
-                self.model.predict_on_batch(x)
-                times.append((time.perf_counter() - t) * 1e3)
-            info["latency_ms"] = statistics.median(times)
+            info["latency_ms"] = _latency_ms(model)
         write_json(self.folder / "trial_info" / f"{self.trial_id}.json", info)
+
+
+def _latency_ms(model, repeats=20):
+    """Median batch-1 inference time of `model` in milliseconds."""
+    x = np.zeros((1, *model.input_shape[1:]), np.float32)
+    model.predict_on_batch(x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.predict_on_batch(x)
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
 
 
 def rss_mb():
@@ -235,13 +261,51 @@ def _with_recording(tuner_cls):
             self.trials_this_process += 1
 
         def run_trial(self, trial, *args, **kwargs):
-            for cb in kwargs.get("callbacks", []):
-                if isinstance(cb, TrialRecorder):
-                    cb.trial_id = trial.trial_id
-                    cb.oracle = self.oracle
-            return super().run_trial(trial, *args, **kwargs)
+            recorder = next(cb for cb in kwargs.get("callbacks", [])
+                            if isinstance(cb, TrialRecorder))
+            recorder.begin_trial(trial.trial_id)
+            if isinstance(self.oracle, keras_tuner.oracles.HyperbandOracle):
+                # Hyperband continues trials from keras-tuner's checkpoints.
+                result = super().run_trial(trial, *args, **kwargs)
+                recorder.end_trial(self._last_model, folds=1)
+                return result
+            return _run_folds(self, trial, recorder, *args, **kwargs)
+
+        def _build_hypermodel(self, hp):
+            self._last_model = super()._build_hypermodel(hp)
+            return self._last_model
     Recording.__name__ = tuner_cls.__name__
     return Recording
+
+
+def _run_folds(tuner, trial, recorder, *args, **kwargs):
+    """One trial under the search's TrialPlan: trained on each fold (or the
+    holdout), scored by the objective after its last epoch, averaged over
+    the folds. A pruned trial stops after its first fold."""
+    hypermodel, hp = tuner.hypermodel, trial.hyperparameters
+    objective = tuner.oracle.objective.name
+    plan = hypermodel.plan
+    scores, scored = [], 0
+    for fold in plan.fold_ids():
+        model = tuner._try_build(hp)
+        history = hypermodel.fit(hp, model, *args, fold=fold, **kwargs)
+        recorder.first_fold = False
+        values = history.history.get(objective) or [None]
+        if recorder.diverged or values[-1] is None:
+            break
+        scores.append(float(values[-1]))
+        scored += hypermodel.trial_data(hp, fold).info.num_val
+        if recorder.pruned:
+            break
+    score = statistics.fmean(scores) if scores else None
+    recorder.end_trial(model, folds=plan.folds, folds_run=len(scores),
+                       fold_scores=scores, score=score, scored=scored,
+                       score_se=plan_lib.standard_error(scores, scored, objective),
+                       planned_epochs=plan.epochs)
+    if score is None:
+        raise keras_tuner.errors.FailedTrialError(
+            "The loss became NaN (the trial diverged).")
+    return {objective: score}
 
 
 def parse_objectives(objective: str):
@@ -263,20 +327,38 @@ def parse_objectives(objective: str):
 
 
 def _tuner(kind, hypermodel, objective, max_trials, epochs, out, seed, overwrite):
+    # A diverged trial is FAILED; it does not end the search.
     common = dict(objective=objective, directory=str(out), project_name=PROJECT,
-                  seed=seed, overwrite=overwrite)
-    if kind == "random":
-        return _with_recording(keras_tuner.RandomSearch)(hypermodel,
-                                                         max_trials=max_trials, **common)
-    if kind == "bayesian":
-        return _with_recording(keras_tuner.BayesianOptimization)(
-            hypermodel, max_trials=max_trials, **common)
-    if kind == "grid":
-        return _with_recording(keras_tuner.GridSearch)(hypermodel,
-                                                       max_trials=max_trials, **common)
-    return _with_recording(keras_tuner.Hyperband)(
-        hypermodel, max_epochs=max(2, epochs), factor=3,
-        hyperband_iterations=1, max_retries_per_trial=0, **common)
+                  seed=seed, overwrite=overwrite,
+                  max_consecutive_failed_trials=max_trials + 1)
+    if kind == "hyperband":
+        return _with_recording(keras_tuner.Hyperband)(
+            hypermodel, max_epochs=max(2, epochs), factor=3,
+            hyperband_iterations=1, max_retries_per_trial=0, **common)
+    cls = {"random": keras_tuner.RandomSearch,
+           "bayesian": keras_tuner.BayesianOptimization,
+           "grid": keras_tuner.GridSearch}[kind]
+    tuner = _with_recording(cls)(hypermodel, max_trials=max_trials, **common)
+    if kind != "grid":          # keras-tuner's grid search starts there itself
+        _defaults_first(tuner.oracle)
+    return tuner
+
+
+def _defaults_first(oracle):
+    """The first trial uses every knob's default (`zoo train`'s configuration
+    where the space allows it, see tuning.spaces.first_value), as
+    keras-tuner's grid search does; the random and Bayesian oracles would
+    draw it at random."""
+    populate = oracle.populate_space
+
+    def populate_space(trial_id):
+        if oracle.start_order:
+            return populate(trial_id)
+        space = oracle.get_space()
+        return {"status": "RUNNING",
+                "values": {hp.name: hp.default for hp in space.space
+                           if space.is_active(hp)}}
+    oracle.populate_space = populate_space
 
 
 def check_tuner(kind):
@@ -293,88 +375,120 @@ def check_tuner(kind):
                              "pip install scikit-learn.") from None
 
 
-def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epochs=3,
-           objective="val_accuracy", out, seed=0, space=None, data_dir=None,
-           image_size=None, prune=True, min_trials=2, overwrite=False, verbose=0,
-           limit=None, trials_per_process=None):
-    """Runs (or resumes) a search and writes its exports into `out`.
+def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epochs=None,
+           trial_steps=None, folds=None, objective="val_accuracy", out, seed=0,
+           space=None, data_dir=None, image_size=None, prune=True, min_trials=2,
+           overwrite=False, verbose=0, limit=None, trials_per_process=None,
+           retrain=True, final_epochs=None, compare_default=True):
+    """Runs (or resumes) a search, retrains its best configuration and
+    writes the exports into `out`.
 
     Args:
         model_name: registry name.
         dataset: data source (see zoo.data.load).
         tuner: "random", "bayesian", "hyperband" or "grid".
         max_trials: trials to run (for hyperband: the bracket budget is set
-            by `epochs` and this caps the trials).
-        epochs: epochs per trial (hyperband: max epochs).
+            by the plan's epochs and this caps the trials).
+        epochs: None (default: each trial gets a budget in optimizer steps,
+            see tuning.plan), or passes over the training data per trial.
+        trial_steps: optimizer steps per trial (instead of the default).
+        folds: None (automatic: 3-fold cross-validation below 5,000
+            labelled images, else a holdout), 1 (holdout) or k.
         objective: "val_accuracy", or several comma-separated for a Pareto
             front, e.g. "val_accuracy,params" or "val_accuracy,latency".
         out: output folder; the same folder resumes.
-        space: dict or JSON/YAML file (see tuning.spaces).
+        space: "focused" (default), "wide", a dict or a JSON/YAML file (see
+            tuning.spaces).
         prune: median-stopping trial pruning.
         trials_per_process: run the trials in fresh child processes, at most
             this many each, one after the other (the search resumes in each).
             TensorFlow-backend Keras keeps ~50 MB per trained model that no
             clear_session returns (docs/tuning.md); this bounds the memory
             of long searches at the cost of a process start per K trials.
+        retrain: train the best configuration again on train + validation
+            with `zoo train`'s budget (or `final_epochs` epochs), evaluate it
+            on the test split and save it as best_model.keras.
+        compare_default: also train `zoo train`'s defaults for the report.
 
     Returns:
-        dict with best hyperparameters, best score and trial rows.
+        dict with the best hyperparameters, best score, trial rows, and the
+        retrained model's test accuracy.
 
     Example:
-        >>> tuning.search("resnet20", "digits", tuner="random", max_trials=4,
-        ...               epochs=2, out="runs/tune")
+        >>> tuning.search("resnet20", "digits", max_trials=10, out="runs/tune")
     """
     # Everything is checked before the first trial.
     check_tuner(tuner)
     check_positive_int(max_trials, "max_trials")
-    check_positive_int(epochs, "epochs")
-    if trials_per_process is not None:
-        check_positive_int(trials_per_process, "trials_per_process")
+    for value, name in ((trials_per_process, "trials_per_process"),
+                        (final_epochs, "final_epochs")):
+        if value is not None:
+            check_positive_int(value, name)
     objectives = parse_objectives(objective)
     resolved = spaces.resolve_space(model_name, space)
     data_lib.check_source(dataset, data_dir)
     out = check_writable_dir(out)
     data_kwargs = {"data_dir": data_dir, "image_size": image_size, "seed": seed,
                    "limit": limit}
-    probe = data_lib.load(dataset, batch_size=64, **data_kwargs)
-    info = probe.info
+    info = data_lib.load(dataset, batch_size=64, validation_split=0.0,
+                         **{**data_kwargs, "limit": None}).info
     entry = zoo.registry.get_entry(model_name)
     if min(info.image_shape[:2]) < entry.min_size:
         raise InputError(f"{dataset} images are {info.image_shape[0]}×"
                          f"{info.image_shape[1]}, smaller than {model_name}'s minimum "
                          f"{entry.min_size}; pass image_size (--image-size).")
-    if probe.val is None:
-        raise InputError("The search needs a validation split (validation_split > 0).")
+    batch = spaces.first_value("batch_size", resolved.get("batch_size") or {}) or 64
+    plan = plan_lib.plan_trials(info.num_train, batch_size=int(batch), folds=folds,
+                                trial_steps=trial_steps, epochs=epochs, tuner=tuner,
+                                limit=limit)
     hypermodel = ZooHyperModel(model_name, info.num_classes, info.image_shape,
                                resolved, dataset=dataset, data_kwargs=data_kwargs,
-                               epochs=epochs, num_train=info.num_train)
+                               plan=plan)
     name, direction = objectives[0]
-    kt_objective = keras_tuner.Objective(name, direction=direction)
     write_json(out / "search_config.json", {
         "model": model_name, "dataset": dataset, "tuner": tuner,
-        "max_trials": max_trials, "epochs": epochs, "objective": objective,
-        "seed": seed, "space": resolved, "prune": prune})
+        "max_trials": max_trials, "objective": objective, "seed": seed,
+        "space": resolved, "prune": prune, "plan": plan.to_dict()})
+    if verbose:
+        print(plan.describe(), flush=True)
     if trials_per_process and not os.environ.get(PROCESS_BUDGET_ENV) \
             and not os.environ.get("KERASTUNER_TUNER_ID"):
         _search_in_processes(trials_per_process, out, dict(
             model_name=model_name, dataset=dataset, tuner=tuner,
-            max_trials=max_trials, epochs=epochs, objective=objective,
-            out=str(out), seed=seed,
+            max_trials=max_trials, epochs=epochs, trial_steps=trial_steps,
+            folds=folds, objective=objective, out=str(out), seed=seed,
             space=str(space) if isinstance(space, Path) else space,
             data_dir=None if data_dir is None else str(data_dir),
             image_size=image_size, prune=prune, min_trials=min_trials,
-            overwrite=overwrite, verbose=verbose, limit=limit))
+            overwrite=overwrite, verbose=verbose, limit=limit, retrain=False))
         overwrite = False       # the children ran it; this process only exports
-    t = _tuner(tuner, hypermodel, kt_objective, max_trials, epochs, out, seed, overwrite)
+    t = _tuner(tuner, hypermodel, keras_tuner.Objective(name, direction=direction),
+               max_trials, plan.epochs, out, seed, overwrite)
     recorder = TrialRecorder(out, name, direction, prune=prune, min_trials=min_trials,
                              measure_latency=any(o == "latency" for o, _ in objectives))
     try:
-        t.search(epochs=epochs, callbacks=[recorder], verbose=verbose)
+        t.search(epochs=plan.epochs, callbacks=[recorder], verbose=verbose)
     except _ProcessBudgetReached:
         return {"budget_reached": True}
     if keras_tuner_is_worker():
         return {}
-    return export(t, out, objectives)
+    result = export(t, out, objectives)
+    final = None
+    if retrain and result.get("best_hyperparameters") is not None:
+        final = final_lib.retrain(
+            result["best_hyperparameters"], model_name=model_name, dataset=dataset,
+            data_kwargs=data_kwargs, out=out, epochs=final_epochs,
+            compare_default=compare_default, verbose=verbose)
+        result.update(test_accuracy=final["best"]["test_accuracy"], final=final)
+    final_lib.write_report(out, rows=result["trials"], hp_names=result["hp_names"],
+                           objective=name, plan=plan, final=final,
+                           best=_read_best(out))
+    return result
+
+
+def _read_best(out):
+    path = Path(out) / "best_hyperparameters.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 _CHILD = ("import json, sys\n"
@@ -419,10 +533,14 @@ def _trial_rows(tuner, out):
         info_path = Path(out) / "trial_info" / f"{trial_id}.json"
         info = json.loads(info_path.read_text()) if info_path.is_file() else {}
         status = str(trial.status)
-        if info.get("pruned") and status == "COMPLETED":
+        planned = info.get("planned_epochs") or math.inf
+        if info.get("pruned") and status == "COMPLETED" \
+                and (info.get("epochs_run") or 0) < planned:
             status = "PRUNED"
         row = {"trial_id": trial_id, "status": status,
-               "score": trial.score, "epochs_run": info.get("epochs_run"),
+               "score": trial.score, "score_se": info.get("score_se"),
+               "scored": info.get("scored"), "folds_run": info.get("folds_run"),
+               "epochs_run": info.get("epochs_run"),
                "wall_time_s": info.get("wall_time_s"), "params": info.get("params"),
                "latency_ms": info.get("latency_ms"), "rss_mb": info.get("rss_mb"),
                "prune_error": info.get("prune_error")}
@@ -507,14 +625,16 @@ def _plots(rows, hp_names, objective, out):
 
 
 def export(tuner, out, objectives):
-    """trials.csv, best_hyperparameters.json, best_model.keras, plots, pareto."""
+    """trials.csv, best_hyperparameters.json, plots, pareto."""
     out = Path(out)
     rows, hp_names = _trial_rows(tuner, out)
-    fields = ["trial_id", "status", *hp_names, "score", "epochs_run",
-              "wall_time_s", "params", "latency_ms", "rss_mb", "prune_error"]
+    fields = ["trial_id", "status", *hp_names, "score", "score_se", "scored",
+              "folds_run", "epochs_run", "wall_time_s", "params", "latency_ms",
+              "rss_mb", "prune_error"]
     _write_csv(out / "trials.csv", rows, fields)
     best_hp = tuner.get_best_hyperparameters(1)
-    result = {"trials": rows, "objective": [o for o, _ in objectives]}
+    result = {"trials": rows, "hp_names": hp_names,
+              "objective": [o for o, _ in objectives]}
     if best_hp:
         best_trial = tuner.oracle.get_best_trials(1)[0]
         write_json(out / "best_hyperparameters.json",
@@ -522,26 +642,6 @@ def export(tuner, out, objectives):
                     "objective": objectives[0][0], "values": best_hp[0].values})
         result.update(best_hyperparameters=best_hp[0].values,
                       best_score=best_trial.score, best_trial=best_trial.trial_id)
-        try:
-            with warnings.catch_warnings():
-                # keras-tuner loads the trial's checkpoint into a freshly
-                # compiled model whose optimizer is not built; the optimizer
-                # state it skips is not part of best_model.keras.
-                warnings.filterwarnings("ignore", message="Skipping variable loading "
-                                        "for optimizer")
-                model = tuner.get_best_models(1)[0]
-        except Exception as err:       # keras-tuner reloading its checkpoint
-            model = None
-            result["best_model_error"] = f"{type(err).__name__}: {err}"
-            log.warning("The best trial's model (%s) could not be reloaded, so "
-                        "best_model.keras was not written: %s",
-                        best_trial.trial_id, result["best_model_error"])
-            write_json(out / "best_model_error.json",
-                       {"trial_id": best_trial.trial_id,
-                        "error": result["best_model_error"]})
-        if model is not None:
-            with atomic_path(out / "best_model.keras") as tmp:
-                model.save(tmp)
     _plots(rows, hp_names, objectives[0][0], out)
     if len(objectives) > 1:
         key = {"params": "params", "latency": "latency_ms"}
@@ -598,4 +698,16 @@ def report(out) -> str:
         with open(out / "pareto.csv") as f:
             front = [r["trial_id"] for r in csv.DictReader(f)]
         lines.append(f"Pareto front: trials {', '.join(front)}")
+    final_path = out / "final.json"
+    if final_path.is_file():
+        final = json.loads(final_path.read_text())
+        lines.append(f"best configuration retrained on train + validation: test "
+                     f"accuracy {final['best']['test_accuracy']:.4f} "
+                     f"({final['best']['optimizer_steps']} optimizer steps) -> "
+                     f"{out / 'best_model.keras'}")
+        if final.get("default"):
+            lines.append(f"zoo train defaults on the same data: test accuracy "
+                         f"{final['default']['test_accuracy']:.4f}")
+    if (out / "report.md").is_file():
+        lines.append(f"trial scores with their standard errors: {out / 'report.md'}")
     return "\n".join(lines)

@@ -14,9 +14,20 @@ regularizer that uses them), dropout, label_smoothing, augment, batch_size,
 and architecture knobs: width_multiplier (mobilenet), depth (CIFAR ResNets:
 resnet20/32/44/56), cardinality (ResNeXt-29: 8 or 16).
 
+Two default spaces (`SPACES`): "focused" (the default) searches Adam/AdamW
+around their known-good learning rates, AdamW's weight decay, light
+augmentation and label smoothing — what a trial budget of a few hundred
+steps can tell apart; "wide" is every knob over broad ranges (seven
+optimizers, learning rate 1e-4…1e-1, four regularizers, dropout, batch size,
+architecture knobs). docs/tuning.md measures one against the other.
+
+A knob's default (its "default" field, else `zoo train`'s default when the
+knob can take it) is what keras-tuner's first trial uses, so every search
+scores `zoo train`'s own configuration first.
+
 Users fix, narrow or drop knobs from Python (`space={"optimizer": {"values":
 ["adam"]}}`) or from a JSON/YAML file (`load_space(path)`); what they give is
-merged over the family's defaults.
+merged over the focused space (or over the wide one: `base="wide"`).
 """
 
 from __future__ import annotations
@@ -36,7 +47,27 @@ KNOBS = ("optimizer", "learning_rate", "momentum", "rho", "beta_1", "beta_2",
          "dropout", "label_smoothing", "augment", "batch_size",
          "width_multiplier", "depth", "cardinality")
 _CHOICES = {"optimizer": OPTIMIZERS, "regularizer": REGULARIZERS,
-            "augment": AUGMENTS, "schedule": ("constant", "cosine")}
+            "augment": AUGMENTS, "schedule": SCHEDULES}
+SPACES = ("focused", "wide")
+
+# `zoo train`'s defaults (zoo.training.TrainConfig), the first trial of every
+# search; weight_decay is Keras AdamW's own default.
+TRAIN_DEFAULTS = {
+    "optimizer": "adam", "learning_rate": 1e-3, "momentum": 0.9, "rho": 0.9,
+    "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "weight_decay": 0.004,
+    "schedule": "warmup_cosine", "regularizer": "none", "dropout": 0.0,
+    "label_smoothing": 0.0, "augment": "none", "batch_size": 64,
+}
+
+FOCUSED = {
+    "optimizer": {"values": ["adam", "adamw"]},
+    "learning_rate": {"min": 3e-4, "max": 1e-2, "sampling": "log"},
+    "weight_decay": {"min": 1e-4, "max": 1e-1, "sampling": "log"},
+    "schedule": {"value": "warmup_cosine"},
+    "augment": {"values": ["none", "light"]},
+    "label_smoothing": {"values": [0.0, 0.1]},
+    "batch_size": {"value": 64},
+}
 
 BASE = {
     "optimizer": {"values": list(OPTIMIZERS)},
@@ -47,7 +78,7 @@ BASE = {
     "beta_2": {"values": [0.99, 0.999]},
     "epsilon": {"min": 1e-8, "max": 1e-5, "sampling": "log"},
     "weight_decay": {"min": 1e-5, "max": 1e-2, "sampling": "log"},
-    "schedule": {"values": ["constant", "cosine"]},
+    "schedule": {"values": ["warmup_cosine", "cosine", "constant"]},
     "regularizer": {"values": list(REGULARIZERS)},
     "l1": {"min": 1e-6, "max": 1e-3, "sampling": "log"},
     "l2": {"min": 1e-6, "max": 1e-2, "sampling": "log"},
@@ -85,9 +116,15 @@ DOMAINS = {
 }
 
 
-def default_space(model_name: str) -> dict:
-    """Sensible defaults for a model's family (architecture knobs included)."""
+def default_space(model_name: str, kind: str = "focused") -> dict:
+    """The focused or wide default space of a model (the wide one with its
+    family's architecture knobs)."""
     entry = registry.get_entry(model_name)
+    if kind not in SPACES:
+        raise InputError(f"Unknown search space {kind!r}; use {' or '.join(SPACES)}, "
+                         "or a space file.")
+    if kind == "focused":
+        return {k: dict(v) for k, v in FOCUSED.items()}
     space = {k: dict(v) for k, v in BASE.items()}
     if entry.family == "mobilenet":
         space["width_multiplier"] = {"values": [0.5, 0.75, 1.0]}
@@ -129,7 +166,8 @@ def _check_knob(name, spec):
         raise InputError(f"Knob {name!r}: expected a dict such as "
                          "{'values': [...]} or {'min': a, 'max': b}, or null; "
                          f"got {spec!r}.")
-    unknown = set(spec) - {"values", "min", "max", "sampling", "step", "value"}
+    unknown = set(spec) - {"values", "min", "max", "sampling", "step", "value",
+                           "default"}
     if unknown:
         raise InputError(f"Knob {name!r} has unknown field(s) {sorted(unknown)}.")
     _check_numbers(name, spec)
@@ -185,17 +223,34 @@ def _check_numbers(name, spec):
         raise InputError(f"Knob {name!r}: step must be a number > 0; got {step!r}.")
 
 
-def resolve_space(model_name: str, space=None) -> dict:
-    """Merges a user space (dict or file path) over the defaults; validates."""
-    if isinstance(space, (str, Path)):
+def _check_default(name, spec):
+    """A knob's "default" must be one of its values or inside its range."""
+    if spec is None or "default" not in spec:
+        return
+    d = spec["default"]
+    inside = d in spec["values"] if "values" in spec else (
+        d == spec["value"] if "value" in spec else
+        _is_number(d) and spec["min"] <= d <= spec["max"])
+    if not inside:
+        raise InputError(f"Knob {name!r}: default {d!r} is not among its values "
+                         "or inside its range.")
+
+
+def resolve_space(model_name: str, space=None, base: str = "focused") -> dict:
+    """Merges a user space (dict, file path, or "focused"/"wide") over the
+    `base` default space; validates."""
+    if isinstance(space, str) and space in SPACES:
+        base, space = space, None
+    elif isinstance(space, (str, Path)):
         space = load_space(space)
-    merged = default_space(model_name)
+    merged = default_space(model_name, base)
     for name, spec in (space or {}).items():
         if name not in KNOBS:
             raise InputError(f"Unknown search knob {name!r}; knobs: {', '.join(KNOBS)}.")
         merged[name] = spec
     for name, spec in merged.items():
         _check_knob(name, spec)
+        _check_default(name, spec)
     entry = registry.get_entry(model_name)
     if merged.get("width_multiplier") and entry.family != "mobilenet":
         raise InputError(f"width_multiplier is a mobilenet knob; {model_name} has none.")
@@ -213,18 +268,21 @@ def sample(hp, name, space, default=None, parent=None):
     spec = space.get(name)
     if spec is None:
         return default
+    first = first_value(name, spec)
+
     def declare():
         if "value" in spec:
             return hp.Fixed(name, spec["value"])
         if "values" in spec:
-            return hp.Choice(name, spec["values"])
+            return hp.Choice(name, spec["values"], default=first)
         lo, hi = spec["min"], spec["max"]
         if isinstance(lo, int) and isinstance(hi, int) and "step" in spec \
                 and isinstance(spec["step"], int):
-            return hp.Int(name, lo, hi, step=spec["step"])
+            return hp.Int(name, lo, hi, step=spec["step"],
+                          default=None if first is None else int(first))
         if lo == hi:
             return hp.Fixed(name, lo)
-        kwargs = {"sampling": spec.get("sampling", "linear")}
+        kwargs = {"sampling": spec.get("sampling", "linear"), "default": first}
         if "step" in spec:
             kwargs["step"] = spec["step"]
         return hp.Float(name, float(lo), float(hi), **kwargs)
@@ -238,8 +296,28 @@ def sample(hp, name, space, default=None, parent=None):
     return value if hp.is_active(name) else default
 
 
-def optimizer(hp, space, steps_per_epoch=100, epochs=1):
-    """The sampled optimizer; its knobs exist only where they mean something."""
+def first_value(name, spec):
+    """The value keras-tuner's first trial gives knob `name`: its "default",
+    else `zoo train`'s default when the knob can take it, else None
+    (keras-tuner's own: the first value, or the minimum)."""
+    if "default" in spec:
+        return spec["default"]
+    d = TRAIN_DEFAULTS.get(name)
+    if d is None:
+        return None
+    if "values" in spec:
+        return d if d in spec["values"] else None
+    if "min" in spec and spec["min"] <= d <= spec["max"]:
+        step = spec.get("step")
+        on_grid = not step or math.isclose((d - spec["min"]) / step,
+                                           round((d - spec["min"]) / step))
+        return d if on_grid else None
+    return None
+
+
+def optimizer(hp, space, total_steps=100, warmup_steps=0):
+    """The sampled optimizer with its learning-rate schedule over
+    `total_steps`; its knobs exist only where they mean something."""
     name = sample(hp, "optimizer", space, default="adam")
     lr = sample(hp, "learning_rate", space, default=1e-3)
     momentum = sample(hp, "momentum", space, 0.9,
@@ -251,8 +329,8 @@ def optimizer(hp, space, steps_per_epoch=100, epochs=1):
     epsilon = sample(hp, "epsilon", space, 1e-7, parent=adam_like)
     weight_decay = sample(hp, "weight_decay", space, 0.0,
                           parent=("optimizer", ["adamw"]))
-    schedule = sample(hp, "schedule", space, default="constant")
-    rate = make_schedule(schedule, lr, steps_per_epoch * epochs)
+    schedule = sample(hp, "schedule", space, default="warmup_cosine")
+    rate = make_schedule(schedule, lr, total_steps, warmup_steps)
     # Inactive knobs come back as their defaults; 0 is a legal value.
     return make_optimizer(name, rate, weight_decay=weight_decay, momentum=momentum,
                           rho=rho, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
@@ -288,10 +366,6 @@ def architecture(hp, model_name, space):
     return name, kwargs
 
 
-def finite(x):
-    return x is not None and not (isinstance(x, float) and math.isnan(x))
-
-
-__all__ = ["AUGMENTS", "BASE", "KNOBS", "REGULARIZERS", "SCHEDULES", "architecture",
-           "default_space", "load_space", "optimizer", "regularizer", "resolve_space",
-           "sample"]
+__all__ = ["AUGMENTS", "BASE", "FOCUSED", "KNOBS", "REGULARIZERS", "SCHEDULES",
+           "SPACES", "TRAIN_DEFAULTS", "architecture", "default_space", "first_value",
+           "load_space", "optimizer", "regularizer", "resolve_space", "sample"]

@@ -1,0 +1,151 @@
+"""After the search: the best configuration retrained, and `report.md`.
+
+`retrain` trains the best trial's configuration once more with `zoo
+train`'s full budget (zoo.training.budget) on the training and validation
+data together, evaluates it on the test split, and makes that model
+`best_model.keras`. With `compare_default`, `zoo train`'s default
+configuration is trained as `zoo train NAME --dataset D` would train it, so
+that the report says what the search bought. Both runs are ordinary
+`zoo.training.train` runs in `out/final` and `out/default`: they resume
+after a kill and are reused when the search is run again.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+from tuning import spaces
+from zoo import training
+from zoo.io import atomic_path, write_json, write_text
+
+# Hyperparameter name -> TrainConfig field.
+_FIELDS = {"optimizer": "optimizer", "learning_rate": "lr", "momentum": "momentum",
+           "rho": "rho", "beta_1": "beta_1", "beta_2": "beta_2", "epsilon": "epsilon",
+           "weight_decay": "weight_decay", "schedule": "schedule",
+           "label_smoothing": "label_smoothing", "augment": "augment",
+           "batch_size": "batch_size", "dropout": "dropout",
+           "width_multiplier": "width_multiplier"}
+
+
+def train_config(values, model_name, dataset, data_kwargs, **overrides):
+    """The TrainConfig of a trial's hyperparameter values (knobs the trial
+    did not sample keep `zoo train`'s defaults)."""
+    fields = {field: values[name] for name, field in _FIELDS.items()
+              if values.get(name) is not None}
+    if "batch_size" in fields:
+        fields["batch_size"] = int(fields["batch_size"])
+    name = model_name
+    if values.get("depth") is not None:
+        name = spaces.CIFAR_DEPTHS[int(values["depth"])]
+    if values.get("cardinality") is not None:
+        name = f"resnext29_{int(values['cardinality'])}x64d"
+    kind = values.get("regularizer")
+    if kind and kind != "none":
+        l1, l2 = values.get("l1", 1e-5), values.get("l2", 1e-4)
+        fields["regularizer"] = {"l1": f"l1:{l1}", "l2": f"l2:{l2}",
+                                 "elastic_net": f"elastic_net:{l1},{l2}"}[kind]
+    data = {k: data_kwargs.get(k) for k in ("data_dir", "image_size", "seed", "limit")}
+    data["seed"] = data["seed"] or 0
+    return training.TrainConfig(model=name, dataset=dataset, **data,
+                                **{**fields, **overrides})
+
+
+def retrain(values, *, model_name, dataset, data_kwargs, out, epochs=None,
+            compare_default=True, verbose=0) -> dict:
+    """Trains the best configuration on train + validation with the full
+    budget, writes `best_model.keras` and `final.json`; optionally trains
+    `zoo train`'s defaults for comparison.
+
+    Returns:
+        {"best": metrics of the retrained model, "default": metrics of the
+        default configuration or None, "same_as_default": bool}.
+    """
+    out = Path(out)
+    best = train_config(values, model_name, dataset, data_kwargs,
+                        validation_split=0.0, epochs=epochs)
+    metrics = training.train(best, out / "final", verbose=verbose,
+                             reuse_finished=True)
+    with atomic_path(out / "best_model.keras") as tmp:
+        shutil.copyfile(out / "final" / "model.keras", tmp)
+    default = training.TrainConfig(model=model_name, dataset=dataset, epochs=epochs,
+                                   **{k: v for k, v in best.to_dict().items()
+                                      if k in ("data_dir", "image_size", "seed",
+                                               "limit")})
+    same = _same_as_default(best, default)
+    default_metrics = None
+    if compare_default:
+        default_metrics = training.train(default, out / "default", verbose=verbose,
+                                         reuse_finished=True)
+    result = {"best": _summary(metrics), "same_as_default": same,
+              "default": None if default_metrics is None else _summary(default_metrics)}
+    write_json(out / "final.json", result)
+    return result
+
+
+def _same_as_default(best, default) -> bool:
+    """Whether the best configuration is `zoo train`'s default one (trained
+    on more data: the retraining also uses the validation split)."""
+    a, b = best.to_dict(), default.to_dict()
+    ignore = {"validation_split", "lr"}
+    return all(a[k] == b[k] for k in a if k not in ignore) and \
+        best.learning_rate == default.learning_rate
+
+
+def _summary(metrics) -> dict:
+    keep = ("test_accuracy", "test_loss", "params", "epochs", "optimizer_steps",
+            "wall_time_s")
+    return {k: metrics.get(k) for k in keep} | {"config": metrics.get("config")}
+
+
+def _fmt(value, spec=".4f"):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return format(value, spec) if isinstance(value, (int, float)) else str(value)
+
+
+def write_report(out, *, rows, hp_names, objective, plan, best, final):
+    """`report.md`: the plan, every trial with its score's uncertainty, the
+    best configuration, and its test accuracy beside `zoo train`'s defaults."""
+    out = Path(out)
+    lines = [f"# Search report: {out.name}", "",
+             f"Objective `{objective}`; {plan.describe()}.", ""]
+    if final:
+        b, d = final["best"], final.get("default")
+        lines += ["## Test accuracy", "",
+                  "| model | test accuracy | optimizer steps | wall time (s) |",
+                  "|---|---|---|---|",
+                  f"| best configuration, retrained on train + validation "
+                  f"(`best_model.keras`) | {_fmt(b['test_accuracy'])} | "
+                  f"{b['optimizer_steps']} | {_fmt(b['wall_time_s'], '.0f')} |"]
+        if d:
+            lines.append(f"| `zoo train` defaults (same data, its own 10 % "
+                         f"validation split) | {_fmt(d['test_accuracy'])} | "
+                         f"{d['optimizer_steps']} | {_fmt(d['wall_time_s'], '.0f')} |")
+        if final.get("same_as_default"):
+            lines.append("\nThe best configuration is `zoo train`'s default one.")
+        lines.append("")
+    if best:
+        lines += ["## Best configuration", "",
+                  f"Trial {best['trial_id']}: {objective} = {_fmt(best['score'])}", ""]
+        lines += [f"- {k} = {v}" for k, v in sorted(best["values"].items())] + [""]
+    shown = [n for n in hp_names if any(r.get(n) is not None for r in rows)]
+    lines += ["## Trials", "",
+              "Score: the objective after the trial's last epoch, the mean over "
+              "folds under cross-validation; ± its standard error (binomial, "
+              "over the images that scored it).", "",
+              "| trial | status | score | ± | images scored | epochs | "
+              + " | ".join(shown) + " |",
+              "|" + "---|" * (6 + len(shown))]
+    for r in rows:
+        cells = [r["trial_id"], r["status"], _fmt(r["score"]), _fmt(r.get("score_se")),
+                 _fmt(r.get("scored"), "d"), _fmt(r.get("epochs_run"), "d")]
+        cells += [_fmt(r.get(n), ".3g") if isinstance(r.get(n), float)
+                  else _fmt(r.get(n)) for n in shown]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    trial_time = sum(float(r["wall_time_s"] or 0) for r in rows)
+    lines += ["", f"Training time of the trials: {trial_time:.0f} s."]
+    write_text(out / "report.md", "\n".join(lines) + "\n")
