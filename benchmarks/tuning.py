@@ -10,7 +10,9 @@ plain random) use the same model, space and budget; the table shows the
 best validation accuracy, total epochs trained, wall time, and the epochs
 and time each needed to get within 1 point of the best accuracy either
 found.  The searches are also run by `zoo tune`; this script calls
-`tuning.search` directly.
+`tuning.search` directly, with the trial budget in passes (`--epochs`), a
+holdout validation split (`folds=1`) and no final retraining, so that it
+compares the tuners alone.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def run(kind, prune, args, out):
     start = time.perf_counter()
     tuning.search(args.model, args.dataset, tuner=kind, max_trials=args.trials,
                   epochs=args.epochs, out=out, seed=args.seed, space=SPACE,
-                  image_size=args.image_size, prune=prune, limit=args.limit)
+                  image_size=args.image_size, prune=prune, limit=args.limit,
+                  folds=1, retrain=False)
     wall = time.perf_counter() - start
     with open(Path(out) / "trials.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["score"]]
@@ -58,7 +61,7 @@ def memory(args):
     tuning.search(args.model, args.dataset, tuner="random", max_trials=args.memory_trials,
                   epochs=1, out=out, seed=args.seed, space=SPACE,
                   image_size=args.image_size, prune=False, limit=args.limit,
-                  trials_per_process=args.trials_per_process)
+                  trials_per_process=args.trials_per_process, folds=1, retrain=False)
     with open(out / "trials.csv") as f:
         rss = [float(r["rss_mb"]) for r in sorted(csv.DictReader(f),
                                                   key=lambda r: r["trial_id"])]

@@ -203,14 +203,17 @@ def cmd_compress(args) -> int:
 def _tune_argv(args):
     """The command each distributed process runs (everything but --workers)."""
     argv = ["tune", args.name, "--dataset", args.dataset, "--tuner", args.tuner,
-            "--max-trials", str(args.max_trials), "--epochs", str(args.epochs),
-            "--objective", args.objective, "--out", args.out, "--seed", str(args.seed)]
+            "--max-trials", str(args.max_trials), "--objective", args.objective,
+            "--out", args.out, "--seed", str(args.seed)]
     for flag, value in (("--data-dir", args.data_dir), ("--space", args.space),
-                        ("--image-size", args.image_size), ("--limit", args.limit)):
+                        ("--image-size", args.image_size), ("--limit", args.limit),
+                        ("--epochs", args.epochs), ("--trial-steps", args.trial_steps),
+                        ("--folds", args.folds), ("--final-epochs", args.final_epochs)):
         if value is not None:
             argv += [flag, str(value)]
-    if args.no_pruning:
-        argv.append("--no-pruning")
+    for flag in ("no_pruning", "no_retrain", "no_compare_default"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
     return argv
 
 
@@ -242,11 +245,14 @@ def cmd_tune(args) -> int:
         return 0
     result = tuning.search(args.name, args.dataset, tuner=args.tuner,
                            max_trials=args.max_trials, epochs=args.epochs,
+                           trial_steps=args.trial_steps, folds=args.folds,
                            objective=args.objective, out=args.out, seed=args.seed,
                            space=args.space, data_dir=args.data_dir,
                            image_size=args.image_size, prune=not args.no_pruning,
                            limit=args.limit, verbose=2 if args.verbose else 0,
-                           trials_per_process=args.trials_per_process)
+                           trials_per_process=args.trials_per_process,
+                           retrain=not args.no_retrain, final_epochs=args.final_epochs,
+                           compare_default=not args.no_compare_default)
     if result:
         print(tuning.report(args.out))
     return 0
@@ -453,8 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "tune", help="hyperparameter search with keras-tuner",
         description="Search optimizer, regularization and architecture settings of "
-                    "NAME with keras-tuner; writes trials.csv, best_hyperparameters."
-                    "json, best_model.keras and plots into --out. Running the same "
+                    "NAME with keras-tuner, then train the best configuration on "
+                    "train + validation and test it; writes report.md, trials.csv, "
+                    "best_hyperparameters.json, best_model.keras and plots into "
+                    "--out. Running the same "
                     "command again resumes. keras-tuner's gRPC channel (--workers) "
                     "has no authentication: keep the chief on a trusted network.")
     p.add_argument("name", nargs="?", help="registry name, e.g. resnet20")
@@ -463,12 +471,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tuner", default="random",
                    help="random | bayesian | hyperband | grid (default random)")
     p.add_argument("--max-trials", type=int, default=10)
-    p.add_argument("--epochs", type=int, default=3,
-                   help="epochs per trial (hyperband: maximum)")
+    p.add_argument("--trial-steps", type=int, metavar="N",
+                   help="optimizer steps per trial (default: 3 passes over the "
+                        "data, at least 300 steps)")
+    p.add_argument("--epochs", type=int,
+                   help="instead of --trial-steps: passes over the training data "
+                        "per trial (hyperband: maximum)")
+    p.add_argument("--folds", type=int, metavar="K",
+                   help="score trials by K-fold cross-validation; 1: a holdout of "
+                        "at least 500 images (default: 3 folds below 5,000 "
+                        "labelled images, else 1)")
     p.add_argument("--objective", default="val_accuracy",
                    help="val_accuracy, or several for a Pareto front: "
                         "val_accuracy,params or val_accuracy,latency")
-    p.add_argument("--space", metavar="FILE", help="JSON/YAML search space file")
+    p.add_argument("--space", metavar="focused|wide|FILE",
+                   help="focused (default: Adam/AdamW learning rate, weight decay, "
+                        "augmentation, label smoothing), wide (every knob), or a "
+                        "JSON/YAML space file merged over the focused space")
+    p.add_argument("--no-retrain", action="store_true",
+                   help="skip the final training of the best configuration on "
+                        "train + validation (then no best_model.keras)")
+    p.add_argument("--final-epochs", type=int, metavar="N",
+                   help="epochs of the final training (default: zoo train's budget)")
+    p.add_argument("--no-compare-default", action="store_true",
+                   help="do not train zoo train's defaults for the report")
     p.add_argument("--image-size", type=int)
     p.add_argument("--limit", type=int, help="use at most N training images")
     p.add_argument("--seed", type=int, default=0)
