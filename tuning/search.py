@@ -28,6 +28,7 @@ from tuning import final as final_lib
 from tuning import plan as plan_lib
 from tuning import spaces
 from zoo import data as data_lib
+from zoo import training
 from zoo.factory import check_positive_int
 from zoo.io import atomic_path, check_writable_dir, write_json, write_text
 from zoo.errors import InputError
@@ -108,9 +109,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         data = self.trial_data(hp, fold)
         train, val = data.train, data.val
         if hp.values.get("label_smoothing"):
-            k = self.num_classes
-            onehot = (lambda x, y: (x, keras.ops.one_hot(y, k)))
-            train, val = train.map(onehot), val.map(onehot)
+            train, val = (data_lib.one_hot(ds, self.num_classes) for ds in (train, val))
         kwargs.setdefault("validation_data", val)
         # The pipeline shuffles itself; keras-tuner passes fit's default
         # shuffle=True, which Keras ignores with a warning for tf.data.
@@ -178,8 +177,7 @@ class TrialRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        loss = logs.get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
+        if training.diverged(self.model, logs):
             # A diverged trial ends here (FAILED in trials.csv).
             self.diverged = True
             self.model.stop_training = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from zoo import startup as _startup
 
+_startup.apply_backend_option()     # `zoo --backend jax ...`: before Keras
 _startup.quiet_import()     # before Keras imports TensorFlow; see zoo.startup
 
 import keras as _keras  # noqa: E402

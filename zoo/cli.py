@@ -111,10 +111,39 @@ def _preprocessing(args) -> str:
     return mode or "unit"
 
 
+def _without(argv, flag):
+    """`argv` without `flag` and its value."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == flag:
+            skip = True
+        elif not arg.startswith(flag + "="):
+            out.append(arg)
+    return out
+
+
 def cmd_train(args) -> int:
-    from zoo import training
+    from zoo import distributed, training
     config = _train_config(args).validate()
-    metrics = training.train(config, args.out, overwrite=args.overwrite)
+    given = (args.coordinator, args.num_processes, args.process_id)
+    if args.processes is not None:
+        if any(v is not None for v in given):
+            raise UsageError("--processes starts the processes of a job on this "
+                             "machine; --coordinator/--num-processes/--process-id "
+                             "(or their environment variables) run one process of "
+                             "a job started elsewhere. Use one or the other.")
+        distributed.launch(_without(args.argv, "--processes"), args.processes)
+        return 0
+    group = distributed.process_group(*given)
+    metrics = training.train(config, args.out, overwrite=args.overwrite,
+                             processes=group)
+    if group is not None:
+        print(f"process {metrics['process']}: weights sha256 "
+              f"{metrics['weights_sha256']}", flush=True)
+        if not group.is_chief:
+            return 0
     print(f"test accuracy {metrics['test_accuracy']:.4f}, test loss "
           f"{metrics['test_loss']:.4f}, {metrics['epochs']} epochs, "
           f"{metrics['wall_time_s']:.0f} s; outputs in {args.out}")
@@ -159,6 +188,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_export(args) -> int:
+    import keras
     from zoo import inference
     from zoo.io import atomic_path, check_writable_dir
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
@@ -167,6 +197,11 @@ def cmd_export(args) -> int:
         raise UsageError(f"Unknown export format(s) {', '.join(bad) or '(none)'}; "
                          "use saved_model and/or tflite.")
     out = check_writable_dir(args.out)
+    if "tflite" in formats and keras.backend.backend() != "tensorflow":
+        raise UsageError("LiteRT export (tflite) runs on the TensorFlow backend "
+                         f"only; this process runs Keras on {keras.backend.backend()}. "
+                         "Rerun with --backend tensorflow (the .keras file is the "
+                         "same on every backend).")
     model = inference.load_keras(args.model)
     if "saved_model" in formats:
         with atomic_path(out / "saved_model") as tmp:
@@ -380,7 +415,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "with bf16 instructions mixed_bfloat16, except for "
                         "MobileNets (slower in bf16); else float32")
     p.add_argument("--strategy", choices=("mirrored",),
-                   help="MirroredStrategy over local GPUs (else CPUs)")
+                   help="MirroredStrategy over local GPUs (else CPUs); "
+                        "TensorFlow backend, one host")
+    p.add_argument("--processes", type=int, metavar="N",
+                   help="data-parallel training in N local processes "
+                        "(keras.distribution, JAX backend; docs/distributed.md)")
+    p.add_argument("--coordinator", metavar="HOST:PORT",
+                   help="one process of a multi-process job: the address of "
+                        "process 0 (or $ZOO_COORDINATOR); no authentication, "
+                        "keep it on a trusted network")
+    p.add_argument("--num-processes", type=int, metavar="N",
+                   help="processes in the job (or $ZOO_NUM_PROCESSES, $SLURM_NTASKS)")
+    p.add_argument("--process-id", type=int, metavar="I",
+                   help="this process's id, 0..N-1 (or $ZOO_PROCESS_ID, "
+                        "$SLURM_PROCID); process 0 writes the outputs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--patience", type=int, help="early-stopping patience")
     p.add_argument("--tensorboard", action="store_true")
@@ -529,12 +577,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_backend_option(parser):
+    """`--backend` on the main parser and on every command."""
+    from zoo.startup import BACKENDS
+    subparsers = [a for a in parser._actions
+                  if isinstance(a, argparse._SubParsersAction)]
+    for p in [parser, *(c for s in subparsers for c in s.choices.values())]:
+        p.add_argument("--backend", choices=BACKENDS, default=argparse.SUPPRESS,
+                       help="Keras backend (sets KERAS_BACKEND before Keras is "
+                            "imported; default: $KERAS_BACKEND, else tensorflow)")
+
+
+def _check_backend(args):
+    import keras
+    wanted = getattr(args, "backend", None)
+    if wanted and keras.backend.backend() != wanted:
+        raise UsageError(f"--backend {wanted} must be set before Keras is imported; "
+                         f"this process already runs Keras on "
+                         f"{keras.backend.backend()}. Run the zoo command in a new "
+                         f"process, or set KERAS_BACKEND={wanted}.")
+
+
 def main(argv=None) -> int:
     parser = build_parser()
+    _add_backend_option(parser)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     from zoo.errors import InputError, ZooError
     debug = bool(os.environ.get("ZOO_DEBUG"))
     try:
+        _check_backend(args)
         return args.func(args)
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)

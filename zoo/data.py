@@ -426,20 +426,59 @@ def _prepare_fn(image_shape, source_shape):
     return prepare
 
 
-def _pipeline(ds, *, prepare, batch_size, mode, cache):
-    """A validation or test pipeline: prepared, batched, scaled, in order."""
+def _pipeline(ds, *, prepare, batch_size, mode, cache, shard=None):
+    """A validation or test pipeline: prepared, batched, scaled, in order.
+
+    With `shard=(i, n)` (multi-process training) it yields (images, labels,
+    weights): process i's n-th of every global batch. The data are padded
+    to a multiple of n with (at most n - 1) images of weight 0, so that every
+    process runs the same number of equal batches and weighted metrics
+    count each image once.
+    """
     import tensorflow as tf
     autotune = tf.data.AUTOTUNE
     ds = ds.map(prepare, num_parallel_calls=autotune)
     if cache:
         ds = ds.cache()
+    if shard is not None:
+        i, n = shard
+        pad = -int(ds.cardinality()) % n
+        ds = ds.map(lambda x, y: (x, y, tf.constant(1.0)))
+        ds = ds.concatenate(ds.repeat().take(pad).map(
+            lambda x, y, w: (x, y, tf.constant(0.0))))
+
+        def local(x, y, w):
+            part = tf.shape(y)[0] // n
+            lo, hi = i * part, (i + 1) * part
+            return preprocessing.scale(x[lo:hi], mode), y[lo:hi], w[lo:hi]
+        return ds.batch(batch_size).map(local, num_parallel_calls=autotune) \
+            .prefetch(autotune)
     ds = ds.batch(batch_size)
     ds = ds.map(lambda x, y: (preprocessing.scale(x, mode), y),
                 num_parallel_calls=autotune)
     return ds.prefetch(autotune)
 
 
-def _training_stream(one_pass, size, *, batch_size, seed, augmenter, mode):
+def _local_slice(batch_size, shard):
+    """The part [lo, hi) of a global batch that process `shard[0]` of
+    `shard[1]` trains on."""
+    i, n = shard
+    local = batch_size // n
+    return i * local, (i + 1) * local
+
+
+def _batched_indices(order, batch_size, shard=None):
+    """Batches of example indices; with `shard`, this process's part of each
+    global batch (a last partial global batch is dropped, so that every
+    process runs the same steps)."""
+    if shard is None:
+        return order.batch(batch_size)
+    lo, hi = _local_slice(batch_size, shard)
+    return order.batch(batch_size, drop_remainder=True).map(lambda i: i[lo:hi])
+
+
+def _training_stream(one_pass, size, *, batch_size, seed, augmenter, mode,
+                     shard=None):
     """The training pipeline: one pass over the `size` training examples
     each time it is iterated, returned with its pass counter.
 
@@ -455,7 +494,7 @@ def _training_stream(one_pass, size, *, batch_size, seed, augmenter, mode):
     import tensorflow as tf
     autotune = tf.data.AUTOTUNE
     counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_pass")
-    steps = -(-size // batch_size)
+    steps = size // batch_size if shard is not None else -(-size // batch_size)
     generators = augment_lib.seed_generators(augmenter)
 
     def numbered(p):
@@ -491,7 +530,7 @@ def _permuted(fetch, size, seed):
     return one_pass
 
 
-def _array_fetch(x, y, prepare, batch_size):
+def _array_fetch(x, y, prepare, batch_size, shard=None):
     """`fetch` for in-memory arrays (NumPy, or a folder's images already in
     a tf.Variable): batches gathered by index."""
     import tensorflow as tf
@@ -499,7 +538,7 @@ def _array_fetch(x, y, prepare, batch_size):
         images = x if isinstance(x, tf.Variable) else tf.Variable(
             x, trainable=False, name="train_images")
         labels = tf.Variable(y, trainable=False, name="train_labels")
-    return lambda order: order.batch(batch_size).map(
+    return lambda order: _batched_indices(order, batch_size, shard).map(
         lambda i: prepare(tf.gather(images, i), tf.gather(labels, i)),
         num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -513,8 +552,21 @@ def _check_fold(fold):
         raise DataError(f"fold must be (i, k) with k >= 2 and 0 <= i < k; got {fold!r}.")
 
 
+def _check_shard(shard, batch_size):
+    if shard is None:
+        return
+    ok = isinstance(shard, (tuple, list)) and len(shard) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in shard)
+    if not ok or shard[1] < 1 or not 0 <= shard[0] < shard[1]:
+        raise DataError(f"shard must be (i, n) with 0 <= i < n; got {shard!r}.")
+    if batch_size % shard[1]:
+        raise DataError(f"The global batch size {batch_size} must be a multiple of "
+                        f"the {shard[1]} processes, so that each takes an equal part; "
+                        f"use --batch-size {batch_size - batch_size % shard[1] or shard[1]}.")
+
+
 def _check_arguments(source, data_dir, mode, batch_size, validation_split, channels,
-                     image_size, augment, augment_knobs, fold=None):
+                     image_size, augment, augment_knobs, fold=None, shard=None):
     """`load`'s checks, before anything is read; returns the checked source
     and image_size as (h, w) or None."""
     source = check_source(source, data_dir)
@@ -531,13 +583,14 @@ def _check_arguments(source, data_dir, mode, batch_size, validation_split, chann
         raise DataError(f"image_size must be a positive int or (h, w); got {image_size!r}.")
     augment_lib.resolve(augment, **(augment_knobs or {}))
     _check_fold(fold)
+    _check_shard(shard, batch_size)
     return source, image_size
 
 
 def load(source="digits", *, data_dir=None, image_size=None, channels=None,
          batch_size=64, validation_split=0.1, augment="none", seed=0,
          preprocessing_mode="unit", cache=True, limit=None,
-         augment_knobs=None, fold=None) -> Data:
+         augment_knobs=None, fold=None, shard=None) -> Data:
     """Loads a dataset as train/validation/test `tf.data` pipelines.
 
     Args:
@@ -562,6 +615,12 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
             fold i of a stratified k-fold partition of the training data
             (seeded with `seed`) instead of `validation_split`; in-memory
             and folder sources.
+        shard: (i, n) for process i of an n-process data-parallel run
+            (zoo.distributed): every pipeline yields process i's n-th of
+            each global batch of `batch_size` (a multiple of n); the
+            training passes drop a last partial batch, and validation and
+            test batches carry weights (see `_pipeline`). In-memory and
+            folder sources.
 
     Returns:
         Data with `.train`, `.val`, `.test` and `.info`.
@@ -573,19 +632,21 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
     """
     source, image_size = _check_arguments(
         source, data_dir, preprocessing_mode, batch_size, validation_split, channels,
-        image_size, augment, augment_knobs, fold)
+        image_size, augment, augment_knobs, fold, shard)
     if source.startswith("folder:"):
         return _load_folder(source, image_size=image_size, channels=channels,
                             batch_size=batch_size, validation_split=validation_split,
                             augment=augment, augment_knobs=augment_knobs, seed=seed,
-                            mode=preprocessing_mode, cache=cache, fold=fold)
+                            mode=preprocessing_mode, cache=cache, fold=fold,
+                            shard=shard)
     if source.startswith("tfds:"):
         builder = _tfds_builder(source[len("tfds:"):], data_dir)
         if not _tfds_fits(builder):
-            if fold is not None:
+            if fold is not None or shard is not None:
                 raise DataError(f"{source} is too large to hold in memory and is "
-                                "streamed; k-fold cross-validation needs an "
-                                "in-memory dataset. Use a holdout split (folds 1).")
+                                "streamed; k-fold cross-validation and "
+                                "multi-process training need an in-memory or "
+                                "folder dataset.")
             return _load_tfds_stream(
                 source, builder, image_size=image_size, channels=channels,
                 batch_size=batch_size, validation_split=validation_split,
@@ -614,11 +675,11 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
         allow_flip=arrays.allow_flip, **(augment_knobs or {}))
     prepare = _prepare_fn(image_shape, source_shape)
     common = dict(prepare=prepare, batch_size=batch_size, mode=preprocessing_mode,
-                  cache=cache)
+                  cache=cache, shard=shard)
     train, counter = _training_stream(
-        _permuted(_array_fetch(xtr, ytr, prepare, batch_size), len(xtr), seed),
+        _permuted(_array_fetch(xtr, ytr, prepare, batch_size, shard), len(xtr), seed),
         len(xtr), batch_size=batch_size, seed=seed, augmenter=augmenter,
-        mode=preprocessing_mode)
+        mode=preprocessing_mode, shard=shard)
     val = _pipeline(tf.data.Dataset.from_tensor_slices((xva, yva)), **common)
     test = _pipeline(tf.data.Dataset.from_tensor_slices((arrays.x_test, arrays.y_test)),
                      **common)
@@ -755,7 +816,7 @@ def _read_all(paths, labels, read, image_shape):
 
 
 def _load_folder(source, *, image_size, channels, batch_size, validation_split,
-                 augment, augment_knobs, seed, mode, cache, fold=None):
+                 augment, augment_knobs, seed, mode, cache, fold=None, shard=None):
     """An image folder, streamed from disk: file names and labels are held in
     memory, images are decoded batch by batch (no shuffle buffer: each pass
     reads the files in a seeded random order). With `cache`, the decoded
@@ -777,19 +838,21 @@ def _load_folder(source, *, image_size, channels, batch_size, validation_split,
     fits = cache and len(ptr) * int(np.prod(image_shape)) <= FOLDER_CACHE_BYTES
     if fits:
         fetch = _array_fetch(_read_all(ptr, ltr, read, image_shape), ltr, identity,
-                             batch_size)
+                             batch_size, shard)
     else:
         tr_paths, tr_labels = tf.constant(ptr), tf.constant(ltr)
-        fetch = (lambda order: order.map(
+        local = batch_size // (shard[1] if shard else 1)
+        fetch = (lambda order: _batched_indices(order, batch_size, shard).unbatch().map(
             lambda i: read(tf.gather(tr_paths, i), tf.gather(tr_labels, i)),
-            num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size))
+            num_parallel_calls=tf.data.AUTOTUNE).batch(local))
     augmenter = augment_lib.build_augmenter(augment, image_shape=image_shape,
                                             seed=seed, **(augment_knobs or {}))
     train, counter = _training_stream(_permuted(fetch, len(ptr), seed), len(ptr),
                                       batch_size=batch_size, seed=seed,
-                                      augmenter=augmenter, mode=mode)
+                                      augmenter=augmenter, mode=mode, shard=shard)
     # Validation and test images are read from disk each time (not cached).
-    common = dict(prepare=read, batch_size=batch_size, mode=mode, cache=False)
+    common = dict(prepare=read, batch_size=batch_size, mode=mode, cache=False,
+                  shard=shard)
     val = _pipeline(tf.data.Dataset.from_tensor_slices((pva, lva)), **common) \
         if len(pva) else None
     test = _pipeline(tf.data.Dataset.from_tensor_slices((pte, lte)), **common)
@@ -801,6 +864,16 @@ def _load_folder(source, *, image_size, channels, batch_size, validation_split,
         (ptr[:32], ltr[:32])).map(read).batch(32)))
     return Data(train, val, test, info, augmenter,
                 (np.asarray(sample[0], "float32"), np.asarray(sample[1])), counter)
+
+
+def one_hot(ds, num_classes):
+    """(images, labels[, weights]) batches with one-hot labels, for losses
+    that need them (label smoothing). tf.data runs TensorFlow under every
+    Keras backend, so this is TensorFlow's one_hot, not keras.ops'."""
+    import tensorflow as tf
+    if ds is None:
+        return None
+    return ds.map(lambda x, y, *rest: (x, tf.one_hot(y, num_classes), *rest))
 
 
 def sample_images(data: Data, n=16):

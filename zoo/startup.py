@@ -28,6 +28,30 @@ def running_command_line() -> bool:
     return False
 
 
+# The Keras backends `--backend` accepts: the ones the test suite runs on.
+BACKENDS = ("tensorflow", "jax")
+
+
+def backend_option(argv=None):
+    """The value of `--backend NAME` (or `--backend=NAME`) in `argv`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv):
+        if arg == "--backend" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--backend="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def apply_backend_option():
+    """On the command line, `--backend NAME` sets KERAS_BACKEND before Keras
+    is imported (it wins over the environment variable). An unknown name is
+    left to the argument parser, which names the choices."""
+    name = backend_option() if running_command_line() else None
+    if name in BACKENDS:
+        os.environ["KERAS_BACKEND"] = name
+
+
 def quiet() -> bool:
     """Whether native start-up output is hidden in this process."""
     return running_command_line() and not os.environ.get("ZOO_DEBUG") \

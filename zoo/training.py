@@ -24,12 +24,14 @@ import json
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 
 from zoo import data as data_lib
+from zoo import distributed
 from zoo import factory, registry
 from zoo.io import atomic_path, check_writable_dir, write_json, write_text
 from zoo.errors import InputError, ZooError
@@ -57,19 +59,22 @@ DEFAULT_MIN_STEPS = 1000
 MIN_EPOCH_STEPS = 50
 
 
-def budget(num_train, batch_size, epochs=None, min_steps=DEFAULT_MIN_STEPS):
+def budget(num_train, batch_size, epochs=None, min_steps=DEFAULT_MIN_STEPS,
+           drop_remainder=False):
     """(epochs, steps per epoch) of a run.
 
     An explicit `epochs` is honoured: that many passes over the data. Without
     one, a run gets DEFAULT_EPOCHS epochs or as many optimizer steps as
     `min_steps`, whichever is more; on a small dataset an epoch is then
-    several whole passes (at least MIN_EPOCH_STEPS steps).
+    several whole passes (at least MIN_EPOCH_STEPS steps). With
+    `drop_remainder` (multi-process runs) a pass has only whole batches.
 
     Example:
         >>> budget(450, 64)          # (18, 56): 7 passes an epoch, 1,008 steps
         >>> budget(54000, 64)        # (10, 844)
     """
-    steps = max(1, math.ceil(num_train / batch_size))
+    steps = max(1, num_train // batch_size if drop_remainder
+                else math.ceil(num_train / batch_size))
     if epochs is not None:
         return int(epochs), steps
     if steps < MIN_EPOCH_STEPS:
@@ -198,6 +203,15 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise InputError(f"Unknown precision {self.precision!r}; use one of "
                              f"{', '.join(PRECISIONS)}.")
+        backend = keras.backend.backend()
+        if backend != "tensorflow" and self.strategy:
+            raise InputError(f"--strategy {self.strategy} is tf.distribute, TensorFlow "
+                             f"only; this process runs Keras on {backend}. For "
+                             "data-parallel training on JAX use --processes N "
+                             "(docs/distributed.md).")
+        if backend != "tensorflow" and self.jit_compile:
+            raise InputError("--jit turns on XLA for TensorFlow's train step; the "
+                             f"{backend} backend compiles on its own (leave --jit out).")
         if self.strategy not in STRATEGIES:
             raise InputError(f"Unknown strategy {self.strategy!r}; use 'mirrored' "
                              "or None. (Keras 3 fit does not run under "
@@ -312,7 +326,7 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         if value is None or math.isnan(value) or value <= self.best:
             return
         self.best = float(value)
-        with atomic_path(self.path) as tmp:
+        with atomic_path(self.path) as tmp, distributed.local_only():
             self.model.save(tmp)
         write_json(self.meta, {"epoch": epoch + 1, "monitor": self.monitor,
                                "value": self.best})
@@ -346,18 +360,32 @@ class ResumeDataOrder(keras.callbacks.Callback):
             self.started = True
 
 
-class NaNGuard(keras.callbacks.Callback):
-    """Stops training at the end of an epoch whose loss is NaN or infinite.
+def diverged(model, logs) -> bool:
+    """Whether an epoch's loss, or any weight of the model, is NaN or
+    infinite. The weights are checked too: under the JAX backend Keras'
+    cross-entropy of NaN predictions comes out finite (about 14.5), so a
+    diverged run can report a finite loss."""
+    import numpy as np
+    loss = (logs or {}).get("loss")
+    if loss is not None and not math.isfinite(float(loss)):
+        return True
+    with distributed.local_only():
+        return not all(np.isfinite(w).all() for w in model.get_weights())
 
-    A NaN in any batch makes the epoch's mean loss NaN, so nothing is
-    missed. It is placed first and raises, so the callbacks after it (the
-    resume backup, the CSV log, the best-model checkpoint) never record the
-    broken epoch: rerunning resumes from the last good one.
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the end of an epoch whose loss or weights are NaN
+    or infinite (see `diverged`).
+
+    A NaN in any batch makes the epoch's mean loss NaN (or the weights
+    NaN), so nothing is missed. It is placed first and raises, so the
+    callbacks after it (the resume backup, the CSV log, the best-model
+    checkpoint) never record the broken epoch: rerunning resumes from the
+    last good one.
     """
 
     def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
+        if diverged(self.model, logs):
             raise NaNLoss(epoch + 1)
 
 
@@ -397,8 +425,7 @@ def default_callbacks(out, monitor="val_accuracy"):
     out = Path(out)
     return [
         NaNGuard(),
-        keras.callbacks.BackupAndRestore(str(out / "backup"), double_checkpoint=True,
-                                         delete_checkpoint=False),
+        Backup(str(out / "backup"), double_checkpoint=True, delete_checkpoint=False),
         keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
         AtomicBestCheckpoint(out / "best.keras", monitor=monitor),
     ]
@@ -522,7 +549,8 @@ def build_model_for(config: TrainConfig, info):
 
 
 def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
-          prepare_model=None, initial_weights=None, reuse_finished=False) -> dict:
+          prepare_model=None, initial_weights=None, reuse_finished=False,
+          processes=None) -> dict:
     """Trains (or resumes training) and writes the run's files into `out`.
 
     Args:
@@ -536,6 +564,10 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
         initial_weights: a .keras/.weights.h5 file to start from.
         reuse_finished: return the metrics of a finished run in `out`
             instead of refusing to overwrite it.
+        processes: a zoo.distributed.ProcessGroup: this process is one of
+            an N-process data-parallel job (JAX backend); it trains on its
+            part of every global batch of `config.batch_size`, and only
+            process 0 writes into `out` (a folder every process can read).
 
     Returns:
         The metrics dict also written to metrics.json.
@@ -547,113 +579,194 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
     out = Path(out)
     if reuse_finished and (out / "metrics.json").is_file() and not overwrite:
         return json.loads((out / "metrics.json").read_text())
-    _prepare_out(out, config, overwrite)
-    write_json(out / "config.json", config.to_dict())
+    group = _join(processes, config)
+    chief = group is None or group.is_chief
+    if chief:
+        _prepare_out(out, config, overwrite)
+        write_json(out / "config.json", config.to_dict())
+    if group is not None:
+        distributed.barrier("zoo-train-out-ready")
     if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
+        verbose = (1 if sys.stdout.isatty() else 2) if chief else 0
     previous_policy = keras.mixed_precision.dtype_policy().name
     keras.utils.set_random_seed(config.seed)
+    shard = group.shard if group is not None and group.num_processes > 1 else None
     data = data_lib.load(
         config.dataset, data_dir=config.data_dir, image_size=config.image_size,
         channels=config.channels, batch_size=config.batch_size,
         validation_split=config.validation_split, augment=config.augment,
         seed=config.seed, preprocessing_mode=config.preprocessing,
-        limit=config.limit)
-    info = data.info
+        limit=config.limit, shard=shard)
     start = time.perf_counter()
     try:
         keras.mixed_precision.set_global_policy(config.precision)
-        strategy = _strategy(config.strategy)
-        scope = strategy.scope() if strategy else contextlib.nullcontext()
-        with scope:
-            model = build_model_for(config, info)
-            if initial_weights is not None:
-                from zoo import weights as weights_lib
-                weights_lib.assign(model, weights_lib.read_weights(initial_weights),
-                                   source=str(initial_weights))
-            if prepare_model is not None:
-                prepare_model(model)
-            summary = _prepare_fine_tune(config, model, data) if config.fine_tune \
-                else None
-            epochs, steps = budget(info.num_train, config.batch_size,
-                                   config.epochs, config.min_steps)
-            _say(verbose, f"budget: {epochs} epochs × {steps} steps = "
-                          f"{epochs * steps} optimizer steps, batch "
-                          f"{config.batch_size} ({config.schedule}, peak lr "
-                          f"{config.learning_rate:g})")
-            schedule = make_schedule(config.schedule, config.learning_rate,
-                                     steps * epochs, steps * config.warmup_epochs)
-            optimizer = make_optimizer(
-                config.optimizer, schedule, weight_decay=config.weight_decay,
-                momentum=config.momentum, rho=config.rho, beta_1=config.beta_1,
-                beta_2=config.beta_2, epsilon=config.epsilon)
-            if summary is not None:
-                from zoo import transfer
-                transfer.scale_backbone_lr(optimizer, model, config.backbone_lr_factor)
-                _say(verbose, transfer.describe(
-                    summary, steps=steps, epochs=epochs,
-                    learning_rate=config.learning_rate,
-                    backbone_lr_factor=config.backbone_lr_factor))
-            loss = keras.losses.SparseCategoricalCrossentropy(
-                from_logits=False) if not config.label_smoothing else \
-                keras.losses.CategoricalCrossentropy(
-                    label_smoothing=config.label_smoothing)
-            model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
-                          jit_compile=config.jit_compile)
-        train_ds, val_ds, test_ds = data.train, data.val, data.test
-        if config.label_smoothing:
-            k = model.output_shape[-1]
-            onehot = (lambda x, y: (x, _one_hot(y, k)))
-            train_ds = train_ds.map(onehot)
-            val_ds = val_ds.map(onehot) if val_ds is not None else None
-            test_ds = test_ds.map(onehot)
-        monitor = "val_accuracy" if val_ds is not None else "accuracy"
-        callbacks = default_callbacks(out, monitor)
-        if summary is not None and summary["probe"]:
-            _probe_is_the_floor(summary, model, callbacks[-1], monitor, out)
-        if config.patience:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor=monitor, patience=config.patience, mode="max"))
-        if config.tensorboard:
-            callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
-        passes = steps // max(1, math.ceil(info.num_train / config.batch_size))
-        callbacks.append(ResumeDataOrder(data.train_pass, max(passes, 1)))
-        try:
-            model.fit(train_ds.repeat() if passes > 1 else train_ds,
-                      steps_per_epoch=steps if passes > 1 else None,
-                      validation_data=val_ds, epochs=epochs,
-                      callbacks=callbacks, verbose=verbose, shuffle=False)
-        except NaNLoss as nan:
-            raise TrainingError(
-                f"The loss became NaN in epoch {nan.epoch}; training "
-                f"stopped. Try a lower learning rate (now "
-                f"{config.learning_rate:g}), another optimizer, or "
-                "precision float32. Earlier outputs in "
-                f"{out} were left untouched.") from None
-        if (out / "best.keras").is_file():
-            model.load_weights(out / "best.keras")
-        test_loss, test_acc = model.evaluate(test_ds, verbose=0)[:2]
+        model, summary, steps, epochs = _build_and_compile(
+            config, data, verbose, prepare_model, initial_weights, shard)
+        result = _fit_and_test(config, model, data, out, summary=summary, steps=steps,
+                               epochs=epochs, verbose=verbose, chief=chief,
+                               group=group, shard=shard)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+    if group is not None:
+        result["weights_sha256"] = distributed.weights_digest(model)
+        result["process"] = f"{group.process_id}/{group.num_processes}"
+    if not chief:
+        return result
+    return _write_outputs(model, out, config, data.info, result, steps,
+                          time.perf_counter() - start)
+
+
+def _join(processes, config):
+    """Joins a multi-process job (None when there is none)."""
+    if processes is None:
+        return None
+    if config.fine_tune:
+        raise InputError("Fine-tuning (--fine-tune) runs in one process; its "
+                         "linear probe is not data-parallel. Drop --processes "
+                         "or --fine-tune.")
+    distributed.start(processes)
+    return processes
+
+
+def _build_and_compile(config, data, verbose, prepare_model, initial_weights, shard):
+    """The compiled model, the fine-tuning summary (or None), and the
+    budget (steps per epoch, epochs)."""
+    info = data.info
+    strategy = _strategy(config.strategy)
+    scope = strategy.scope() if strategy else contextlib.nullcontext()
+    with scope:
+        model = build_model_for(config, info)
+        if initial_weights is not None:
+            from zoo import weights as weights_lib
+            weights_lib.assign(model, weights_lib.read_weights(initial_weights),
+                               source=str(initial_weights))
+        if prepare_model is not None:
+            prepare_model(model)
+        summary = _prepare_fine_tune(config, model, data) if config.fine_tune \
+            else None
+        epochs, steps = budget(info.num_train, config.batch_size, config.epochs,
+                               config.min_steps, drop_remainder=shard is not None)
+        _say(verbose, f"budget: {epochs} epochs × {steps} steps = "
+                      f"{epochs * steps} optimizer steps, batch "
+                      f"{config.batch_size} ({config.schedule}, peak lr "
+                      f"{config.learning_rate:g})"
+                      + (f", {shard[1]} processes" if shard else ""))
+        schedule = make_schedule(config.schedule, config.learning_rate,
+                                 steps * epochs, steps * config.warmup_epochs)
+        optimizer = make_optimizer(
+            config.optimizer, schedule, weight_decay=config.weight_decay,
+            momentum=config.momentum, rho=config.rho, beta_1=config.beta_1,
+            beta_2=config.beta_2, epsilon=config.epsilon)
+        if summary is not None:
+            from zoo import transfer
+            transfer.scale_backbone_lr(optimizer, model, config.backbone_lr_factor)
+            _say(verbose, transfer.describe(
+                summary, steps=steps, epochs=epochs,
+                learning_rate=config.learning_rate,
+                backbone_lr_factor=config.backbone_lr_factor))
+        # Multi-process validation and test batches are padded with images
+        # of weight 0 (zoo.data._pipeline): the loss and the accuracy are
+        # weighted there, so that the padding does not count.
+        reduction = "mean_with_sample_weight" if shard else "sum_over_batch_size"
+        loss = keras.losses.SparseCategoricalCrossentropy(reduction=reduction) \
+            if not config.label_smoothing else keras.losses.CategoricalCrossentropy(
+                label_smoothing=config.label_smoothing, reduction=reduction)
+        model.compile(optimizer=optimizer, loss=loss,
+                      metrics=None if shard else ["accuracy"],
+                      weighted_metrics=["accuracy"] if shard else None,
+                      jit_compile=config.jit_compile
+                      if keras.backend.backend() == "tensorflow" else "auto")
+    return model, summary, steps, epochs
+
+
+def _fit_and_test(config, model, data, out, *, summary, steps, epochs, verbose,
+                  chief, group, shard):
+    """Fits with the run's callbacks, restores the best epoch, tests."""
+    info = data.info
+    train_ds, val_ds, test_ds = data.train, data.val, data.test
+    if config.label_smoothing:
+        k = model.output_shape[-1]
+        train_ds, val_ds, test_ds = (data_lib.one_hot(ds, k)
+                                     for ds in (train_ds, val_ds, test_ds))
+    monitor = "val_accuracy" if val_ds is not None else "accuracy"
+    callbacks = default_callbacks(out, monitor) if chief else [
+        NaNGuard(), RestoreOnly(str(out / "backup"), double_checkpoint=True,
+                                delete_checkpoint=False)]
+    if chief and summary is not None and summary["probe"]:
+        _probe_is_the_floor(summary, model, callbacks[-1], monitor, out)
+    if config.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=config.patience, mode="max"))
+    if chief and config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
+    per_pass = info.num_train // config.batch_size if shard else \
+        math.ceil(info.num_train / config.batch_size)
+    passes = steps // max(1, per_pass)
+    callbacks.append(ResumeDataOrder(data.train_pass, max(passes, 1)))
+    try:
+        model.fit(train_ds.repeat() if passes > 1 else train_ds,
+                  steps_per_epoch=steps if passes > 1 else None,
+                  validation_data=val_ds, epochs=epochs,
+                  callbacks=callbacks, verbose=verbose, shuffle=False)
+    except NaNLoss as nan:
+        raise TrainingError(
+            f"The loss or the weights became NaN in epoch {nan.epoch}; training "
+            f"stopped. Try a lower learning rate (now "
+            f"{config.learning_rate:g}), another optimizer, or "
+            "precision float32. Earlier outputs in "
+            f"{out} were left untouched.") from None
+    if group is not None:
+        distributed.barrier("zoo-train-fit-done")   # best.keras is written
+    if (out / "best.keras").is_file():
+        with warnings.catch_warnings():
+            # The probe's checkpoint (fine-tuning) was saved before the
+            # optimizer was built; only the weights are wanted here.
+            warnings.filterwarnings("ignore", message="Skipping variable "
+                                    "loading for optimizer")
+            model.load_weights(out / "best.keras")
+    values = model.evaluate(test_ds, verbose=0, return_dict=True)
+    return {"test_accuracy": float(values["accuracy"]),
+            "test_loss": float(values["loss"])}
+
+
+def _write_outputs(model, out, config, info, result, steps, wall_time_s):
+    """model.keras, history.csv, curves.png, metrics.json; removes the
+    run's temporary files."""
     rows = _history_rows(out / "log.csv")
-    with atomic_path(out / "model.keras") as tmp:
+    with atomic_path(out / "model.keras") as tmp, distributed.local_only():
         model.save(tmp)
     _write_history(rows, out / "history.csv")
     if rows:
         plot_curves(rows, out / "curves.png")
     metrics = {
-        "test_accuracy": float(test_acc),
-        "test_loss": float(test_loss),
+        **result,
         "params": int(model.count_params()),
         "epochs": len(rows),
         "optimizer_steps": len(rows) * steps,
-        "wall_time_s": round(time.perf_counter() - start, 2),
+        "wall_time_s": round(wall_time_s, 2),
         "dataset": info.to_dict(),
         "config": config.to_dict(),
     }
     write_json(out / "metrics.json", metrics)
     _cleanup(out)
     return metrics
+
+
+class Backup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore; in a multi-process run process 0 writes it
+    outside the distribution (see zoo.distributed.local_only)."""
+
+    def _save_model(self):
+        with distributed.local_only():
+            super()._save_model()
+
+
+class RestoreOnly(Backup):
+    """The backup of processes other than 0 of a multi-process run: they
+    resume from process 0's backup and never write it."""
+
+    def _save_model(self):
+        pass
 
 
 def _probe_is_the_floor(summary, model, best_checkpoint, monitor, out):
@@ -684,10 +797,6 @@ def _prepare_fine_tune(config, model, data):
 def _say(verbose, text):
     if verbose:
         print(text, flush=True)
-
-
-def _one_hot(y, k):
-    return keras.ops.one_hot(y, k)
 
 
 def _cleanup(out: Path):
