@@ -139,6 +139,10 @@ def test_backend_option_and_every_command_under_jax(tmp_path):
                  "--epochs", "1", "--out", tmp_path / "ft")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "ft" / "probe.json").read_text())["probe"]
+    # Compression works on a tf_keras copy, under JAX as well.
+    result = zoo("compress", run / "model.keras", "--dataset", "digits", "--prune", "0.5",
+                 "--epochs", "1", "--out", tmp_path / "c")
+    assert result.returncode == 0 and "smaller" in result.stdout, result.stderr[-3000:]
     # The NaN guard stops a diverging run with its message, as on TensorFlow.
     result = zoo(*TINY, "--epochs", "2", "--optimizer", "sgd", "--lr", "1e30",
                  "--schedule", "constant", "--out", tmp_path / "nan")
