@@ -347,7 +347,9 @@ def _defaults_first(oracle):
     where the space allows it, see tuning.spaces.first_value), as
     keras-tuner's grid search does; the random and Bayesian oracles would
     draw it at random."""
-    populate = oracle.populate_space
+    populate = getattr(oracle, "populate_space", None)
+    if populate is None:
+        return      # a worker's gRPC client: the chief's oracle starts there
 
     def populate_space(trial_id):
         if oracle.start_order:

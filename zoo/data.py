@@ -735,8 +735,8 @@ def _load_tfds_stream(source, builder, *, image_size, channels, batch_size,
                       validation_split, augment, augment_knobs, seed, mode):
     """A TFDS dataset too large for memory, streamed from its files: the
     validation part is the first `validation_split` of the training split
-    (file order, not stratified), and each pass is shuffled through a buffer
-    of TFDS_SHUFFLE_BYTES seeded with (seed, pass)."""
+    (file order, not stratified), and each pass is shuffled in windows of
+    TFDS_SHUFFLE_BYTES, seeded with (seed, pass)."""
     import tensorflow as tf
     stored = tuple(builder.info.features["image"].shape)
     if image_size is None and None in stored[:2]:
@@ -751,8 +751,21 @@ def _load_tfds_stream(source, builder, *, image_size, channels, batch_size,
         return builder.as_dataset(split=name, as_supervised=True, shuffle_files=False)
     train = split(f"train[{n_val}:]")
     buffer = max(1, TFDS_SHUFFLE_BYTES // (int(np.prod(image_shape)) * 4))
-    one_pass = (lambda p: train.shuffle(buffer, seed=seed * 1_000_003 + p)
-                .map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size))
+
+    def one_pass(p):
+        # A bounded shuffle that is a function of (seed, pass) alone: each
+        # window of `buffer` prepared images is permuted with the stateless
+        # seed (seed, p, window). (Dataset.shuffle with a per-pass tensor
+        # seed fails once a global TensorFlow seed is set, as zoo train sets.)
+        def permute(window, xy):
+            x, y = xy
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(tf.shape(y)[0]),
+                seed=tf.stack([tf.constant(seed, tf.int64), p * 1_000_003 + window]))
+            return tf.data.Dataset.from_tensor_slices((tf.gather(x, order),
+                                                       tf.gather(y, order)))
+        return (train.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+                .batch(buffer).enumerate().flat_map(permute).batch(batch_size))
     augmenter = augment_lib.build_augmenter(augment, image_shape=image_shape,
                                             seed=seed, **(augment_knobs or {}))
     train_ds, counter = _training_stream(one_pass, n - n_val, batch_size=batch_size,
