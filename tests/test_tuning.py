@@ -416,7 +416,7 @@ def test_holdout_above_the_threshold_has_a_minimum_size():
 def test_no_trial_is_pruned_after_its_last_epoch(tmp_path):
     # Median stopping from the first epoch on (grace 1) with a learning rate
     # that cannot train: some trials are pruned, none after its last epoch.
-    result = search("resnet20", "digits", max_trials=4, out=tmp_path, limit=64,
+    result = search("resnet20", "digits", max_trials=3, out=tmp_path, limit=64,
                     epochs=3, folds=1, retrain=False, min_trials=1,
                     space={"learning_rate": {"min": 1e-7, "max": 1e-2,
                                              "sampling": "log"},

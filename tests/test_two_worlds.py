@@ -1,6 +1,7 @@
 """One definition, two Keras worlds, every backend."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,6 +13,9 @@ from zoo import factory
 
 ONE_PER_FAMILY = ["alexnet_cifar", "mobilenet_v2_050", "mobilenet_v1_025",
                   "xception", "resnet20", "resnet50_v2", "resnext29_8x64d"]
+# The five families of the registry, one model each.
+FAMILIES = ["alexnet_cifar", "mobilenet_v2_050", "xception", "resnet20",
+            "resnext29_8x64d"]
 
 
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)
@@ -42,38 +46,34 @@ def _size(name):
             "resnext29_8x64d": 32}.get(name, 64)
 
 
-_AGREEMENT = """
-import json, sys
-import numpy as np, keras, zoo
-args = json.loads(sys.argv[1])
-data = np.load(args["inputs"])
-out = {"backend": keras.backend.backend()}
-for name in args["names"]:
-    size = args["sizes"][name]
-    m = zoo.create_model(name, num_classes=5, input_shape=(size, size, 3),
-                         dropout_rate=0.0, classifier_activation=None)
-    m.load_weights(args["folder"] + f"/{name}.weights.h5")
-    x, y = data[name + "_x"], data[name + "_y"]
-    logits = np.asarray(m(x, training=False))
-    m.compile(keras.optimizers.SGD(0.01),
-              keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    eval_loss = float(m.test_on_batch(x, y))
-    losses = [float(m.train_on_batch(x, y)) for _ in range(2)]
-    out[name] = {"logits": logits.tolist(), "losses": losses, "eval_loss": eval_loss}
-print(json.dumps(out))
-"""
+def _outputs(args):
+    """Logits, the inference-mode loss and two training-step losses of each
+    model, from its saved weights, on this process's Keras backend."""
+    import keras
+    import zoo
+    data = np.load(args["inputs"])
+    out = {"backend": keras.backend.backend()}
+    for name in args["names"]:
+        size = args["sizes"][name]
+        m = zoo.create_model(name, num_classes=5, input_shape=(size, size, 3),
+                             dropout_rate=0.0, classifier_activation=None)
+        m.load_weights(args["folder"] + f"/{name}.weights.h5")
+        x, y = data[name + "_x"], data[name + "_y"]
+        logits = np.asarray(m(x, training=False))
+        m.compile(keras.optimizers.SGD(0.01),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        eval_loss = float(m.test_on_batch(x, y))
+        losses = [float(m.train_on_batch(x, y)) for _ in range(2)]
+        out[name] = {"logits": logits.tolist(), "losses": losses,
+                     "eval_loss": eval_loss}
+    return out
 
 
-def _agreement(names, folder, inputs, env=None):
-    """Logits and two training-step losses of each model, from its saved
-    weights, in a process with the given environment."""
-    result = subprocess.run(
-        [sys.executable, "-c", _AGREEMENT,
-         json.dumps({"names": names, "folder": str(folder), "inputs": str(inputs),
-                     "sizes": {name: _size(name) for name in names}})],
-        env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+_IN_JAX = ("import json, sys\n"
+           "sys.path.insert(0, sys.argv[2])\n"
+           "import keras\n"
+           "from test_two_worlds import _outputs\n"
+           "print(json.dumps(_outputs(json.loads(sys.argv[1]))))\n")
 
 
 def test_same_weights_same_outputs_and_training_step_under_tf_and_jax(tmp_path, rng):
@@ -85,7 +85,7 @@ def test_same_weights_same_outputs_and_training_step_under_tf_and_jax(tmp_path, 
     pytest.importorskip("jax")
     import zoo
     arrays = {}
-    for name in ONE_PER_FAMILY:
+    for name in FAMILIES:
         size = _size(name)
         m = zoo.create_model(name, num_classes=5, input_shape=(size, size, 3),
                              dropout_rate=0.0, classifier_activation=None)
@@ -93,13 +93,19 @@ def test_same_weights_same_outputs_and_training_step_under_tf_and_jax(tmp_path, 
         arrays[name + "_x"] = rng.random((8, size, size, 3), dtype=np.float32)
         arrays[name + "_y"] = rng.integers(0, 5, 8)
     np.savez(tmp_path / "inputs.npz", **arrays)
-    results = {backend: _agreement(ONE_PER_FAMILY, tmp_path, tmp_path / "inputs.npz",
-                                   subprocess_env(KERAS_BACKEND=backend,
-                                                  JAX_PLATFORMS="cpu"))
-               for backend in ("tensorflow", "jax")}
+    args = {"names": FAMILIES, "folder": str(tmp_path),
+            "inputs": str(tmp_path / "inputs.npz"),
+            "sizes": {name: _size(name) for name in FAMILIES}}
+    done = subprocess.run([sys.executable, "-c", _IN_JAX, json.dumps(args),
+                           os.path.dirname(__file__)],
+                          env=subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"),
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = {"tensorflow": _outputs(args),     # this process runs TensorFlow
+               "jax": json.loads(done.stdout.strip().splitlines()[-1])}
     assert results["tensorflow"].pop("backend") == "tensorflow"
     assert results["jax"].pop("backend") == "jax"
-    for name in ONE_PER_FAMILY:
+    for name in FAMILIES:
         tf_out, jax_out = results["tensorflow"][name], results["jax"][name]
         a, b = np.array(tf_out["logits"]), np.array(jax_out["logits"])
         assert a.shape == (8, 5) and np.isfinite(a).all() and np.isfinite(b).all()

@@ -16,7 +16,7 @@ def demo_step(out, metrics, quick):
     then the best configuration retrained and tested."""
     from pathlib import Path
     budget = dict(epochs=1, folds=1, final_epochs=1, limit=256) if quick else \
-        dict(trial_steps=150)
+        dict(trial_steps=100)
     result = search("resnet20", "digits", tuner="random", max_trials=2 if quick else 3,
                     out=Path(out) / "tune", image_size=16, compare_default=False,
                     space={"augment": None, "label_smoothing": None}, **budget)
