@@ -430,17 +430,8 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
     out = check_writable_dir(out)
     data_kwargs = {"data_dir": data_dir, "image_size": image_size, "seed": seed,
                    "limit": limit}
-    info = data_lib.load(dataset, batch_size=64, validation_split=0.0,
-                         **{**data_kwargs, "limit": None}).info
-    entry = zoo.registry.get_entry(model_name)
-    if min(info.image_shape[:2]) < entry.min_size:
-        raise InputError(f"{dataset} images are {info.image_shape[0]}×"
-                         f"{info.image_shape[1]}, smaller than {model_name}'s minimum "
-                         f"{entry.min_size}; pass image_size (--image-size).")
-    batch = spaces.first_value("batch_size", resolved.get("batch_size") or {}) or 64
-    plan = plan_lib.plan_trials(info.num_train, batch_size=int(batch), folds=folds,
-                                trial_steps=trial_steps, epochs=epochs, tuner=tuner,
-                                limit=limit)
+    info, plan = _plan(model_name, dataset, data_kwargs, resolved, folds=folds,
+                       trial_steps=trial_steps, epochs=epochs, tuner=tuner)
     hypermodel = ZooHyperModel(model_name, info.num_classes, info.image_shape,
                                resolved, dataset=dataset, data_kwargs=data_kwargs,
                                plan=plan)
@@ -484,6 +475,21 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
                            objective=name, plan=plan, final=final,
                            best=_read_best(out))
     return result
+
+
+def _plan(model_name, dataset, data_kwargs, space, **budget):
+    """The dataset's info and the search's TrialPlan, after checking that
+    the images fit the model."""
+    info = data_lib.load(dataset, batch_size=64, validation_split=0.0,
+                         **{**data_kwargs, "limit": None}).info
+    entry = zoo.registry.get_entry(model_name)
+    if min(info.image_shape[:2]) < entry.min_size:
+        raise InputError(f"{dataset} images are {info.image_shape[0]}×"
+                         f"{info.image_shape[1]}, smaller than {model_name}'s minimum "
+                         f"{entry.min_size}; pass image_size (--image-size).")
+    batch = spaces.first_value("batch_size", space.get("batch_size") or {}) or 64
+    return info, plan_lib.plan_trials(info.num_train, batch_size=int(batch),
+                                      limit=data_kwargs.get("limit"), **budget)
 
 
 def _read_best(out):

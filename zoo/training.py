@@ -766,7 +766,7 @@ class RestoreOnly(Backup):
     resume from process 0's backup and never write it."""
 
     def _save_model(self):
-        pass
+        """Process 0 writes the backup; this process only reads it."""
 
 
 def _probe_is_the_floor(summary, model, best_checkpoint, monitor, out):
