@@ -543,22 +543,24 @@ def _array_fetch(x, y, prepare, batch_size, shard=None):
         num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _check_fold(fold):
-    if fold is None:
+def _check_part(value, name, wording, least):
+    """`value` is None or (i, n) with n >= `least` and 0 <= i < n."""
+    if value is None:
         return
-    ok = isinstance(fold, (tuple, list)) and len(fold) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in fold)
-    if not ok or fold[1] < 2 or not 0 <= fold[0] < fold[1]:
-        raise DataError(f"fold must be (i, k) with k >= 2 and 0 <= i < k; got {fold!r}.")
+    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    if not ok or value[1] < least or not 0 <= value[0] < value[1]:
+        raise DataError(f"{name} must be {wording}; got {value!r}.")
+
+
+def _check_fold(fold):
+    _check_part(fold, "fold", "(i, k) with k >= 2 and 0 <= i < k", 2)
 
 
 def _check_shard(shard, batch_size):
+    _check_part(shard, "shard", "(i, n) with 0 <= i < n", 1)
     if shard is None:
         return
-    ok = isinstance(shard, (tuple, list)) and len(shard) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in shard)
-    if not ok or shard[1] < 1 or not 0 <= shard[0] < shard[1]:
-        raise DataError(f"shard must be (i, n) with 0 <= i < n; got {shard!r}.")
     if batch_size % shard[1]:
         raise DataError(f"The global batch size {batch_size} must be a multiple of "
                         f"the {shard[1]} processes, so that each takes an equal part; "
