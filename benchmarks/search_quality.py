@@ -3,6 +3,7 @@
 
     python benchmarks/search_quality.py [--datasets digits,fashion1000]
         [--model resnet20] [--trials 10] [--spaces focused] [--out runs/sq]
+        [--tune-only]
 
 For each dataset, four commands are run as a user would run them and timed:
 
@@ -62,16 +63,17 @@ def test_accuracy(folder, tuned=False):
 
 def run_dataset(name, source, args, out):
     rows = []
-    runs = [("`zoo train` defaults", ["train", args.model, "--dataset", source], False),
-            ("hand-tuned reference", ["train", args.model, "--dataset", source,
-                                      *REFERENCE], False)]
+    runs = [] if args.tune_only else [
+        ("`zoo train` defaults", ["train", args.model, "--dataset", source], False),
+        ("hand-tuned reference", ["train", args.model, "--dataset", source, *REFERENCE],
+         False)]
     for space in args.spaces.split(","):
         extra = [] if space == "focused" else ["--space", space]
         runs.append((f"`zoo tune` ({space} space)",
                      ["tune", args.model, "--dataset", source, "--max-trials",
                       str(args.trials), *extra], True))
-    for i, (label, argv, tuned) in enumerate(runs):
-        folder = out / name / f"run{i}"
+    for label, argv, tuned in runs:
+        folder = out / name / label.split()[-2 if tuned else -1].strip("(`")
         wall = zoo(*argv, "--out", str(folder))
         rows.append({"dataset": name, "run": label, "command": "zoo " + " ".join(argv),
                      "test_accuracy": test_accuracy(folder, tuned), "wall_time_s": wall})
@@ -87,6 +89,8 @@ def main():
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--spaces", default="focused")
     parser.add_argument("--out", default="runs/search_quality")
+    parser.add_argument("--tune-only", action="store_true",
+                        help="run only the zoo tune rows")
     parser.add_argument("--json")
     args = parser.parse_args()
     print(common["machine"](), flush=True)

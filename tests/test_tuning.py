@@ -385,6 +385,10 @@ def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
     final = json.loads((tmp_path / "final.json").read_text())
     config = final["best"]["config"]
     assert config["validation_split"] == 0.0
+    # The space left augmentation out: the final run adds light augmentation
+    # (and the final step floor, here overridden by final_epochs).
+    assert config["augment"] == "light" and config["epochs"] == 1
+    assert config["min_steps"] == tuning.final.FINAL_MIN_STEPS
     assert math.isclose(config["lr"], float(result["best_hyperparameters"]["learning_rate"]))
     acc = final["best"]["test_accuracy"]
     assert result["test_accuracy"] == acc and 0.0 <= acc <= 1.0 and not math.isnan(acc)
@@ -396,6 +400,23 @@ def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
     assert f"{acc:.4f}" in report and "3-fold cross-validation" in report
     assert f"{final['default']['test_accuracy']:.4f}" in report
     assert "test accuracy" in tuning.report(tmp_path)
+
+
+def test_final_recipe_augmentation_and_budget():
+    from tuning.final import FINAL_AUGMENT, FINAL_MIN_STEPS, final_recipe
+    focused = tuning.spaces.resolve_space("resnet20", "focused")
+    wide = tuning.spaces.resolve_space("resnet20", "wide")
+    # Focused trials do not search augmentation: the final run adds it.
+    assert final_recipe({"learning_rate": 3e-3}, focused) == {
+        "min_steps": FINAL_MIN_STEPS, "augment": FINAL_AUGMENT}
+    assert FINAL_AUGMENT != "none" and FINAL_MIN_STEPS > zoo.training.DEFAULT_MIN_STEPS
+    # A space that searched (or fixed) augmentation keeps the trial's choice.
+    assert final_recipe({"augment": "none"}, wide)["augment"] == "none"
+    fixed = {**focused, "augment": {"value": "standard"}}
+    assert final_recipe({"augment": "standard"}, fixed)["augment"] == "standard"
+    # Explicit arguments win.
+    assert final_recipe({"augment": "none"}, wide, min_steps=10, augment="strong") == {
+        "min_steps": 10, "augment": "strong"}
 
 
 def test_holdout_above_the_threshold_has_a_minimum_size():
@@ -436,7 +457,7 @@ def test_the_focused_space_declares_every_knob_with_train_defaults_first():
     # Every focused knob is known to keras-tuner (a knob read only in `fit`
     # was never searched), and its first value is zoo train's default.
     assert hp.values == {"optimizer": "adam", "learning_rate": 1e-3,
-                         "augment": "none", "label_smoothing": 0.0,
+                         "label_smoothing": 0.0,
                          "batch_size": 64, "schedule": "warmup_cosine"}
     hp = keras_tuner.HyperParameters()
     hp.Fixed("optimizer", "adamw")

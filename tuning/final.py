@@ -1,9 +1,13 @@
 """After the search: the best configuration retrained, and `report.md`.
 
-`retrain` trains the best trial's configuration once more with `zoo
-train`'s full budget (zoo.training.budget) on the training and validation
-data together, evaluates it on the test split, and makes that model
-`best_model.keras`. With `compare_default`, `zoo train`'s default
+`retrain` trains the best trial's configuration once more on the training
+and validation data together, evaluates it on the test split, and makes that
+model `best_model.keras`. Search short, train long: the final run gets at
+least FINAL_MIN_STEPS optimizer steps (twice `zoo train`'s floor) and, when
+the space did not set augmentation, FINAL_AUGMENT augmentation — trials of a
+few hundred steps cannot rank augmentation (it pays off only over a longer
+run: measured in docs/tuning.md), so the focused space leaves it to the
+final run. With `compare_default`, `zoo train`'s default
 configuration is trained as `zoo train NAME --dataset D` would train it, so
 that the report says what the search bought. Both runs are ordinary
 `zoo.training.train` runs in `out/final` and `out/default`: they resume
@@ -19,6 +23,9 @@ from pathlib import Path
 from tuning import spaces
 from zoo import training
 from zoo.io import atomic_path, write_json, write_text
+
+FINAL_MIN_STEPS = 2000
+FINAL_AUGMENT = "light"
 
 # Hyperparameter name -> TrainConfig field.
 _FIELDS = {"optimizer": "optimizer", "learning_rate": "lr", "momentum": "momentum",
@@ -52,11 +59,27 @@ def train_config(values, model_name, dataset, data_kwargs, **overrides):
                                 **{**fields, **overrides})
 
 
+def final_recipe(values, space, *, min_steps=None, augment=None) -> dict:
+    """What the final run adds to the best trial's values: its optimizer-step
+    floor and its augmentation (the trial's own when the space set
+    `augment`, else FINAL_AUGMENT; explicit arguments win)."""
+    if augment is None:
+        augment = (values.get("augment") if space.get("augment") is not None
+                   else FINAL_AUGMENT)
+    return {"min_steps": FINAL_MIN_STEPS if min_steps is None else min_steps,
+            "augment": augment or "none"}
+
+
 def retrain(values, *, model_name, dataset, data_kwargs, out, epochs=None,
-            compare_default=True, verbose=0) -> dict:
-    """Trains the best configuration on train + validation with the full
+            recipe=None, compare_default=True, verbose=0) -> dict:
+    """Trains the best configuration on train + validation with the final
     budget, writes `best_model.keras` and `final.json`; optionally trains
     `zoo train`'s defaults for comparison.
+
+    Args:
+        recipe: `final_recipe`'s overrides (None: `zoo train`'s budget and
+            the trial's augmentation).
+        epochs: passes over the data instead of the recipe's step floor.
 
     Returns:
         {"best": metrics of the retrained model, "default": metrics of the
@@ -64,7 +87,7 @@ def retrain(values, *, model_name, dataset, data_kwargs, out, epochs=None,
     """
     out = Path(out)
     best = train_config(values, model_name, dataset, data_kwargs,
-                        validation_split=0.0, epochs=epochs)
+                        validation_split=0.0, epochs=epochs, **(recipe or {}))
     metrics = training.train(best, out / "final", verbose=verbose,
                              reuse_finished=True)
     with atomic_path(out / "best_model.keras") as tmp:
@@ -78,7 +101,7 @@ def retrain(values, *, model_name, dataset, data_kwargs, out, epochs=None,
     if compare_default:
         default_metrics = training.train(default, out / "default", verbose=verbose,
                                          reuse_finished=True)
-    result = {"best": _summary(metrics), "same_as_default": same,
+    result = {"best": _summary(metrics), "same_as_default": same, "recipe": recipe,
               "default": None if default_metrics is None else _summary(default_metrics)}
     write_json(out / "final.json", result)
     return result
@@ -88,7 +111,7 @@ def _same_as_default(best, default) -> bool:
     """Whether the best configuration is `zoo train`'s default one (trained
     on more data: the retraining also uses the validation split)."""
     a, b = best.to_dict(), default.to_dict()
-    ignore = {"validation_split", "lr"}
+    ignore = {"validation_split", "lr", "min_steps"}
     return all(a[k] == b[k] for k in a if k not in ignore) and \
         best.learning_rate == default.learning_rate
 
@@ -118,8 +141,8 @@ def write_report(out, *, rows, hp_names, objective, plan, best, final):
         lines += ["## Test accuracy", "",
                   "| model | test accuracy | optimizer steps | wall time (s) |",
                   "|---|---|---|---|",
-                  f"| best configuration, retrained on train + validation "
-                  f"(`best_model.keras`) | {_fmt(b['test_accuracy'])} | "
+                  f"| best configuration, retrained on train + validation with "
+                  f"augmentation {b['config']['augment']} (`best_model.keras`) | {_fmt(b['test_accuracy'])} | "
                   f"{b['optimizer_steps']} | {_fmt(b['wall_time_s'], '.0f')} |"]
         if d:
             lines.append(f"| `zoo train` defaults (same data, its own 10 % "

@@ -379,7 +379,8 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
            trial_steps=None, folds=None, objective="val_accuracy", out, seed=0,
            space=None, data_dir=None, image_size=None, prune=True, min_trials=2,
            overwrite=False, verbose=0, limit=None, trials_per_process=None,
-           retrain=True, final_epochs=None, compare_default=True):
+           retrain=True, final_epochs=None, final_steps=None, final_augment=None,
+           compare_default=True):
     """Runs (or resumes) a search, retrains its best configuration and
     writes the exports into `out`.
 
@@ -405,9 +406,12 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
             TensorFlow-backend Keras keeps ~50 MB per trained model that no
             clear_session returns (docs/tuning.md); this bounds the memory
             of long searches at the cost of a process start per K trials.
-        retrain: train the best configuration again on train + validation
-            with `zoo train`'s budget (or `final_epochs` epochs), evaluate it
-            on the test split and save it as best_model.keras.
+        retrain: train the best configuration again on train + validation,
+            evaluate it on the test split and save it as best_model.keras:
+            at least `final_steps` optimizer steps (default
+            tuning.final.FINAL_MIN_STEPS) or `final_epochs` passes, with
+            `final_augment` augmentation (default: the trial's when the
+            space sets `augment`, else tuning.final.FINAL_AUGMENT).
         compare_default: also train `zoo train`'s defaults for the report.
 
     Returns:
@@ -421,9 +425,12 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
     check_tuner(tuner)
     check_positive_int(max_trials, "max_trials")
     for value, name in ((trials_per_process, "trials_per_process"),
-                        (final_epochs, "final_epochs")):
+                        (final_epochs, "final_epochs"), (final_steps, "final_steps")):
         if value is not None:
             check_positive_int(value, name)
+    if final_augment is not None and final_augment not in spaces.AUGMENTS:
+        raise InputError(f"final_augment must be one of {', '.join(spaces.AUGMENTS)}; "
+                         f"got {final_augment!r}.")
     objectives = parse_objectives(objective)
     resolved = spaces.resolve_space(model_name, space)
     data_lib.check_source(dataset, data_dir)
@@ -466,9 +473,11 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
     result = export(t, out, objectives)
     final = None
     if retrain and result.get("best_hyperparameters") is not None:
+        recipe = final_lib.final_recipe(result["best_hyperparameters"], resolved,
+                                        min_steps=final_steps, augment=final_augment)
         final = final_lib.retrain(
             result["best_hyperparameters"], model_name=model_name, dataset=dataset,
-            data_kwargs=data_kwargs, out=out, epochs=final_epochs,
+            data_kwargs=data_kwargs, out=out, epochs=final_epochs, recipe=recipe,
             compare_default=compare_default, verbose=verbose)
         result.update(test_accuracy=final["best"]["test_accuracy"], final=final)
     final_lib.write_report(out, rows=result["trials"], hp_names=result["hp_names"],

@@ -15,11 +15,13 @@ and architecture knobs: width_multiplier (mobilenet), depth (CIFAR ResNets:
 resnet20/32/44/56), cardinality (ResNeXt-29: 8 or 16).
 
 Two default spaces (`SPACES`): "focused" (the default) searches Adam/AdamW
-around their known-good learning rates, AdamW's weight decay, light
-augmentation and label smoothing — what a trial budget of a few hundred
-steps can tell apart; "wide" is every knob over broad ranges (seven
-optimizers, learning rate 1e-4…1e-1, four regularizers, dropout, batch size,
-architecture knobs). docs/tuning.md measures one against the other.
+around their known-good learning rates, AdamW's weight decay and label
+smoothing — what a trial budget of a few hundred steps can tell apart; it
+leaves augmentation to the final, longer training (tuning.final: short
+trials rank augmentation last although it wins over a long run); "wide" is
+every knob over broad ranges (seven optimizers, learning rate 1e-4…1e-1,
+four regularizers, dropout, augmentation, batch size, architecture knobs).
+docs/tuning.md measures one against the other.
 
 A knob's default (its "default" field, else `zoo train`'s default when the
 knob can take it) is what keras-tuner's first trial uses, so every search
@@ -64,7 +66,6 @@ FOCUSED = {
     "learning_rate": {"min": 3e-4, "max": 1e-2, "sampling": "log"},
     "weight_decay": {"min": 1e-4, "max": 1e-1, "sampling": "log"},
     "schedule": {"value": "warmup_cosine"},
-    "augment": {"values": ["none", "light"]},
     "label_smoothing": {"values": [0.0, 0.1]},
     "batch_size": {"value": 64},
 }

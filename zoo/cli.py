@@ -243,7 +243,9 @@ def _tune_argv(args):
     for flag, value in (("--data-dir", args.data_dir), ("--space", args.space),
                         ("--image-size", args.image_size), ("--limit", args.limit),
                         ("--epochs", args.epochs), ("--trial-steps", args.trial_steps),
-                        ("--folds", args.folds), ("--final-epochs", args.final_epochs)):
+                        ("--folds", args.folds), ("--final-epochs", args.final_epochs),
+                        ("--final-steps", args.final_steps),
+                        ("--final-augment", args.final_augment)):
         if value is not None:
             argv += [flag, str(value)]
     for flag in ("no_pruning", "no_retrain", "no_compare_default"):
@@ -287,6 +289,7 @@ def cmd_tune(args) -> int:
                            limit=args.limit, verbose=2 if args.verbose else 0,
                            trials_per_process=args.trials_per_process,
                            retrain=not args.no_retrain, final_epochs=args.final_epochs,
+                           final_steps=args.final_steps, final_augment=args.final_augment,
                            compare_default=not args.no_compare_default)
     if result:
         print(tuning.report(args.out))
@@ -534,13 +537,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "val_accuracy,params or val_accuracy,latency")
     p.add_argument("--space", metavar="focused|wide|FILE",
                    help="focused (default: Adam/AdamW learning rate, weight decay, "
-                        "augmentation, label smoothing), wide (every knob), or a "
-                        "JSON/YAML space file merged over the focused space")
+                        "label smoothing), wide (every knob), or a JSON/YAML "
+                        "space file merged over the focused space")
     p.add_argument("--no-retrain", action="store_true",
                    help="skip the final training of the best configuration on "
                         "train + validation (then no best_model.keras)")
     p.add_argument("--final-epochs", type=int, metavar="N",
-                   help="epochs of the final training (default: zoo train's budget)")
+                   help="passes over the data in the final training (instead of "
+                        "--final-steps)")
+    p.add_argument("--final-steps", type=int, metavar="N",
+                   help="floor on optimizer steps of the final training "
+                        "(default 2000, twice zoo train's)")
+    p.add_argument("--final-augment", metavar="LEVEL",
+                   help="augmentation of the final training: none | light | "
+                        "standard | strong (default: the best trial's when the "
+                        "space searches it, else light)")
     p.add_argument("--no-compare-default", action="store_true",
                    help="do not train zoo train's defaults for the report")
     p.add_argument("--image-size", type=int)
