@@ -23,6 +23,7 @@ _EXPORTS = {
     "convert": "compression.quantize",
     "compress": "compression.pipeline",
     "CompressionError": "compression.options",
+    "PRESETS": "compression.presets",
     "demo_step": "compression.pipeline",
 }
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from compression import bridge
-from compression.options import check_clusters, check_epochs, check_init
-from compression.prune import _compile, _fit, select_layers
+from compression import bridge, finetune
+from compression.options import check_clusters, check_init
+from compression.prune import select_layers
 from zoo.errors import InputError
 
 _INITS = {"kmeans++": "KMEANS_PLUS_PLUS", "linear": "LINEAR",
@@ -14,11 +14,13 @@ _INITS = {"kmeans++": "KMEANS_PLUS_PLUS", "linear": "LINEAR",
 
 
 def cluster(model, data, *, clusters=16, init="kmeans++", preserve_sparsity=False,
-            epochs=1, learning_rate=1e-5, layers=None, exclude=(), verbose=0):
+            steps=None, epochs=None, learning_rate=1e-5, layers=None, exclude=(),
+            verbose=0):
     """Clusters the kernels of a Keras 3 model into `clusters` shared values.
 
     The model is rebuilt under tf_keras, the selected layers (same default
-    choice as pruning) are wrapped with `cluster_weights`, fine-tuned,
+    choice as pruning) are wrapped with `cluster_weights`, fine-tuned for
+    `steps` optimizer steps or `epochs` passes (compression.finetune),
     stripped and rebuilt under Keras 3.  With `preserve_sparsity=True`
     zeros stay zero (sparsity-preserving clustering, for pruned models).
 
@@ -27,7 +29,7 @@ def cluster(model, data, *, clusters=16, init="kmeans++", preserve_sparsity=Fals
     """
     clusters = check_clusters(clusters)
     check_init(init)
-    check_epochs(epochs)
+    total = finetune.steps_for(data, "cluster", steps=steps, epochs=epochs)
     import tensorflow_model_optimization as tfmot
     tfk = bridge.tf_keras_module()
     c = tfmot.clustering.keras
@@ -44,11 +46,11 @@ def cluster(model, data, *, clusters=16, init="kmeans++", preserve_sparsity=Fals
         return c.cluster_weights(layer, **params) if layer.name in chosen else layer
 
     clustered = tfk.models.clone_model(twin, clone_function=wrap)
-    _compile(clustered, tfk, learning_rate)
-    _fit(clustered, data, epochs, [], verbose=verbose)
+    finetune.compile_model(clustered, tfk, learning_rate)
+    total = finetune.fit(clustered, data, total, verbose=verbose)
     stripped = c.strip_clustering(clustered)
     result = bridge.to_keras(stripped, like=model)
     unique = {n: int(np.unique(np.asarray(stripped.get_layer(n).kernel)).size)
               for n in chosen}
     return result, {"layers": unique, "clusters": clusters, "init": init,
-                    "preserve_sparsity": preserve_sparsity}
+                    "preserve_sparsity": preserve_sparsity, "steps": total}

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from compression import options as opts
+from compression import options as opts, presets
 from compression.options import CompressionError
 from zoo.io import atomic_path, check_writable_dir, write_json
 
@@ -59,130 +59,194 @@ def _finished_steps(out, fingerprint):
     return kept
 
 
-def compress(model, data, *, out, prune=None, structure=None, clusters=None,
-             init="kmeans++", quantize="int8", epochs=1, learning_rate=1e-4,
-             io="float", data_dir=None, latency_runs=50, eval_limit=None,
-             verbose=0):
-    """Compresses a zoo model and writes the deployable `.tflite` and a report.
+def _check(preset, prune, structure, clusters, init, quantize, steps, epochs,
+           learning_rate, io, latency_runs, eval_limit) -> dict:
+    """Every option checked (before any model or data work), the preset
+    filled in under the explicit ones: the options of the run."""
+    chosen = presets.resolve(preset, prune=prune, structure=structure,
+                             clusters=clusters, quantize=quantize)
+    options = {"preset": preset, "prune": opts.check_sparsity(chosen["prune"]),
+               "structure": chosen["structure"],
+               "clusters": opts.check_clusters(chosen["clusters"]),
+               "init": opts.check_init(init),
+               "quantize": opts.check_quantize(chosen["quantize"]),
+               "steps": steps, "epochs": epochs, "io": io,
+               "learning_rate": opts.check_learning_rate(learning_rate)}
+    opts.check_structure(options["structure"])
+    for value, what in ((steps, "steps"), (epochs, "epochs"),
+                        (eval_limit, "eval_limit")):
+        if value is not None:
+            opts.check_epochs(value, what)
+    if steps is not None and epochs is not None:
+        raise CompressionError("Give the fine-tuning budget as steps or as epochs, "
+                               "not both.")
+    opts.check_epochs(latency_runs, "latency_runs")
+    if io not in ("float", "int8"):
+        raise CompressionError(f"io must be 'float' or 'int8'; got {io!r}.")
+    return options
+
+
+class _Run:
+    """One compress() call: its folder, resumable steps and report rows."""
+
+    def __init__(self, out, model, model_path, data, data_dir, options, runs):
+        self.out, self.options, self.runs = out, options, runs
+        self.fingerprint = _fingerprint(model_path, data, data_dir, options)
+        self.finished = _finished_steps(out, self.fingerprint)
+        self.resumed = sorted(self.finished)
+        self.details, self.variants = {}, []
+        self.budget = {k: options[k] for k in ("steps", "epochs")}
+
+    def step(self, name, variant, run, data):
+        """Runs a TF-MOT step, or reloads its model when a killed run with
+        the same inputs finished it; saves, records and reports it."""
+        from compression import report as rep
+        from zoo import inference
+        if name in self.finished:
+            result = inference.load_keras(self.out / STEP_FILES[name])
+            info = self.finished[name]
+        else:
+            result, info = run()
+            with atomic_path(self.out / STEP_FILES[name]) as tmp:
+                result.save(tmp)
+            self.finished[name] = info
+            if self.fingerprint is not None:
+                write_json(self.out / PROGRESS, {"fingerprint": self.fingerprint,
+                                                 "done": self.finished})
+        self.details[name] = info
+        self.variants.append(rep.keras_variant(variant, result, data, **self.runs))
+        return result
+
+
+def _train(run, model, data, verbose):
+    """Pruning, then clustering (sparsity-preserving after pruning): the
+    Keras 3 model both leave."""
+    o, lr = run.options, run.options["learning_rate"]
+    if o["prune"] is not None or o["structure"] is not None:
+        from compression.prune import prune
+        model = run.step("prune", "pruned", lambda: prune(
+            model, data, sparsity=o["prune"] if o["prune"] is not None else 0.5,
+            structure=o["structure"], learning_rate=lr, verbose=verbose,
+            **run.budget), data)
+    if o["clusters"] is not None:
+        from compression.cluster import cluster
+        model = run.step("cluster", "clustered", lambda: cluster(
+            model, data, clusters=o["clusters"], init=o["init"],
+            preserve_sparsity="prune" in run.details, learning_rate=lr / 10,
+            verbose=verbose, **run.budget), data)
+    return model
+
+
+def _deliver(run, model, data, verbose) -> bytes:
+    """The deployable LiteRT file: QAT (pruning-/cluster-preserving after
+    those steps: PQAT, CQAT, PCQAT) or post-training quantization."""
+    from compression.quantize import convert, quantize_aware
+    o = run.options
+    if o["quantize"] != "qat":
+        return convert(model, o["quantize"], data=data, io=o["io"])
+    preserve = "cluster" if "cluster" in run.details else (
+        "sparsity" if "prune" in run.details else None)
+    qat_model = quantize_aware(model, data, learning_rate=o["learning_rate"] / 10,
+                               preserve=preserve, verbose=verbose, **run.budget)
+    run.details["qat"] = {"preserve": preserve,
+                          "sparsity_preserved": "prune" in run.details}
+    return convert(qat_model, "qat", data=data, io=o["io"])
+
+
+def compress(model, data, *, out, preset=None, prune=None, structure=None,
+             clusters=None, init="kmeans++", quantize="auto", steps=None, epochs=None,
+             learning_rate=1e-4, io="float", data_dir=None, latency_runs=50,
+             eval_limit=None, verbose=0):
+    """Compresses a Keras 3 model (a zoo model or a user's CNN) and writes the
+    deployable `.tflite` and a report.
 
     Args:
         model: Keras 3 model or path to a `.keras` file.
         data: zoo.data.Data, or a source string ("digits", "fashion_mnist",
             ...) loaded at the model's input size.
-        out: output folder: model.tflite, report.json/.md/.png, and
-            pruned.keras / clustered.keras where they apply. When `model` is
-            a file and `data` a source name, progress.json records finished
-            steps: rerunning the same call after a kill loads the saved
-            pruned/clustered model instead of training it again.
+        out: output folder: model.tflite, float.tflite, report.json/.md/.png,
+            and pruned.keras / clustered.keras where they apply. When `model`
+            is a file and `data` a source name, progress.json records
+            finished steps: rerunning the same call after a kill loads the
+            saved pruned/clustered model instead of training it again.
+        preset: None, or a recipe from compression.presets.PRESETS ("deep":
+            prune → sparsity-preserving clustering → PCQAT → int8;
+            "balanced"; "fast"; "structured"). Explicit options win.
         prune: target sparsity in (0, 1), or None.
         structure: "m:n" structured sparsity (e.g. "2:4"), or None.
         clusters: number of weight clusters (>= 2), or None.
-        quantize: "int8" (post-training, full integer), "qat"
-            (quantization-aware training; pruning- or cluster-preserving when
-            the model was pruned or clustered), "dynamic", "float16" or None.
-        epochs: fine-tuning epochs of each TF-MOT step.
+        quantize: "auto" (the preset's, else "int8"), "int8" (post-training,
+            full integer), "qat" (quantization-aware training; pruning- or
+            cluster-preserving when the model was pruned or clustered),
+            "dynamic", "float16" or None (float LiteRT).
+        steps, epochs: fine-tuning budget of each step in optimizer steps or
+            passes; default: compression.finetune.steps_for (at least 1,000
+            steps of pruning, 300 of clustering and of QAT, or two passes).
+        learning_rate: Adam's for pruning; a tenth of it for clustering and
+            QAT.
+
+    The classifier (the layer computing the output, compression.prune.
+    classifier_name) and the first convolution are not pruned or clustered.
 
     Returns:
         The report dict: {"variants": [{"name", "accuracy", "size_bytes",
-        "gzip_bytes", "sparsity", "latency_ms", ...}], ...}; the first variant
-        is "float", the delivered one "compressed".
+        "gzip_bytes", "xz_bytes", "sparsity", "latency_ms", ...}], ...}; the
+        first variant is "float" (the model as given), then "float LiteRT",
+        the intermediate models, and the delivered one, "compressed".
 
     Example:
-        >>> compression.compress("runs/r20/model.keras", "digits", prune=0.8,
-        ...                      quantize="int8", out="runs/r20_small")
+        >>> compression.compress("runs/r20/model.keras", "digits", preset="deep",
+        ...                      out="runs/r20_small")
     """
-    # Every option is checked before any model or data work.
-    sparsity = opts.check_sparsity(prune)
-    mn = opts.check_structure(structure)
-    clusters = opts.check_clusters(clusters)
-    opts.check_init(init)
-    opts.check_quantize(quantize)
-    opts.check_epochs(epochs)
-    opts.check_learning_rate(learning_rate)
-    opts.check_epochs(latency_runs, "latency_runs")
-    if eval_limit is not None:
-        opts.check_epochs(eval_limit, "eval_limit")
-    if io not in ("float", "int8"):
-        raise CompressionError(f"io must be 'float' or 'int8'; got {io!r}.")
+    options = _check(preset, prune, structure, clusters, init, quantize, steps,
+                     epochs, learning_rate, io, latency_runs, eval_limit)
     out = check_writable_dir(out)
     start = time.perf_counter()
-    options = {"prune": sparsity, "structure": structure, "clusters": clusters,
-               "init": init, "quantize": quantize, "epochs": epochs, "io": io,
-               "learning_rate": learning_rate}
+    from compression import bridge, report as rep
     from zoo import inference
     model_path = model if isinstance(model, (str, Path)) else None
     if model_path is not None:
         model = inference.load_keras(model_path)
-    fingerprint = _fingerprint(model_path, data, data_dir, options)
-    finished = _finished_steps(out, fingerprint)
-    finished_before = set(finished)
-    from compression import bridge
     bridge.to_tf_keras(model)       # refuses unbridgeable models before training
+    run = _Run(out, model, model_path, data, data_dir, options,
+               dict(runs=latency_runs, limit=eval_limit))
     data = _load_data(data, model, data_dir)
-    from compression import report as rep
-    runs = dict(runs=latency_runs, limit=eval_limit)
-    variants = [rep.keras_variant("float", model, data, **runs)]
-    details = {}
-    current = model
-
-    def step(name, variant, run):
-        """Runs a TF-MOT step, or reloads its model when a killed run with
-        the same inputs finished it; saves, records and reports it."""
-        if name in finished:
-            result, info = inference.load_keras(out / STEP_FILES[name]), finished[name]
-        else:
-            result, info = run()
-            with atomic_path(out / STEP_FILES[name]) as tmp:
-                result.save(tmp)
-            finished[name] = info
-            if fingerprint is not None:
-                write_json(out / PROGRESS, {"fingerprint": fingerprint,
-                                            "done": finished})
-        details[name] = info
-        variants.append(rep.keras_variant(variant, result, data, **runs))
-        return result
-
-    if sparsity is not None or mn is not None:
-        from compression.prune import prune as do_prune
-        current = step("prune", "pruned", lambda: do_prune(
-            current, data, sparsity=sparsity if sparsity is not None else 0.5,
-            structure=structure, epochs=epochs, learning_rate=learning_rate,
-            verbose=verbose))
-    if clusters is not None:
-        from compression.cluster import cluster as do_cluster
-        current = step("cluster", "clustered", lambda: do_cluster(
-            current, data, clusters=clusters, init=init,
-            preserve_sparsity="prune" in details, epochs=epochs,
-            learning_rate=learning_rate / 10, verbose=verbose))
-    from compression.quantize import convert, quantize_aware
-    if quantize == "qat":
-        preserve = "cluster" if "cluster" in details else (
-            "sparsity" if "prune" in details else None)
-        qat_model = quantize_aware(current, data, epochs=epochs,
-                                   learning_rate=learning_rate / 10, preserve=preserve,
-                                   verbose=verbose)
-        blob = convert(qat_model, "qat", data=data, io=io)
-        details["qat"] = {"preserve": preserve}
-    else:
-        blob = convert(current, quantize, data=data, io=io)
+    run.variants.append(rep.keras_variant("float", model, data, **run.runs))
+    _float_litert(run, model, data)
+    current = _train(run, model, data, verbose)
+    blob = _deliver(run, current, data, verbose)
     with atomic_path(out / "model.tflite") as tmp:
         Path(tmp).write_bytes(blob)
     stats = rep.weight_stats(current)
-    variants.append(rep.tflite_variant(
+    run.variants.append(rep.tflite_variant(
         "compressed", blob, data, sparsity=stats["sparsity"],
-        nonzero=stats["nonzero_params"], params=stats["params"], **runs))
-    extra = {"options": options, "details": details,
-             "resumed_steps": sorted(finished_before),
+        nonzero=stats["nonzero_params"], params=stats["params"], **run.runs))
+    extra = {"options": options, "details": run.details, "resumed_steps": run.resumed,
+             "kernels": rep.tflite_kernels(blob),
              "wall_time_s": round(time.perf_counter() - start, 1)}
-    rep.write_report(out, variants, extra)
-    return {"variants": variants, **extra}
+    rep.write_report(out, run.variants, extra)
+    return {"variants": run.variants, **extra}
+
+
+def _float_litert(run, model, data):
+    """The float32 LiteRT file of the model as given (`float.tflite`): the
+    latency and size the compressed file is compared with."""
+    from compression import report as rep
+    from compression.quantize import convert
+    blob = convert(model, None)
+    with atomic_path(run.out / "float.tflite") as tmp:
+        Path(tmp).write_bytes(blob)
+    stats = rep.weight_stats(model)
+    run.variants.append(rep.tflite_variant(
+        "float LiteRT", blob, data, sparsity=stats["sparsity"],
+        nonzero=stats["nonzero_params"], params=stats["params"], **run.runs))
 
 
 def demo_step(out, metrics, quick):
     """`zoo demo`'s compression pass: 50 % pruning + int8 of the demo model."""
     report = compress(Path(out) / "train" / "model.keras", "digits",
                       out=Path(out) / "compress", prune=0.5, quantize="int8",
-                      epochs=1, latency_runs=10 if quick else 30)
+                      steps=20 if quick else None, latency_runs=10 if quick else 30)
     base, final = report["variants"][0], report["variants"][-1]
     text = (f"Compression (50 % pruning + int8 LiteRT): accuracy "
             f"{base['accuracy']:.4f} → {final['accuracy']:.4f}, gzip size "

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 
-from compression import bridge
-from compression.options import check_epochs, check_sparsity, check_structure
+from compression import bridge, finetune
+from compression.options import check_sparsity, check_structure
 from zoo.errors import InputError
 
 PRUNABLE = ("Conv2D", "Dense", "SeparableConv2D")
-CLASSIFIERS = ("predictions", "conv_preds")
+# Layers between a classifier and the model's output (no weights, one input).
+PASS_THROUGH = ("Activation", "Softmax", "ReLU", "Dropout", "Reshape", "Flatten")
+
+
+def classifier_name(model):
+    """The layer that computes the model's class scores: walking back from
+    the output through activations, dropout and reshapes, the first Dense or
+    convolution (zoo models: `predictions` or MobileNet's `conv_preds`; a
+    user's `Sequential([..., Dense(10, "softmax")])`: its last Dense). None
+    when the output comes from anything else (a feature extractor)."""
+    if len(model.outputs) != 1:
+        return None
+    layer = model.outputs[0]._keras_history[0]
+    while type(layer).__name__ in PASS_THROUGH:
+        inputs = layer.input if not isinstance(layer.input, list) else None
+        if inputs is None:
+            return None
+        layer = inputs._keras_history[0]
+    return layer.name if type(layer).__name__ in PRUNABLE else None
 
 
 def select_layers(model, *, skip_stem=True, skip_classifier=True, include=None,
@@ -21,6 +39,7 @@ def select_layers(model, *, skip_stem=True, skip_classifier=True, include=None,
     replaces the default choice; `exclude` removes names from it.
     """
     names = [layer.name for layer in model.layers]
+    classifier = classifier_name(model) if skip_classifier else None
     if include is not None:
         unknown = sorted(set(include) - set(names))
         if unknown:
@@ -35,7 +54,7 @@ def select_layers(model, *, skip_stem=True, skip_classifier=True, include=None,
             seen_conv = True
             if skip_stem:
                 continue
-        if skip_classifier and layer.name in CLASSIFIERS:
+        if layer.name == classifier:
             continue
         if layer.name not in exclude:
             chosen.append(layer.name)
@@ -63,34 +82,14 @@ def aligned_schedule(total_steps: int, frequency: int | None = None,
     return begin, end, frequency
 
 
-def _compile(model, tfk, learning_rate):
-    model.compile(optimizer=tfk.optimizers.Adam(learning_rate),
-                  loss=tfk.losses.SparseCategoricalCrossentropy(),
-                  metrics=["accuracy"])
-
-
-def _fit(model, data, epochs, callbacks, steps_per_epoch=None, verbose=0):
-    model.fit(data.train, validation_data=data.val, epochs=epochs,
-              callbacks=callbacks, verbose=verbose, steps_per_epoch=steps_per_epoch)
-
-
-def steps_in(dataset):
-    import tensorflow as tf
-    n = int(dataset.cardinality())
-    if n < 0:
-        n = sum(1 for _ in dataset)
-    del tf
-    return n
-
-
-def prune(model, data, *, sparsity=0.8, structure=None, epochs=2,
+def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
           learning_rate=1e-4, schedule="polynomial", layers=None,
           exclude=(), verbose=0):
     """Prunes a Keras 3 model to `sparsity` (or m:n) and returns a Keras 3 model.
 
     The model is rebuilt under tf_keras (the input is never modified), the
-    selected layers are wrapped with `prune_low_magnitude`, fine-tuned for
-    `epochs` with `UpdatePruningStep`, stripped and rebuilt under Keras 3.
+    selected layers are wrapped with `prune_low_magnitude`, fine-tuned with
+    `UpdatePruningStep`, stripped and rebuilt under Keras 3.
 
     Args:
         model: a zoo model (Keras 3).
@@ -98,6 +97,9 @@ def prune(model, data, *, sparsity=0.8, structure=None, epochs=2,
         sparsity: target fraction of zero weights in each pruned kernel.
         structure: None or "m:n" (e.g. "2:4": two non-zeros in every four
             consecutive input-channel weights).
+        steps, epochs: the fine-tuning budget in optimizer steps or passes
+            (default: compression.finetune.steps_for). Sparsity ramps up
+            over the first 60 % of it; the rest recovers accuracy.
         schedule: "polynomial" (0 → sparsity over training, aligned with the
             pruning frequency) or "constant".
         layers, exclude: override the default layer choice (select_layers).
@@ -108,7 +110,7 @@ def prune(model, data, *, sparsity=0.8, structure=None, epochs=2,
     sparsity = check_sparsity(sparsity) if structure is None else (
         check_sparsity(sparsity) if sparsity is not None else None)
     mn = check_structure(structure)
-    check_epochs(epochs)
+    total = finetune.steps_for(data, "prune", steps=steps, epochs=epochs)
     if schedule not in ("polynomial", "constant"):
         raise InputError(f"Unknown pruning schedule {schedule!r}; use polynomial "
                          "or constant.")
@@ -118,7 +120,6 @@ def prune(model, data, *, sparsity=0.8, structure=None, epochs=2,
     chosen = select_layers(twin, include=layers, exclude=exclude)
     if not chosen:
         raise InputError(f"No prunable layer selected in {model.name}.")
-    total = steps_in(data.train) * epochs
     begin, end, frequency = aligned_schedule(total)
     s = tfmot.sparsity.keras
     target = mn[0] / mn[1] if mn else sparsity
@@ -140,8 +141,8 @@ def prune(model, data, *, sparsity=0.8, structure=None, epochs=2,
                                      **kwargs)
 
     pruned = tfk.models.clone_model(twin, clone_function=wrap)
-    _compile(pruned, tfk, learning_rate)
-    _fit(pruned, data, epochs, [s.UpdatePruningStep()], verbose=verbose)
+    finetune.compile_model(pruned, tfk, learning_rate)
+    total = finetune.fit(pruned, data, total, [s.UpdatePruningStep()], verbose=verbose)
     stripped = s.strip_pruning(pruned)
     result = bridge.to_keras(stripped, like=model)
     achieved = bridge.kernel_sparsity(stripped, chosen)
@@ -169,4 +170,5 @@ def check_m_by_n(kernel, m, n) -> bool:
     return bool(((blocks != 0).sum(-1) <= m).all())
 
 
-__all__ = ["aligned_schedule", "check_m_by_n", "prune", "select_layers"]
+__all__ = ["aligned_schedule", "check_m_by_n", "classifier_name", "prune",
+           "select_layers"]

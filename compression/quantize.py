@@ -6,9 +6,8 @@ import warnings
 
 import numpy as np
 
-from compression import bridge
-from compression.options import CompressionError, check_epochs, check_quantize
-from compression.prune import _compile, _fit
+from compression import bridge, finetune
+from compression.options import CompressionError, check_quantize
 
 # Parameter-free zoo layers TF-MOT has no quantize config for; they stay in
 # float inside the QAT graph and the converter quantizes their ops.
@@ -23,13 +22,14 @@ def _unsupported_hint(layer_name, kind, err):
         "pre-activation *_v2 ResNets).")
 
 
-def quantize_aware(model, data, *, epochs=1, learning_rate=1e-5, preserve=None,
-                   verbose=0):
+def quantize_aware(model, data, *, steps=None, epochs=None, learning_rate=1e-5,
+                   preserve=None, verbose=0):
     """Quantization-aware training of a Keras 3 model's tf_keras twin.
 
     Args:
         model: Keras 3 zoo model (pruned or clustered ones included).
         data: zoo.data.Data.
+        steps, epochs: the training budget (compression.finetune.steps_for).
         preserve: None, "sparsity" (pruning-preserving QAT) or "cluster"
             (cluster-preserving QAT): TF-MOT's collaborative schemes keep
             zeros / the shared values while training.
@@ -38,7 +38,6 @@ def quantize_aware(model, data, *, epochs=1, learning_rate=1e-5, preserve=None,
         The trained tf_keras QAT model; deploy it with `convert(qat_model,
         "qat")` (QAT results are not copied back into Keras 3).
     """
-    check_epochs(epochs)
     if preserve not in (None, "sparsity", "cluster"):
         raise CompressionError(f"preserve must be None, 'sparsity' or 'cluster'; "
                                f"got {preserve!r}.")
@@ -73,8 +72,9 @@ def quantize_aware(model, data, *, epochs=1, learning_rate=1e-5, preserve=None,
     except (ValueError, RuntimeError, TypeError, KeyError) as err:
         raise CompressionError(f"TF-MOT could not quantize {model.name}: {err}. Fix: "
                                "use post-training quantization (quantize='int8').") from None
-    _compile(qat, tfk, learning_rate)
-    _fit(qat, data, epochs, [], verbose=verbose)
+    finetune.compile_model(qat, tfk, learning_rate)
+    finetune.fit(qat, data, finetune.steps_for(data, "qat", steps=steps, epochs=epochs),
+                 verbose=verbose)
     return qat
 
 

@@ -250,15 +250,108 @@ def test_compress_pipeline_and_report(small_model, digits, tmp_path):
     report = compress(small_model, digits, out=tmp_path, prune=0.5, quantize="int8",
                       epochs=1, latency_runs=5)
     names = [v["name"] for v in report["variants"]]
-    assert names == ["float", "pruned", "compressed"]
-    for name in ("model.tflite", "report.json", "report.md", "report.png", "pruned.keras"):
+    assert names == ["float", "float LiteRT", "pruned", "compressed"]
+    for name in ("model.tflite", "float.tflite", "report.json", "report.md",
+                 "report.png", "pruned.keras"):
         assert (tmp_path / name).is_file(), name
     saved = json.loads((tmp_path / "report.json").read_text())
     for v in saved["variants"]:
-        assert {"name", "accuracy", "size_bytes", "gzip_bytes", "sparsity",
+        assert {"name", "accuracy", "size_bytes", "gzip_bytes", "xz_bytes", "sparsity",
                 "latency_ms"} <= set(v)
+        assert v["xz_bytes"] < v["size_bytes"] and v["gzip_bytes"] < v["size_bytes"]
     assert saved["variants"][-1]["gzip_bytes"] < saved["variants"][0]["gzip_bytes"]
-    assert "| compressed | tflite |" in (tmp_path / "report.md").read_text()
+    # The sizes are those of the files written.
+    blob = (tmp_path / "model.tflite").read_bytes()
+    assert saved["variants"][-1]["size_bytes"] == len(blob)
+    import lzma
+    assert saved["variants"][-1]["xz_bytes"] == len(
+        lzma.compress(blob, preset=9 | lzma.PRESET_EXTREME))
+    table = (tmp_path / "report.md").read_text()
+    assert "| compressed | tflite |" in table and "| float LiteRT | tflite |" in table
+
+
+def test_deep_chain_end_to_end_checked_in_the_file(small_model, digits, tmp_path):
+    # prune → sparsity-preserving clustering → PCQAT → int8, a few steps
+    # each; what the .tflite file holds is read back from the file itself.
+    report = compress(small_model, digits, out=tmp_path, preset="deep", steps=12,
+                      latency_runs=3)
+    assert [v["name"] for v in report["variants"]] == [
+        "float", "float LiteRT", "pruned", "clustered", "compressed"]
+    assert report["details"]["qat"] == {"preserve": "cluster", "sparsity_preserved": True}
+    assert report["details"]["prune"]["schedule"]["total_steps"] >= 12
+    from compression.report import tflite_kernels
+    kernels = tflite_kernels((tmp_path / "model.tflite").read_bytes())
+    pruned = set(report["details"]["prune"]["layers"])
+    assert len(kernels) == len([l for l in small_model.layers
+                                if type(l).__name__ in ("Conv2D", "Dense")])
+    checked = 0
+    for k in kernels:
+        assert k["dtype"] == "int8", k
+        if k["layer"] not in pruned:
+            continue
+        checked += 1
+        # 80 % of each pruned kernel is zero, and every output channel holds
+        # at most the 16 cluster values (zero among them).
+        assert k["sparsity"] >= 0.79, k
+        assert k["unique_per_channel"] <= 16 + 1, k
+    assert checked == len(pruned) > 10
+    # The classifier was left alone, in the file too.
+    head = next(k for k in kernels if k["layer"] == "predictions")
+    assert head["sparsity"] < 0.5
+    assert report["kernels"] == kernels
+
+
+def test_classifier_of_user_models_is_found_and_not_pruned():
+    from compression.prune import classifier_name, select_layers
+    L = keras.layers
+    seq = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(4, 3), L.Flatten(),
+                            L.Dense(16), L.Dense(10, activation="softmax")])
+    assert classifier_name(bridge.to_tf_keras(seq)) == seq.layers[-1].name
+    inputs = keras.Input((8, 8, 1))
+    x = L.Conv2D(4, 3, name="c1")(inputs)
+    x = L.Conv2D(4, 3, name="c2")(x)
+    x = L.Flatten()(x)
+    x = L.Dense(10, name="logits")(L.Dropout(0.2)(x))
+    functional = keras.Model(inputs, L.Activation("softmax")(x))
+    twin = bridge.to_tf_keras(functional)
+    assert classifier_name(twin) == "logits"
+    assert select_layers(twin) == ["c2"]
+    # A feature extractor (pooled output) has no classifier: nothing skipped
+    # but the stem.
+    features = keras.Model(inputs, L.GlobalAveragePooling2D()(
+        L.Conv2D(4, 3, name="c3")(L.Conv2D(4, 3, name="c0")(inputs))))
+    assert classifier_name(bridge.to_tf_keras(features)) is None
+    assert select_layers(bridge.to_tf_keras(features)) == ["c3"]
+    for name, head in (("resnet20", "predictions"), ("mobilenet_v1_025", "conv_preds")):
+        model = zoo.create_model(name, num_classes=3, input_shape=(32, 32, 3))
+        assert classifier_name(bridge.to_tf_keras(model)) == head
+
+
+def test_budgets_in_steps_and_presets(digits):
+    from compression import finetune, presets
+    per_pass = finetune.steps_in(digits.train)
+    assert per_pass == 3                      # 192 training images, batches of 64
+    assert finetune.steps_for(digits, "prune") == finetune.DEFAULT_STEPS["prune"] >= 1000
+    assert finetune.steps_for(digits, "qat", epochs=3) == 3 * per_pass
+    assert finetune.steps_for(digits, "cluster", steps=7) == 7
+    with pytest.raises(CompressionError, match="steps or as epochs, not both"):
+        finetune.steps_for(digits, "prune", steps=7, epochs=1)
+    deep = presets.resolve("deep")
+    assert deep == {"prune": 0.8, "structure": None, "clusters": 16, "quantize": "qat"}
+    assert presets.resolve("deep", prune=0.5, quantize=None)["prune"] == 0.5
+    assert presets.resolve("deep", quantize=None)["quantize"] is None
+    assert presets.resolve(None)["quantize"] == "int8"
+    with pytest.raises(CompressionError, match="Unknown preset 'tiny'"):
+        presets.resolve("tiny")
+
+
+def test_pareto_front_of_variants():
+    from compression.report import pareto
+    v = [dict(name="a", accuracy=0.9, gzip_bytes=100), dict(name="b", accuracy=0.8,
+                                                          gzip_bytes=10),
+         dict(name="c", accuracy=0.7, gzip_bytes=50), dict(name="d", accuracy=0.9,
+                                                          gzip_bytes=120)]
+    assert pareto(v) == [0, 1]
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -270,6 +363,9 @@ def test_compress_pipeline_and_report(small_model, digits, tmp_path):
     (dict(quantize="int4"), "Unknown quantize mode 'int4'"),
     (dict(init="kmeans"), "Unknown centroid initialisation"),
     (dict(epochs=0), "epochs must be an integer >= 1"),
+    (dict(steps=0), "steps must be an integer >= 1"),
+    (dict(steps=5, epochs=1), "not both"),
+    (dict(preset="smallest"), "Unknown preset 'smallest'"),
 ])
 def test_bad_options_fail_before_work(kwargs, message, tmp_path):
     with pytest.raises(CompressionError, match=message):

@@ -218,11 +218,12 @@ def cmd_compress(args) -> int:
     # Imported here: `zoo` itself never imports compression (or TF-MOT).
     from compression import compress
     report = compress(args.model, args.dataset, data_dir=args.data_dir,
-                      out=args.out, prune=args.prune, structure=args.structure,
-                      clusters=args.cluster, init=args.init,
+                      out=args.out, preset=args.preset, prune=args.prune,
+                      structure=args.structure, clusters=args.cluster, init=args.init,
                       quantize=None if args.quantize == "none" else args.quantize,
-                      epochs=args.epochs, learning_rate=args.lr, io=args.io,
-                      latency_runs=args.latency_runs, verbose=2 if args.verbose else 0)
+                      steps=args.steps, epochs=args.epochs, learning_rate=args.lr,
+                      io=args.io, latency_runs=args.latency_runs,
+                      verbose=2 if args.verbose else 0)
     base, final = report["variants"][0], report["variants"][-1]
     if report["resumed_steps"]:
         print(f"resumed: {', '.join(report['resumed_steps'])} finished in an "
@@ -230,7 +231,8 @@ def cmd_compress(args) -> int:
     print(f"float: accuracy {base['accuracy']:.4f}, {base['gzip_bytes'] / 1e3:.0f} kB gzip; "
           f"compressed: accuracy {final['accuracy']:.4f}, "
           f"{final['gzip_bytes'] / 1e3:.0f} kB gzip "
-          f"({base['gzip_bytes'] / final['gzip_bytes']:.1f}× smaller); "
+          f"({base['gzip_bytes'] / final['gzip_bytes']:.1f}× smaller; "
+          f"{base['xz_bytes'] / final['xz_bytes']:.1f}× under xz); "
           f"outputs in {args.out}")
     return 0
 
@@ -485,23 +487,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "compress", help="prune, cluster and quantize a model to LiteRT",
-        description="Compress a .keras zoo model with TF-MOT (pruning, clustering, "
-                    "quantization-aware training) and the LiteRT converter; writes "
-                    "model.tflite, report.json, report.md and report.png into --out.")
+        description="Compress a .keras model (a zoo model or a Keras 3 CNN) with "
+                    "TF-MOT (pruning, clustering, quantization-aware training) and "
+                    "the LiteRT converter; writes model.tflite, float.tflite, "
+                    "report.json, report.md and report.png into --out.")
     p.add_argument("model", help="model.keras")
     _add_data_args(p)
     p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--preset", choices=("deep", "balanced", "fast", "structured"),
+                   help="deep: prune 0.8 → 16 clusters → PCQAT → int8; balanced: "
+                        "prune 0.7 → int8; fast: int8 only; structured: 2:4 → "
+                        "int8 (flags given beside it win)")
     p.add_argument("--prune", type=float, metavar="SPARSITY",
                    help="magnitude pruning to this sparsity, e.g. 0.8")
     p.add_argument("--structure", metavar="M:N", help="structured sparsity, e.g. 2:4")
     p.add_argument("--cluster", type=int, metavar="K", help="weight clustering, K >= 2")
     p.add_argument("--init", default="kmeans++",
                    help="cluster centroids: kmeans++ | linear | density | random")
-    p.add_argument("--quantize", default="int8",
-                   choices=("int8", "qat", "dynamic", "float16", "none"))
+    p.add_argument("--quantize", default="auto",
+                   choices=("auto", "int8", "qat", "dynamic", "float16", "none"),
+                   help="auto (default): the preset's, else int8")
     p.add_argument("--io", default="float", choices=("float", "int8"),
                    help="input/output type of int8 models")
-    p.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs per step")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="optimizer steps of each fine-tuning step (default: at "
+                        "least 1000 for pruning, 300 for clustering and QAT, or "
+                        "two passes over the data)")
+    p.add_argument("--epochs", type=int,
+                   help="instead of --steps: passes over the data per step")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--latency-runs", type=int, default=50)
     p.add_argument("--verbose", action="store_true")
