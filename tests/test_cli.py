@@ -48,9 +48,18 @@ def test_evaluate_keras_and_exported_tflite(trained, tmp_path):
     accuracy = json.loads(keras_result.stdout)["accuracy"]
     assert accuracy == pytest.approx(
         json.loads((trained / "metrics.json").read_text())["test_accuracy"], abs=1e-6)
-    export = run("export", trained / "model.keras", "--out", tmp_path / "export")
+    export = run("export", trained / "model.keras", "--out", tmp_path / "export",
+                 "--formats", "saved_model,tflite,onnx", "--dataset", "digits")
     assert export.returncode == 0, export.stderr[-2000:]
     assert (tmp_path / "export" / "saved_model" / "saved_model.pb").is_file()
+    # Each file was run back with its own runtime and matched Keras.
+    checked = json.loads((tmp_path / "export" / "equivalence.json").read_text())
+    assert set(checked["formats"]) == {"saved_model", "tflite", "onnx"}
+    assert checked["images"] == 16
+    for fmt, r in checked["formats"].items():
+        assert r["ok"] and 0 <= r["max_abs_diff"] <= 1e-4, (fmt, r)
+        assert r["top1_agreement"] == 1.0
+    assert export.stdout.count("top-1 agreement 100%") == 3
     tflite = tmp_path / "export" / "model.tflite"
     lite = run("evaluate", tflite, "--dataset", "digits", "--json")
     assert lite.returncode == 0, lite.stderr[-2000:]

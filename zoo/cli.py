@@ -189,28 +189,26 @@ def cmd_predict(args) -> int:
 
 def cmd_export(args) -> int:
     import keras
-    from zoo import inference
-    from zoo.io import atomic_path, check_writable_dir
-    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    bad = sorted(set(formats) - {"saved_model", "tflite"})
-    if bad or not formats:
-        raise UsageError(f"Unknown export format(s) {', '.join(bad) or '(none)'}; "
-                         "use saved_model and/or tflite.")
-    out = check_writable_dir(args.out)
-    if "tflite" in formats and keras.backend.backend() != "tensorflow":
-        raise UsageError("LiteRT export (tflite) runs on the TensorFlow backend "
-                         f"only; this process runs Keras on {keras.backend.backend()}. "
-                         "Rerun with --backend tensorflow (the .keras file is the "
-                         "same on every backend).")
+    from zoo import export, inference
+    # Formats, packages and backend are checked before the model is loaded.
+    formats = export.check_formats(args.formats, keras.backend.backend())
     model = inference.load_keras(args.model)
-    if "saved_model" in formats:
-        with atomic_path(out / "saved_model") as tmp:
-            model.export(tmp, format="tf_saved_model", verbose=False)
-        print(f"wrote {out / 'saved_model'}")
-    if "tflite" in formats:
-        with atomic_path(out / "model.tflite") as tmp:
-            model.export(tmp, format="litert", verbose=False)
-        print(f"wrote {out / 'model.tflite'}")
+    batch = None
+    if args.dataset:
+        from zoo import data as data_lib
+        shape = model.input_shape[1:]
+        data = data_lib.load(args.dataset, data_dir=args.data_dir,
+                             image_size=tuple(shape[:2]), channels=shape[2],
+                             batch_size=16, validation_split=0.0)
+        batch = next(iter(data.test))[0]
+    results = export.export(model, args.out, formats, batch=batch,
+                            tolerance=args.tolerance)
+    failed = [f for f, r in results.items() if not r["ok"]]
+    if failed:
+        print(f"zoo: error: {', '.join(failed)} differ from the Keras model by more "
+              f"than {args.tolerance:g} (see {args.out}/equivalence.json)",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -476,13 +474,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preprocessing")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("export", help="write SavedModel and LiteRT files",
+    p = sub.add_parser("export", help="write SavedModel, LiteRT and ONNX files, "
+                                      "each checked against the Keras model",
                        description="Export a .keras model as a TensorFlow "
-                                   "SavedModel and/or a LiteRT .tflite file.")
+                                   "SavedModel, a LiteRT .tflite file and/or an ONNX "
+                                   "file; each is run back (TensorFlow, LiteRT, "
+                                   "onnxruntime) on one batch and compared with "
+                                   "Keras; equivalence.json records it.")
     p.add_argument("model", help="model.keras")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--formats", default="saved_model,tflite",
-                   help="comma-separated: saved_model, tflite")
+                   help="comma-separated: saved_model, tflite, onnx (onnx needs "
+                        'pip install "cnn-zoo[onnx]")')
+    p.add_argument("--dataset", help="check on the first 16 test images of this "
+                                     "dataset (default: 8 random images)")
+    p.add_argument("--data-dir")
+    p.add_argument("--tolerance", type=float, default=1e-4,
+                   help="largest absolute output difference allowed (default 1e-4)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
