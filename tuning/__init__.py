@@ -15,8 +15,9 @@ def demo_step(out, metrics, quick):
     """`zoo demo`'s search: a short random search over the focused space,
     then the best configuration retrained and tested."""
     from pathlib import Path
+    # The demo's own short budgets: 100-step trials, a 1,000-step final run.
     budget = dict(epochs=1, folds=1, final_epochs=1, limit=256) if quick else \
-        dict(trial_steps=100)
+        dict(trial_steps=100, final_steps=1000)
     result = search("resnet20", "digits", tuner="random", max_trials=2 if quick else 3,
                     out=Path(out) / "tune", image_size=16, compare_default=False,
                     space={"augment": None, "label_smoothing": None}, **budget)

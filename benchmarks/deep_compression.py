@@ -1,0 +1,120 @@
+"""The `deep` compression preset on three zoo models trained here in float32
+on Fashion-MNIST, the sparsity/cluster curve it was chosen from, and int8
+LiteRT latency against float LiteRT and Keras.
+
+    python benchmarks/deep_compression.py [--models resnet20,mobilenet_v2_050_cifar,alexnet_cifar]
+        [--train-epochs 4] [--limit 20000] [--sweep resnet20]
+        [--out runs/deep] [--json out.json]
+
+1. Each model is trained from scratch with `zoo train NAME --dataset
+   fashion_mnist --epochs E` (float32; resumable, reused when finished).
+2. `compression.compress(model.keras, data, preset="deep")` with default
+   budgets: fine-tuning on the first `--limit` training images, tested on
+   the full 10,000-image test split. Sizes are against the float32 `.keras`
+   file as trained (without optimizer state).
+3. For `--sweep` models: the same chain at sparsity 50/70/90 % (16
+   clusters) and at 8/32 clusters (80 %), for the curve.
+
+Needs /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
+Prints the machine and markdown tables; writes sweep.png (accuracy against
+gzip size, every variant, Pareto front marked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+from pathlib import Path
+
+_common = runpy.run_path(str(Path(__file__).with_name("common.py")))
+FASHION = "/usr/share/datasets/fashion-mnist"
+SWEEP = [dict(prune=0.5), dict(prune=0.7), dict(prune=0.9), dict(clusters=8),
+         dict(clusters=32)]
+
+
+def train_float(name, args, out):
+    from zoo import training
+    config = training.TrainConfig(model=name, dataset="fashion_mnist",
+                                  data_dir=args.data_dir, epochs=args.train_epochs)
+    metrics = training.train(config, out / name / "float", verbose=0,
+                             reuse_finished=True)
+    return out / name / "float" / "model.keras", metrics
+
+
+def deep(path, data, out, args, **override):
+    from compression import compress
+    return compress(str(path), data, out=out, preset="deep",
+                    latency_runs=args.latency_runs, **override)
+
+
+def row(name, label, report):
+    f, lite, c = (report["variants"][0], report["variants"][1],
+                  report["variants"][-1])
+    return {"model": name, "variant": label, "float_accuracy": f["accuracy"],
+            "accuracy": c["accuracy"], "drop_points": 100 * (f["accuracy"] - c["accuracy"]),
+            "float_keras_bytes": f["size_bytes"], "float_gzip": f["gzip_bytes"],
+            "gzip": c["gzip_bytes"], "xz": c["xz_bytes"],
+            "gzip_x": f["gzip_bytes"] / c["gzip_bytes"], "xz_x": f["xz_bytes"] / c["xz_bytes"],
+            "keras_ms": f["latency_ms"], "float_litert_ms": lite["latency_ms"],
+            "int8_litert_ms": c["latency_ms"], "wall_time_s": report["wall_time_s"]}
+
+
+def print_tables(rows):
+    print("\n| model | variant | float acc | deep acc | drop (points) | float .keras | "
+          "gzip | × (gzip) | xz | × (xz) |\n|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['variant']} | {r['float_accuracy']:.4f} | "
+              f"{r['accuracy']:.4f} | {r['drop_points']:.2f} | "
+              f"{r['float_keras_bytes'] / 1e3:,.0f} kB | {r['gzip'] / 1e3:,.1f} kB | "
+              f"{r['gzip_x']:.1f}× | {r['xz'] / 1e3:,.1f} kB | {r['xz_x']:.1f}× |")
+    print("\n| model | variant | Keras (ms) | float LiteRT (ms) | int8 LiteRT (ms) |"
+          "\n|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['variant']} | {r['keras_ms']:.2f} | "
+              f"{r['float_litert_ms']:.3f} | {r['int8_litert_ms']:.3f} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="resnet20,mobilenet_v2_050_cifar,alexnet_cifar")
+    parser.add_argument("--data-dir", default=FASHION)
+    parser.add_argument("--train-epochs", type=int, default=4)
+    parser.add_argument("--limit", type=int, default=20000,
+                        help="training images used for fine-tuning")
+    parser.add_argument("--sweep", default="resnet20",
+                        help="models whose sparsity/cluster curve is measured")
+    parser.add_argument("--latency-runs", type=int, default=100)
+    parser.add_argument("--out", default="runs/deep")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    from compression import report as rep
+    from zoo import data as data_lib
+    print(_common["machine"](), flush=True)
+    out, rows, curve = Path(args.out), [], []
+    for name in args.models.split(","):
+        path, metrics = train_float(name, args, out)
+        print(f"{name}: float32 test accuracy {metrics['test_accuracy']:.4f}", flush=True)
+        data = data_lib.load("fashion_mnist", data_dir=args.data_dir, batch_size=64,
+                             limit=args.limit)
+        report = deep(path, data, out / name / "deep", args)
+        rows.append(row(name, "deep (80 %, 16 clusters)", report))
+        print(rows[-1], flush=True)
+        if name not in args.sweep.split(","):
+            continue
+        curve += [dict(v, name=f"{name} deep 80 %/16") for v in report["variants"][-1:]]
+        for override in SWEEP:
+            label = ", ".join(f"{k} {v}" for k, v in override.items())
+            swept = deep(path, data, out / name / label.replace(" ", "_"), args, **override)
+            rows.append(row(name, label, swept))
+            curve.append(dict(swept["variants"][-1], name=f"{name} {label}"))
+            print(rows[-1], flush=True)
+        curve.insert(0, dict(report["variants"][0], name=f"{name} float32"))
+        rep.plot(out / f"sweep_{name}.png", curve, title=f"{name}: deep chain, "
+                 "sparsity and clusters")
+    print_tables(rows)
+    _common["dump"](args.json, {"machine": _common["machine"](), "rows": rows,
+                                "curve": curve})
+
+
+if __name__ == "__main__":
+    main()
