@@ -428,11 +428,15 @@ def _grouped_conv_model(shape):
 
 
 @pytest.mark.parametrize("name", ["alexnet_cifar", "mobilenet_v2_050_cifar",
+                                  "mobilenet_v2_050_cifar@0.75",
                                   "grouped_conv_with_batchnorm"])
 def test_pruning_and_int8_on_other_families(name, tmp_path):
+    # "@W": a width multiplier the tuning space samples (0.5, 0.75, 1.0).
     data = data_lib.load("digits", image_size=16, batch_size=16, limit=96)
+    name, _, width = name.partition("@")
+    options = {"width_multiplier": float(width)} if width else {}
     model = (_grouped_conv_model(data.info.image_shape) if name.startswith("grouped")
-             else zoo.create_model(name, input_shape=data.info.image_shape))
+             else zoo.create_model(name, input_shape=data.info.image_shape, **options))
     pruned, info = prune_lib.prune(model, data, sparsity=0.6, epochs=1)
     assert info["layers"] and all(abs(s - 0.6) < 0.01 for s in info["layers"].values())
     blob = quant.convert(pruned, "int8", data=data, samples=16)
