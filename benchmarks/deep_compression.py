@@ -12,8 +12,9 @@ LiteRT latency against float LiteRT and Keras.
    budgets: fine-tuning on the first `--limit` training images, tested on
    the full 10,000-image test split. Sizes are against the float32 `.keras`
    file as trained (without optimizer state).
-3. For `--sweep` models: the same chain at sparsity 50/70/90 % (16
-   clusters) and at 8/32 clusters (80 %), for the curve.
+3. Then, for `--sweep` models (must be among `--models`): the same chain at
+   sparsity 50/70/90 % (16 clusters) and at 8/32 clusters (80 %), for the
+   curve.
 
 Needs /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
 Prints the machine and markdown tables; writes sweep.png (accuracy against
@@ -90,27 +91,28 @@ def main():
     from compression import report as rep
     from zoo import data as data_lib
     print(_common["machine"](), flush=True)
-    out, rows, curve = Path(args.out), [], []
+    out, rows, trained = Path(args.out), [], {}
+    data = data_lib.load("fashion_mnist", data_dir=args.data_dir, batch_size=64,
+                         limit=args.limit)
     for name in args.models.split(","):
         path, metrics = train_float(name, args, out)
         print(f"{name}: float32 test accuracy {metrics['test_accuracy']:.4f}", flush=True)
-        data = data_lib.load("fashion_mnist", data_dir=args.data_dir, batch_size=64,
-                             limit=args.limit)
-        report = deep(path, data, out / name / "deep", args)
-        rows.append(row(name, "deep (80 %, 16 clusters)", report))
+        trained[name] = path, deep(path, data, out / name / "deep", args)
+        rows.append(row(name, "deep (80 %, 16 clusters)", trained[name][1]))
         print(rows[-1], flush=True)
-        if name not in args.sweep.split(","):
-            continue
-        curve += [dict(v, name=f"{name} deep 80 %/16") for v in report["variants"][-1:]]
+    curve = []
+    for name in filter(None, args.sweep.split(",")):
+        path, report = trained[name]
+        curve += [dict(report["variants"][0], name=f"{name} float32"),
+                  dict(report["variants"][-1], name=f"{name} deep 80 %/16")]
         for override in SWEEP:
             label = ", ".join(f"{k} {v}" for k, v in override.items())
             swept = deep(path, data, out / name / label.replace(" ", "_"), args, **override)
             rows.append(row(name, label, swept))
             curve.append(dict(swept["variants"][-1], name=f"{name} {label}"))
             print(rows[-1], flush=True)
-        curve.insert(0, dict(report["variants"][0], name=f"{name} float32"))
-        rep.plot(out / f"sweep_{name}.png", curve, title=f"{name}: deep chain, "
-                 "sparsity and clusters")
+        rep.plot(out / f"sweep_{name}.png", [c for c in curve if c["name"].startswith(name)],
+                 title=f"{name}: deep chain, sparsity and clusters")
     print_tables(rows)
     _common["dump"](args.json, {"machine": _common["machine"](), "rows": rows,
                                 "curve": curve})
