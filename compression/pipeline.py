@@ -158,41 +158,33 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
              learning_rate=1e-4, io="float", data_dir=None, latency_runs=50,
              eval_limit=None, verbose=0):
     """Compresses a Keras 3 model (a zoo model or a user's CNN) and writes the
-    deployable `.tflite` and a report.
+    deployable `.tflite` and a report (docs/compression.md).
 
     Args:
         model: Keras 3 model or path to a `.keras` file.
-        data: zoo.data.Data, or a source string ("digits", "fashion_mnist",
-            ...) loaded at the model's input size.
+        data: zoo.data.Data, or a source string loaded at the model's input size.
         out: output folder: model.tflite, float.tflite, report.json/.md/.png,
-            and pruned.keras / clustered.keras where they apply. When `model`
-            is a file and `data` a source name, progress.json records
-            finished steps: rerunning the same call after a kill loads the
-            saved pruned/clustered model instead of training it again.
-        preset: None, or a recipe from compression.presets.PRESETS ("deep":
-            prune → sparsity-preserving clustering → PCQAT → int8;
-            "balanced"; "fast"; "structured"). Explicit options win.
-        prune: target sparsity in (0, 1), or None.
-        structure: "m:n" structured sparsity (e.g. "2:4"), or None.
-        clusters: number of weight clusters (>= 2), or None.
-        quantize: "auto" (the preset's, else "int8"), "int8" (post-training,
-            full integer), "qat" (quantization-aware training; pruning- or
-            cluster-preserving when the model was pruned or clustered),
-            "dynamic", "float16" or None (float LiteRT).
+            pruned.keras / clustered.keras. With a model file and a source
+            name, progress.json lets a rerun after a kill skip finished steps.
+        preset: None or a compression.presets.PRESETS name ("deep": prune →
+            sparsity-preserving clustering → PCQAT → int8); explicit
+            options win.
+        prune, structure, clusters: target sparsity in (0, 1); "m:n"
+            sparsity; number of weight clusters (>= 2). None: off.
+        quantize: "auto" (the preset's, else "int8"), "int8", "qat"
+            (pruning-/cluster-preserving after those steps), "dynamic",
+            "float16" or None (float LiteRT).
         steps, epochs: fine-tuning budget of each step in optimizer steps or
-            passes; default: compression.finetune.steps_for (at least 1,000
-            steps of pruning, 300 of clustering and of QAT, or two passes).
-        learning_rate: Adam's for pruning; a tenth of it for clustering and
-            QAT.
+            passes (default: compression.finetune.steps_for).
+        learning_rate: Adam's for pruning; a tenth of it for clustering, QAT.
 
-    The classifier (the layer computing the output, compression.prune.
-    classifier_name) and the first convolution are not pruned or clustered.
+    The classifier (compression.prune.classifier_name) and the first
+    convolution are not pruned or clustered.
 
     Returns:
-        The report dict: {"variants": [{"name", "accuracy", "size_bytes",
-        "gzip_bytes", "xz_bytes", "sparsity", "latency_ms", ...}], ...}; the
-        first variant is "float" (the model as given), then "float LiteRT",
-        the intermediate models, and the delivered one, "compressed".
+        The report: {"variants": [...], "details", "kernels", ...}; variants
+        "float" (as given), "float LiteRT", the intermediate models, and the
+        delivered "compressed".
 
     Example:
         >>> compression.compress("runs/r20/model.keras", "digits", preset="deep",
@@ -200,27 +192,22 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
     """
     options = _check(preset, prune, structure, clusters, init, quantize, steps,
                      epochs, learning_rate, io, latency_runs, eval_limit)
-    out = check_writable_dir(out)
-    start = time.perf_counter()
+    out, start = check_writable_dir(out), time.perf_counter()
     from compression import bridge, report as rep
     from zoo import inference
     model_path = model if isinstance(model, (str, Path)) else None
-    if model_path is not None:
-        model = inference.load_keras(model_path)
+    model = inference.load_keras(model_path) if model_path is not None else model
     bridge.to_tf_keras(model)       # refuses unbridgeable models before training
     run = _Run(out, model, model_path, data, data_dir, options,
                dict(runs=latency_runs, limit=eval_limit))
     data = _load_data(data, model, data_dir)
     run.variants.append(rep.keras_variant("float", model, data, **run.runs))
-    _float_litert(run, model, data)
+    from compression.quantize import convert
+    # The float32 LiteRT file of the model as given: the latency baseline.
+    _litert(run, "float LiteRT", "float.tflite", convert(model, None), model, data)
     current = _train(run, model, data, verbose)
     blob = _deliver(run, current, data, verbose)
-    with atomic_path(out / "model.tflite") as tmp:
-        Path(tmp).write_bytes(blob)
-    stats = rep.weight_stats(current)
-    run.variants.append(rep.tflite_variant(
-        "compressed", blob, data, sparsity=stats["sparsity"],
-        nonzero=stats["nonzero_params"], params=stats["params"], **run.runs))
+    _litert(run, "compressed", "model.tflite", blob, current, data)
     extra = {"options": options, "details": run.details, "resumed_steps": run.resumed,
              "kernels": rep.tflite_kernels(blob),
              "wall_time_s": round(time.perf_counter() - start, 1)}
@@ -228,18 +215,16 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
     return {"variants": run.variants, **extra}
 
 
-def _float_litert(run, model, data):
-    """The float32 LiteRT file of the model as given (`float.tflite`): the
-    latency and size the compressed file is compared with."""
+def _litert(run, name, file, blob, model, data):
+    """Writes a LiteRT file into the run's folder and reports it (its
+    sparsity and parameters are those of the Keras model it came from)."""
     from compression import report as rep
-    from compression.quantize import convert
-    blob = convert(model, None)
-    with atomic_path(run.out / "float.tflite") as tmp:
+    with atomic_path(run.out / file) as tmp:
         Path(tmp).write_bytes(blob)
     stats = rep.weight_stats(model)
     run.variants.append(rep.tflite_variant(
-        "float LiteRT", blob, data, sparsity=stats["sparsity"],
-        nonzero=stats["nonzero_params"], params=stats["params"], **run.runs))
+        name, blob, data, sparsity=stats["sparsity"], nonzero=stats["nonzero_params"],
+        params=stats["params"], **run.runs))
 
 
 def demo_step(out, metrics, quick):

@@ -122,16 +122,7 @@ def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
         raise InputError(f"No prunable layer selected in {model.name}.")
     begin, end, frequency = aligned_schedule(total)
     s = tfmot.sparsity.keras
-    target = mn[0] / mn[1] if mn else sparsity
-    if mn:
-        pruning_schedule = s.ConstantSparsity(1 - target, begin_step=begin,
-                                              end_step=end, frequency=frequency)
-    elif schedule == "polynomial":
-        pruning_schedule = s.PolynomialDecay(0.0, sparsity, begin_step=begin,
-                                             end_step=end, frequency=frequency)
-    else:
-        pruning_schedule = s.ConstantSparsity(sparsity, begin_step=begin,
-                                              end_step=end, frequency=frequency)
+    pruning_schedule = _schedule(s, sparsity, mn, schedule, begin, end, frequency)
 
     def wrap(layer):
         if layer.name not in chosen:
@@ -146,13 +137,22 @@ def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
     stripped = s.strip_pruning(pruned)
     result = bridge.to_keras(stripped, like=model)
     achieved = bridge.kernel_sparsity(stripped, chosen)
-    info = {"layers": achieved, "target": 1 - target if mn else sparsity,
+    info = {"layers": achieved, "target": 1 - mn[0] / mn[1] if mn else sparsity,
             "structure": f"{mn[0]}:{mn[1]}" if mn else None,
             "schedule": {"begin_step": begin, "end_step": end,
                          "frequency": frequency, "total_steps": total}}
-    if mn:
-        info["target"] = 1 - mn[0] / mn[1]
     return result, info
+
+
+def _schedule(s, sparsity, mn, kind, begin, end, frequency):
+    """TF-MOT's pruning schedule: constant for m:n, else polynomial (0 →
+    sparsity) or constant."""
+    steps = dict(begin_step=begin, end_step=end, frequency=frequency)
+    if mn:
+        return s.ConstantSparsity(1 - mn[0] / mn[1], **steps)
+    if kind == "polynomial":
+        return s.PolynomialDecay(0.0, sparsity, **steps)
+    return s.ConstantSparsity(sparsity, **steps)
 
 
 def check_m_by_n(kernel, m, n) -> bool:
