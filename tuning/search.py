@@ -382,108 +382,124 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
            retrain=True, final_epochs=None, final_steps=None, final_augment=None,
            compare_default=True):
     """Runs (or resumes) a search, retrains its best configuration and
-    writes the exports into `out`.
+    writes the exports into `out` (docs/tuning.md).
 
     Args:
-        model_name: registry name.
-        dataset: data source (see zoo.data.load).
+        model_name, dataset: registry name; data source (zoo.data.load).
         tuner: "random", "bayesian", "hyperband" or "grid".
-        max_trials: trials to run (for hyperband: the bracket budget is set
-            by the plan's epochs and this caps the trials).
-        epochs: None (default: each trial gets a budget in optimizer steps,
-            see tuning.plan), or passes over the training data per trial.
-        trial_steps: optimizer steps per trial (instead of the default).
-        folds: None (automatic: 3-fold cross-validation below 5,000
-            labelled images, else a holdout), 1 (holdout) or k.
-        objective: "val_accuracy", or several comma-separated for a Pareto
-            front, e.g. "val_accuracy,params" or "val_accuracy,latency".
+        max_trials: trials to run (hyperband: caps its brackets).
+        trial_steps, epochs: a trial's budget in optimizer steps, or passes
+            (default: tuning.plan).
+        folds: None (3-fold cross-validation below 5,000 labelled images,
+            else a holdout), 1 (holdout) or k.
+        objective: "val_accuracy", or several for a Pareto front, e.g.
+            "val_accuracy,params" or "val_accuracy,latency".
         out: output folder; the same folder resumes.
-        space: "focused" (default), "wide", a dict or a JSON/YAML file (see
-            tuning.spaces).
+        space: "focused" (default), "wide", a dict or a JSON/YAML file.
         prune: median-stopping trial pruning.
-        trials_per_process: run the trials in fresh child processes, at most
-            this many each, one after the other (the search resumes in each).
-            TensorFlow-backend Keras keeps ~50 MB per trained model that no
-            clear_session returns (docs/tuning.md); this bounds the memory
-            of long searches at the cost of a process start per K trials.
-        retrain: train the best configuration again on train + validation,
-            evaluate it on the test split and save it as best_model.keras:
-            at least `final_steps` optimizer steps (default
-            tuning.final.FINAL_MIN_STEPS) or `final_epochs` passes, with
-            `final_augment` augmentation (default: the trial's when the
-            space sets `augment`, else tuning.final.FINAL_AUGMENT).
+        trials_per_process: run the trials in fresh processes of at most K
+            trials each (bounds TensorFlow's memory growth).
+        retrain, final_steps, final_epochs, final_augment: train the best
+            configuration again on train + validation (tuning.final) and
+            test it: best_model.keras.
         compare_default: also train `zoo train`'s defaults for the report.
 
     Returns:
-        dict with the best hyperparameters, best score, trial rows, and the
-        retrained model's test accuracy.
+        dict with the best hyperparameters and score, the trial rows and
+        the retrained model's test accuracy.
 
     Example:
         >>> tuning.search("resnet20", "digits", max_trials=10, out="runs/tune")
     """
-    # Everything is checked before the first trial.
-    check_tuner(tuner)
-    check_positive_int(max_trials, "max_trials")
-    for value, name in ((trials_per_process, "trials_per_process"),
-                        (final_epochs, "final_epochs"), (final_steps, "final_steps")):
-        if value is not None:
-            check_positive_int(value, name)
-    if final_augment is not None and final_augment not in spaces.AUGMENTS:
-        raise InputError(f"final_augment must be one of {', '.join(spaces.AUGMENTS)}; "
-                         f"got {final_augment!r}.")
-    objectives = parse_objectives(objective)
-    resolved = spaces.resolve_space(model_name, space)
-    data_lib.check_source(dataset, data_dir)
-    out = check_writable_dir(out)
-    data_kwargs = {"data_dir": data_dir, "image_size": image_size, "seed": seed,
-                   "limit": limit}
-    info, plan = _plan(model_name, dataset, data_kwargs, resolved, folds=folds,
-                       trial_steps=trial_steps, epochs=epochs, tuner=tuner)
-    hypermodel = ZooHyperModel(model_name, info.num_classes, info.image_shape,
-                               resolved, dataset=dataset, data_kwargs=data_kwargs,
-                               plan=plan)
-    name, direction = objectives[0]
-    write_json(out / "search_config.json", {
-        "model": model_name, "dataset": dataset, "tuner": tuner,
-        "max_trials": max_trials, "objective": objective, "seed": seed,
-        "space": resolved, "prune": prune, "plan": plan.to_dict()})
-    if verbose:
-        print(plan.describe(), flush=True)
+    call = dict(locals())           # the arguments, for child processes
+    setup = _setup(call)            # everything checked before the first trial
+    out, plan = setup["out"], setup["plan"]
     if trials_per_process and not os.environ.get(PROCESS_BUDGET_ENV) \
             and not os.environ.get("KERASTUNER_TUNER_ID"):
-        _search_in_processes(trials_per_process, out, dict(
-            model_name=model_name, dataset=dataset, tuner=tuner,
-            max_trials=max_trials, epochs=epochs, trial_steps=trial_steps,
-            folds=folds, objective=objective, out=str(out), seed=seed,
-            space=str(space) if isinstance(space, Path) else space,
-            data_dir=None if data_dir is None else str(data_dir),
-            image_size=image_size, prune=prune, min_trials=min_trials,
-            overwrite=overwrite, verbose=verbose, limit=limit, retrain=False))
-        overwrite = False       # the children ran it; this process only exports
-    t = _tuner(tuner, hypermodel, keras_tuner.Objective(name, direction=direction),
-               max_trials, plan.epochs, out, seed, overwrite)
-    recorder = TrialRecorder(out, name, direction, prune=prune, min_trials=min_trials,
+        _search_in_processes(trials_per_process, out, _child_kwargs(call, out))
+        call["overwrite"] = False   # the children ran it; this process only exports
+    info = setup["info"]
+    result = _run_trials(call, setup["objectives"], ZooHyperModel(
+        model_name, info.num_classes, info.image_shape, setup["space"],
+        dataset=dataset, data_kwargs=setup["data_kwargs"], plan=plan), plan, out)
+    if "trials" not in result:
+        return result           # a worker, or a process that reached its budget
+    final = None
+    if retrain and result.get("best_hyperparameters") is not None:
+        final = _retrain(result["best_hyperparameters"], setup["space"],
+                         setup["final"], model_name=model_name, dataset=dataset,
+                         data_kwargs=setup["data_kwargs"], out=out, verbose=verbose)
+        result.update(test_accuracy=final["best"]["test_accuracy"], final=final)
+    final_lib.write_report(out, rows=result["trials"], hp_names=result["hp_names"],
+                           objective=setup["objectives"][0][0], plan=plan,
+                           final=final, best=_read_best(out))
+    return result
+
+
+def _setup(call) -> dict:
+    """search()'s arguments checked (before any trial), its space, plan and
+    output folder; writes search_config.json."""
+    c = call
+    check_tuner(c["tuner"])
+    check_positive_int(c["max_trials"], "max_trials")
+    final = _final_options(c["retrain"], c["final_epochs"], c["final_steps"],
+                           c["final_augment"], c["compare_default"])
+    if c["trials_per_process"] is not None:
+        check_positive_int(c["trials_per_process"], "trials_per_process")
+    objectives = parse_objectives(c["objective"])
+    space = spaces.resolve_space(c["model_name"], c["space"])
+    data_lib.check_source(c["dataset"], c["data_dir"])
+    out = check_writable_dir(c["out"])
+    data_kwargs = {k: c[k] for k in ("data_dir", "image_size", "seed", "limit")}
+    info, plan = _plan(c["model_name"], c["dataset"], data_kwargs, space,
+                       folds=c["folds"], trial_steps=c["trial_steps"],
+                       epochs=c["epochs"], tuner=c["tuner"])
+    write_json(out / "search_config.json", {
+        **{k: c[k] for k in ("dataset", "tuner", "max_trials", "objective", "seed",
+                             "prune")},
+        "model": c["model_name"], "space": space, "plan": plan.to_dict()})
+    if c["verbose"]:
+        print(plan.describe(), flush=True)
+    return {"out": out, "plan": plan, "info": info, "space": space, "final": final,
+            "objectives": objectives, "data_kwargs": data_kwargs}
+
+
+def _run_trials(call, objectives, hypermodel, plan, out) -> dict:
+    """keras-tuner's search with the trial recorder; the exports (or {} in a
+    worker, {"budget_reached": True} in a process that ran its share)."""
+    name, direction = objectives[0]
+    t = _tuner(call["tuner"], hypermodel, keras_tuner.Objective(name, direction=direction),
+               call["max_trials"], plan.epochs, out, call["seed"], call["overwrite"])
+    recorder = TrialRecorder(out, name, direction, prune=call["prune"],
+                             min_trials=call["min_trials"],
                              measure_latency=any(o == "latency" for o, _ in objectives))
     try:
-        t.search(epochs=plan.epochs, callbacks=[recorder], verbose=verbose)
+        t.search(epochs=plan.epochs, callbacks=[recorder], verbose=call["verbose"])
     except _ProcessBudgetReached:
         return {"budget_reached": True}
     if keras_tuner_is_worker():
         return {}
-    result = export(t, out, objectives)
-    final = None
-    if retrain and result.get("best_hyperparameters") is not None:
-        recipe = final_lib.final_recipe(result["best_hyperparameters"], resolved,
-                                        min_steps=final_steps, augment=final_augment)
-        final = final_lib.retrain(
-            result["best_hyperparameters"], model_name=model_name, dataset=dataset,
-            data_kwargs=data_kwargs, out=out, epochs=final_epochs, recipe=recipe,
-            compare_default=compare_default, verbose=verbose)
-        result.update(test_accuracy=final["best"]["test_accuracy"], final=final)
-    final_lib.write_report(out, rows=result["trials"], hp_names=result["hp_names"],
-                           objective=name, plan=plan, final=final,
-                           best=_read_best(out))
-    return result
+    return export(t, out, objectives)
+
+
+def _final_options(retrain, epochs, steps, augment, compare_default) -> dict:
+    """The final retraining's options, checked."""
+    for value, what in ((epochs, "final_epochs"), (steps, "final_steps")):
+        if value is not None:
+            check_positive_int(value, what)
+    if augment is not None and augment not in spaces.AUGMENTS:
+        raise InputError(f"final_augment must be one of {', '.join(spaces.AUGMENTS)}; "
+                         f"got {augment!r}.")
+    return {"retrain": retrain, "epochs": epochs, "steps": steps, "augment": augment,
+            "compare_default": compare_default}
+
+
+def _retrain(values, space, options, **kwargs):
+    """tuning.final.retrain of the best values with the final recipe."""
+    recipe = final_lib.final_recipe(values, space, min_steps=options["steps"],
+                                    augment=options["augment"])
+    return final_lib.retrain(values, epochs=options["epochs"], recipe=recipe,
+                             compare_default=options["compare_default"], **kwargs)
 
 
 def _plan(model_name, dataset, data_kwargs, space, **budget):
@@ -510,6 +526,19 @@ _CHILD = ("import json, sys\n"
           "from tuning.search import search\n"
           "result = search(**json.loads(sys.argv[1]))\n"
           "sys.exit(3 if result.get('budget_reached') else 0)\n")
+
+
+def _child_kwargs(call, out) -> dict:
+    """search()'s arguments for a child process that runs trials only (JSON:
+    paths as strings; no retraining, no nested processes)."""
+    kwargs = {k: v for k, v in call.items() if k not in (
+        "trials_per_process", "final_epochs", "final_steps", "final_augment",
+        "compare_default")}
+    kwargs.update(out=str(out), retrain=False,
+                  space=str(call["space"]) if isinstance(call["space"], Path)
+                  else call["space"],
+                  data_dir=None if call["data_dir"] is None else str(call["data_dir"]))
+    return kwargs
 
 
 def _search_in_processes(per_process, out, kwargs):
