@@ -185,3 +185,27 @@ def test_demo_checks_its_own_accuracy(tmp_path, monkeypatch):
     assert (tmp_path / "d" / "report.md").is_file()
     metrics["test_accuracy"] = 0.97
     assert cli.main(["demo", "--out", str(tmp_path / "d")]) == 0
+
+
+def test_train_flags_are_the_train_config_fields():
+    # Each TrainConfig field is a `zoo train` flag of the same name (or one of
+    # the documented exceptions), and each flag is a field or a CLI-only
+    # option: a field added without a flag, or a flag whose value is never
+    # used, fails here.
+    import dataclasses
+    from zoo import training
+    parser = cli.build_parser()
+    train = next(a for a in parser._subparsers._group_actions[0].choices.items()
+                 if a[0] == "train")[1]
+    flags = {a.dest for a in train._actions} - {"help"}
+    fields = {f.name for f in dataclasses.fields(training.TrainConfig)}
+    mapped = {cli._FLAG_OF.get(f, f) for f in fields - set(cli.NO_FLAG)}
+    cli_only = {"out", "fast", "processes", "coordinator", "num_processes",
+                "process_id", "overwrite"}
+    assert mapped <= flags, mapped - flags
+    assert flags - mapped == cli_only
+    args = parser.parse_args(["train", "resnet20", "--dataset", "digits", "--out", "o",
+                              "--lr", "0.02", "--jit", "--label-smoothing", "0.1"])
+    config = cli._train_config(args)
+    assert (config.model, config.lr, config.jit_compile, config.label_smoothing) == (
+        "resnet20", 0.02, True, 0.1)

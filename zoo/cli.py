@@ -44,6 +44,18 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _list_parser(sub):
+    p = sub.add_parser("list", help="list the registered models",
+                       description="List registered models (fnmatch PATTERN).")
+    p.add_argument("pattern", nargs="?", default="*",
+                   help="fnmatch pattern such as 'resnet*' (default: all)")
+    p.add_argument("--family", choices=("alexnet", "mobilenet", "xception",
+                                        "resnet", "resnext"))
+    p.add_argument("--pretrained", action="store_true",
+                   help="only models with shipped or downloadable weights")
+    p.set_defaults(func=cmd_list)
+
+
 def cmd_info(args) -> int:
     import zoo
     zoo.registry.get_entry(args.name)      # fail fast on a bad name
@@ -77,28 +89,36 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _info_parser(sub):
+    p = sub.add_parser("info", help="parameters, MACs and inputs of a model",
+                       description="Build NAME and print its parameter count, "
+                                   "multiply-accumulates and input sizes.")
+    p.add_argument("name", help="registry name, e.g. resnet50")
+    p.add_argument("--num-classes", type=int)
+    p.add_argument("--input-shape", type=_shape, metavar="H,W,C")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+
+# `zoo train` flags are TrainConfig's fields (each declared once, in
+# training.TrainConfig, with a flag of the same name); these differ or have
+# no flag (set from Python or by `zoo tune` only).
+_FLAG_OF = {"model": "name", "jit_compile": "jit"}
+NO_FLAG = ("rho", "epsilon", "beta_1", "beta_2", "width_multiplier", "extra")
+
+
 def _train_config(args):
+    import dataclasses
     from zoo import training
-    from zoo.training import TrainConfig
-    precision, jit = args.precision, args.jit
+    fields = [f.name for f in dataclasses.fields(training.TrainConfig)
+              if f.name not in NO_FLAG]
+    values = {f: getattr(args, _FLAG_OF.get(f, f)) for f in fields}
+    values["preprocessing"] = _preprocessing(args)
     if args.fast:
-        precision, jit = training.fast_path(args.name)
-        print(f"fast path: precision {precision}, jit_compile {jit}", flush=True)
-    return TrainConfig(
-        model=args.name, dataset=args.dataset, data_dir=args.data_dir,
-        epochs=args.epochs, min_steps=args.min_steps,
-        batch_size=args.batch_size, optimizer=args.optimizer,
-        lr=args.lr, momentum=args.momentum, schedule=args.schedule,
-        warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing, regularizer=args.regularizer,
-        dropout=args.dropout, drop_path=args.drop_path, augment=args.augment,
-        weights=args.weights, fine_tune=args.fine_tune, keep_head=args.keep_head,
-        bn=args.bn, backbone_lr_factor=args.backbone_lr_factor,
-        image_size=args.image_size, channels=args.channels,
-        num_classes=args.num_classes, validation_split=args.validation_split,
-        preprocessing=_preprocessing(args), precision=precision, jit_compile=jit,
-        strategy=args.strategy, seed=args.seed, patience=args.patience,
-        tensorboard=args.tensorboard, limit=args.limit)
+        values["precision"], values["jit_compile"] = training.fast_path(args.name)
+        print(f"fast path: precision {values['precision']}, jit_compile "
+              f"{values['jit_compile']}", flush=True)
+    return training.TrainConfig(**values)
 
 
 def _preprocessing(args) -> str:
@@ -150,6 +170,114 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _train_parser(sub):
+    from zoo.training import DEFAULT_MIN_STEPS
+    p = sub.add_parser(
+        "train", help="train a model on a dataset",
+        description="Train NAME on a dataset and write model.keras, history.csv, "
+                    "metrics.json, curves.png and config.json into --out. Killed "
+                    "runs resume when the same command is run again.")
+    p.add_argument("name", help="registry name, e.g. resnet20")
+    _add_data_args(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--epochs", type=int,
+                   help="training epochs (default: 10, or more on a small dataset "
+                        "so that the run gets at least --min-steps optimizer steps)")
+    p.add_argument("--min-steps", type=int, default=DEFAULT_MIN_STEPS,
+                   help="floor on optimizer steps when --epochs is not given "
+                        "(default %(default)s)")
+    _train_optimization_args(p)
+    _train_transfer_args(p)
+    _train_input_args(p)
+    _train_speed_args(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--patience", type=int, help="early-stopping patience")
+    p.add_argument("--tensorboard", action="store_true")
+    p.add_argument("--limit", type=int, help="use at most N training images")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run in --out")
+    p.set_defaults(func=cmd_train)
+
+
+def _train_optimization_args(p):
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--optimizer", default="adam",
+                   help="sgd | momentum | nesterov | adagrad | rmsprop | adam | "
+                        "adamw (default adam)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default per "
+                   "optimizer: 0.1 SGD family, 0.01 adagrad, 1e-3 others; 3e-3 "
+                   "for Adam/AdamW with --fine-tune)")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--schedule", default="warmup_cosine",
+                   help="constant | step | cosine | warmup_cosine (default "
+                        "warmup_cosine)")
+    p.add_argument("--warmup-epochs", type=int, default=1)
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="decoupled weight decay (AdamW-style for every optimizer)")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--regularizer", help="l1 | l2 | elastic_net, optionally with "
+                   "strengths: l2:1e-4, elastic_net:1e-5,1e-4")
+    p.add_argument("--dropout", type=float, help="dropout before the classifier")
+    p.add_argument("--drop-path", type=float, default=0.0,
+                   help="stochastic depth rate (resnet, resnext)")
+    p.add_argument("--augment", default="none",
+                   help="none | light | standard | strong")
+
+
+def _train_transfer_args(p):
+    p.add_argument("--weights", metavar="TAG|PATH",
+                   help="start from pretrained weights (tag or file)")
+    p.add_argument("--fine-tune", action="store_true",
+                   help="LP-FT transfer learning from --weights: a new head fit "
+                        "by a linear probe, then every layer fine-tuned (the "
+                        "backbone at a lower learning rate); docs/transfer.md")
+    p.add_argument("--keep-head", action="store_true",
+                   help="with --fine-tune: keep the checkpoint's classifier "
+                        "(same classes) instead of a new head")
+    p.add_argument("--bn", default="auto", choices=("auto", "train", "freeze"),
+                   help="BatchNormalization while fine-tuning (default auto: "
+                        "train it when a batch holds >= 16 images)")
+    p.add_argument("--backbone-lr-factor", type=float, default=1.0,
+                   help="with --fine-tune: backbone learning rate = lr × this, "
+                        "in (0, 1] (default 1: measured best, docs/transfer.md)")
+
+
+def _train_input_args(p):
+    p.add_argument("--image-size", type=int, help="resize images to this size")
+    p.add_argument("--channels", type=int, choices=(1, 3))
+    p.add_argument("--num-classes", type=int)
+    p.add_argument("--validation-split", type=float, default=0.1)
+    p.add_argument("--preprocessing",
+                   help="unit | tf | caffe | torch | raw (default: what --weights "
+                        "were trained with when known, else unit: x/255)")
+
+
+def _train_speed_args(p):
+    """Precision, compilation and the ways to use several devices or processes."""
+    p.add_argument("--precision", default="float32",
+                   choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
+    p.add_argument("--fast", action="store_true",
+                   help="the measured fast path: mixed_float16 on GPUs; on CPUs "
+                        "with bf16 instructions mixed_bfloat16, except for "
+                        "MobileNets (slower in bf16); else float32")
+    p.add_argument("--strategy", choices=("mirrored",),
+                   help="MirroredStrategy over local GPUs (else CPUs); "
+                        "TensorFlow backend, one host")
+    p.add_argument("--processes", type=int, metavar="N",
+                   help="data-parallel training in N local processes "
+                        "(keras.distribution, JAX backend; docs/distributed.md)")
+    p.add_argument("--coordinator", metavar="HOST:PORT",
+                   help="one process of a multi-process job: the address of "
+                        "process 0 (or $ZOO_COORDINATOR); no authentication, "
+                        "keep it on a trusted network")
+    p.add_argument("--num-processes", type=int, metavar="N",
+                   help="processes in the job (or $ZOO_NUM_PROCESSES, $SLURM_NTASKS)")
+    p.add_argument("--process-id", type=int, metavar="I",
+                   help="this process's id, 0..N-1 (or $ZOO_PROCESS_ID, "
+                        "$SLURM_PROCID); process 0 writes the outputs")
+
+
 def cmd_convert_weights(args) -> int:
     from zoo import torch_weights
     shape = args.input_shape
@@ -159,6 +287,22 @@ def cmd_convert_weights(args) -> int:
           f"preprocessing {result['preprocessing']} (ImageNet mean/std; pass "
           f"--preprocessing torch when training from it)")
     return 0
+
+
+def _convert_weights_parser(sub):
+    p = sub.add_parser(
+        "convert-weights", help="torchvision/timm checkpoint -> .weights.h5",
+        description="Convert a torchvision or timm checkpoint (.safetensors; "
+                    ".pth/.pt with torch installed) of a torchvision-layout "
+                    "model into a Keras .weights.h5 file, matching every "
+                    "tensor by its torchvision name.")
+    p.add_argument("src", help="checkpoint file (.safetensors, .pth, .pt)")
+    p.add_argument("--model", required=True,
+                   help="zoo model name: alexnet, resnet18, resnet34, tv_resnet50, "
+                        "tv_resnet101, tv_resnet152, resnext50_32x4d, resnext101_32x8d")
+    p.add_argument("--out", required=True, metavar="FILE.weights.h5")
+    p.add_argument("--input-shape", type=_shape, metavar="H,W,C")
+    p.set_defaults(func=cmd_convert_weights)
 
 
 def cmd_evaluate(args) -> int:
@@ -176,6 +320,20 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _evaluate_parser(sub):
+    p = sub.add_parser("evaluate", help="accuracy of a .keras or .tflite model",
+                       description="Evaluate a .keras or .tflite model on a "
+                                   "dataset's test split.")
+    p.add_argument("model", help="model.keras or model.tflite")
+    _add_data_args(p)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--preprocessing", help="default: from config.json beside "
+                   "the model, else unit")
+    p.add_argument("--limit", type=int, help="evaluate at most N images")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+
 def cmd_predict(args) -> int:
     from zoo import inference
     results = inference.predict(args.model, args.images, top_k=args.top_k,
@@ -185,6 +343,16 @@ def cmd_predict(args) -> int:
         for name, p in top:
             print(f"  {p:7.2%}  {name}")
     return 0
+
+
+def _predict_parser(sub):
+    p = sub.add_parser("predict", help="top-k classes for image files",
+                       description="Print the top-k class names for image files.")
+    p.add_argument("model", help="model.keras or model.tflite")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--preprocessing")
+    p.set_defaults(func=cmd_predict)
 
 
 def cmd_export(args) -> int:
@@ -212,6 +380,27 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _export_parser(sub):
+    p = sub.add_parser("export", help="write SavedModel, LiteRT and ONNX files, "
+                                      "each checked against the Keras model",
+                       description="Export a .keras model as a TensorFlow "
+                                   "SavedModel, a LiteRT .tflite file and/or an ONNX "
+                                   "file; each is run back (TensorFlow, LiteRT, "
+                                   "onnxruntime) on one batch and compared with "
+                                   "Keras; equivalence.json records it.")
+    p.add_argument("model", help="model.keras")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--formats", default="saved_model,tflite",
+                   help="comma-separated: saved_model, tflite, onnx (onnx needs "
+                        'pip install "cnn-zoo[onnx]")')
+    p.add_argument("--dataset", help="check on the first 16 test images of this "
+                                     "dataset (default: 8 random images)")
+    p.add_argument("--data-dir")
+    p.add_argument("--tolerance", type=float, default=1e-4,
+                   help="largest absolute output difference allowed (default 1e-4)")
+    p.set_defaults(func=cmd_export)
+
+
 def cmd_compress(args) -> int:
     # Imported here: `zoo` itself never imports compression (or TF-MOT).
     from compression import compress
@@ -233,6 +422,43 @@ def cmd_compress(args) -> int:
           f"{base['xz_bytes'] / final['xz_bytes']:.1f}× under xz); "
           f"outputs in {args.out}")
     return 0
+
+
+def _compress_parser(sub):
+    p = sub.add_parser(
+        "compress", help="prune, cluster and quantize a model to LiteRT",
+        description="Compress a .keras model (a zoo model or a Keras 3 CNN) with "
+                    "TF-MOT (pruning, clustering, quantization-aware training) and "
+                    "the LiteRT converter; writes model.tflite, float.tflite, "
+                    "report.json, report.md and report.png into --out.")
+    p.add_argument("model", help="model.keras")
+    _add_data_args(p)
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--preset", choices=("deep", "balanced", "fast", "structured"),
+                   help="deep: prune 0.8 → 16 clusters → PCQAT → int8; balanced: "
+                        "prune 0.7 → int8; fast: int8 only; structured: 2:4 → "
+                        "int8 (flags given beside it win)")
+    p.add_argument("--prune", type=float, metavar="SPARSITY",
+                   help="magnitude pruning to this sparsity, e.g. 0.8")
+    p.add_argument("--structure", metavar="M:N", help="structured sparsity, e.g. 2:4")
+    p.add_argument("--cluster", type=int, metavar="K", help="weight clustering, K >= 2")
+    p.add_argument("--init", default="kmeans++",
+                   help="cluster centroids: kmeans++ | linear | density | random")
+    p.add_argument("--quantize", default="auto",
+                   choices=("auto", "int8", "qat", "dynamic", "float16", "none"),
+                   help="auto (default): the preset's, else int8")
+    p.add_argument("--io", default="float", choices=("float", "int8"),
+                   help="input/output type of int8 models")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="optimizer steps of each fine-tuning step (default: at "
+                        "least 1000 for pruning, 300 for clustering and QAT, or "
+                        "two passes over the data)")
+    p.add_argument("--epochs", type=int,
+                   help="instead of --steps: passes over the data per step")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--latency-runs", type=int, default=50)
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=cmd_compress)
 
 
 def _tune_argv(args):
@@ -296,238 +522,7 @@ def cmd_tune(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    from zoo import demo
-    report = demo.run(args.out, epochs=args.epochs, quick=args.quick)
-    print(report)
-    return 0
-
-
-def _add_data_args(p, required=True):
-    p.add_argument("--dataset", required=required, metavar="SRC",
-                   help="digits | mnist | fashion_mnist | cifar10 | cifar100 | "
-                        "folder:PATH | npz:PATH | tfds:NAME")
-    p.add_argument("--data-dir", metavar="DIR",
-                   help="folder with the dataset's files (e.g. "
-                        "/usr/share/datasets/fashion-mnist)")
-
-
-def _shape(text: str):
-    try:
-        dims = tuple(int(d) for d in text.lower().replace("x", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected H,W,C such as 32,32,3; got {text!r}") from None
-    if len(dims) != 3:
-        raise argparse.ArgumentTypeError(
-            f"expected three numbers H,W,C; got {text!r}")
-    return dims
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from zoo.training import DEFAULT_MIN_STEPS
-    parser = argparse.ArgumentParser(
-        prog="zoo",
-        description="Exact Keras 3 CNN architectures: list, inspect, train, "
-                    "evaluate, export and compress them.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
-    p = sub.add_parser("list", help="list the registered models",
-                       description="List registered models (fnmatch PATTERN).")
-    p.add_argument("pattern", nargs="?", default="*",
-                   help="fnmatch pattern such as 'resnet*' (default: all)")
-    p.add_argument("--family", choices=("alexnet", "mobilenet", "xception",
-                                        "resnet", "resnext"))
-    p.add_argument("--pretrained", action="store_true",
-                   help="only models with shipped or downloadable weights")
-    p.set_defaults(func=cmd_list)
-
-    p = sub.add_parser("info", help="parameters, MACs and inputs of a model",
-                       description="Build NAME and print its parameter count, "
-                                   "multiply-accumulates and input sizes.")
-    p.add_argument("name", help="registry name, e.g. resnet50")
-    p.add_argument("--num-classes", type=int)
-    p.add_argument("--input-shape", type=_shape, metavar="H,W,C")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_info)
-
-    p = sub.add_parser(
-        "train", help="train a model on a dataset",
-        description="Train NAME on a dataset and write model.keras, history.csv, "
-                    "metrics.json, curves.png and config.json into --out. Killed "
-                    "runs resume when the same command is run again.")
-    p.add_argument("name", help="registry name, e.g. resnet20")
-    _add_data_args(p)
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--epochs", type=int,
-                   help="training epochs (default: 10, or more on a small dataset "
-                        "so that the run gets at least --min-steps optimizer steps)")
-    p.add_argument("--min-steps", type=int, default=DEFAULT_MIN_STEPS,
-                   help="floor on optimizer steps when --epochs is not given "
-                        "(default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="adam",
-                   help="sgd | momentum | nesterov | adagrad | rmsprop | adam | "
-                        "adamw (default adam)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default per "
-                   "optimizer: 0.1 SGD family, 0.01 adagrad, 1e-3 others; 3e-3 "
-                   "for Adam/AdamW with --fine-tune)")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--schedule", default="warmup_cosine",
-                   help="constant | step | cosine | warmup_cosine (default "
-                        "warmup_cosine)")
-    p.add_argument("--warmup-epochs", type=int, default=1)
-    p.add_argument("--weight-decay", type=float, default=0.0,
-                   help="decoupled weight decay (AdamW-style for every optimizer)")
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--regularizer", help="l1 | l2 | elastic_net, optionally with "
-                   "strengths: l2:1e-4, elastic_net:1e-5,1e-4")
-    p.add_argument("--dropout", type=float, help="dropout before the classifier")
-    p.add_argument("--drop-path", type=float, default=0.0,
-                   help="stochastic depth rate (resnet, resnext)")
-    p.add_argument("--augment", default="none",
-                   help="none | light | standard | strong")
-    p.add_argument("--weights", metavar="TAG|PATH",
-                   help="start from pretrained weights (tag or file)")
-    p.add_argument("--fine-tune", action="store_true",
-                   help="LP-FT transfer learning from --weights: a new head fit "
-                        "by a linear probe, then every layer fine-tuned (the "
-                        "backbone at a lower learning rate); docs/transfer.md")
-    p.add_argument("--keep-head", action="store_true",
-                   help="with --fine-tune: keep the checkpoint's classifier "
-                        "(same classes) instead of a new head")
-    p.add_argument("--bn", default="auto", choices=("auto", "train", "freeze"),
-                   help="BatchNormalization while fine-tuning (default auto: "
-                        "train it when a batch holds >= 16 images)")
-    p.add_argument("--backbone-lr-factor", type=float, default=1.0,
-                   help="with --fine-tune: backbone learning rate = lr × this, "
-                        "in (0, 1] (default 1: measured best, docs/transfer.md)")
-    p.add_argument("--image-size", type=int, help="resize images to this size")
-    p.add_argument("--channels", type=int, choices=(1, 3))
-    p.add_argument("--num-classes", type=int)
-    p.add_argument("--validation-split", type=float, default=0.1)
-    p.add_argument("--preprocessing",
-                   help="unit | tf | caffe | torch | raw (default: what --weights "
-                        "were trained with when known, else unit: x/255)")
-    p.add_argument("--precision", default="float32",
-                   choices=("float32", "mixed_bfloat16", "mixed_float16"))
-    p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
-    p.add_argument("--fast", action="store_true",
-                   help="the measured fast path: mixed_float16 on GPUs; on CPUs "
-                        "with bf16 instructions mixed_bfloat16, except for "
-                        "MobileNets (slower in bf16); else float32")
-    p.add_argument("--strategy", choices=("mirrored",),
-                   help="MirroredStrategy over local GPUs (else CPUs); "
-                        "TensorFlow backend, one host")
-    p.add_argument("--processes", type=int, metavar="N",
-                   help="data-parallel training in N local processes "
-                        "(keras.distribution, JAX backend; docs/distributed.md)")
-    p.add_argument("--coordinator", metavar="HOST:PORT",
-                   help="one process of a multi-process job: the address of "
-                        "process 0 (or $ZOO_COORDINATOR); no authentication, "
-                        "keep it on a trusted network")
-    p.add_argument("--num-processes", type=int, metavar="N",
-                   help="processes in the job (or $ZOO_NUM_PROCESSES, $SLURM_NTASKS)")
-    p.add_argument("--process-id", type=int, metavar="I",
-                   help="this process's id, 0..N-1 (or $ZOO_PROCESS_ID, "
-                        "$SLURM_PROCID); process 0 writes the outputs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--patience", type=int, help="early-stopping patience")
-    p.add_argument("--tensorboard", action="store_true")
-    p.add_argument("--limit", type=int, help="use at most N training images")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a finished run in --out")
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser(
-        "convert-weights", help="torchvision/timm checkpoint -> .weights.h5",
-        description="Convert a torchvision or timm checkpoint (.safetensors; "
-                    ".pth/.pt with torch installed) of a torchvision-layout "
-                    "model into a Keras .weights.h5 file, matching every "
-                    "tensor by its torchvision name.")
-    p.add_argument("src", help="checkpoint file (.safetensors, .pth, .pt)")
-    p.add_argument("--model", required=True,
-                   help="zoo model name: alexnet, resnet18, resnet34, tv_resnet50, "
-                        "tv_resnet101, tv_resnet152, resnext50_32x4d, resnext101_32x8d")
-    p.add_argument("--out", required=True, metavar="FILE.weights.h5")
-    p.add_argument("--input-shape", type=_shape, metavar="H,W,C")
-    p.set_defaults(func=cmd_convert_weights)
-
-    p = sub.add_parser("evaluate", help="accuracy of a .keras or .tflite model",
-                       description="Evaluate a .keras or .tflite model on a "
-                                   "dataset's test split.")
-    p.add_argument("model", help="model.keras or model.tflite")
-    _add_data_args(p)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--preprocessing", help="default: from config.json beside "
-                   "the model, else unit")
-    p.add_argument("--limit", type=int, help="evaluate at most N images")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("predict", help="top-k classes for image files",
-                       description="Print the top-k class names for image files.")
-    p.add_argument("model", help="model.keras or model.tflite")
-    p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--preprocessing")
-    p.set_defaults(func=cmd_predict)
-
-    p = sub.add_parser("export", help="write SavedModel, LiteRT and ONNX files, "
-                                      "each checked against the Keras model",
-                       description="Export a .keras model as a TensorFlow "
-                                   "SavedModel, a LiteRT .tflite file and/or an ONNX "
-                                   "file; each is run back (TensorFlow, LiteRT, "
-                                   "onnxruntime) on one batch and compared with "
-                                   "Keras; equivalence.json records it.")
-    p.add_argument("model", help="model.keras")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--formats", default="saved_model,tflite",
-                   help="comma-separated: saved_model, tflite, onnx (onnx needs "
-                        'pip install "cnn-zoo[onnx]")')
-    p.add_argument("--dataset", help="check on the first 16 test images of this "
-                                     "dataset (default: 8 random images)")
-    p.add_argument("--data-dir")
-    p.add_argument("--tolerance", type=float, default=1e-4,
-                   help="largest absolute output difference allowed (default 1e-4)")
-    p.set_defaults(func=cmd_export)
-
-    p = sub.add_parser(
-        "compress", help="prune, cluster and quantize a model to LiteRT",
-        description="Compress a .keras model (a zoo model or a Keras 3 CNN) with "
-                    "TF-MOT (pruning, clustering, quantization-aware training) and "
-                    "the LiteRT converter; writes model.tflite, float.tflite, "
-                    "report.json, report.md and report.png into --out.")
-    p.add_argument("model", help="model.keras")
-    _add_data_args(p)
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--preset", choices=("deep", "balanced", "fast", "structured"),
-                   help="deep: prune 0.8 → 16 clusters → PCQAT → int8; balanced: "
-                        "prune 0.7 → int8; fast: int8 only; structured: 2:4 → "
-                        "int8 (flags given beside it win)")
-    p.add_argument("--prune", type=float, metavar="SPARSITY",
-                   help="magnitude pruning to this sparsity, e.g. 0.8")
-    p.add_argument("--structure", metavar="M:N", help="structured sparsity, e.g. 2:4")
-    p.add_argument("--cluster", type=int, metavar="K", help="weight clustering, K >= 2")
-    p.add_argument("--init", default="kmeans++",
-                   help="cluster centroids: kmeans++ | linear | density | random")
-    p.add_argument("--quantize", default="auto",
-                   choices=("auto", "int8", "qat", "dynamic", "float16", "none"),
-                   help="auto (default): the preset's, else int8")
-    p.add_argument("--io", default="float", choices=("float", "int8"),
-                   help="input/output type of int8 models")
-    p.add_argument("--steps", type=int, metavar="N",
-                   help="optimizer steps of each fine-tuning step (default: at "
-                        "least 1000 for pruning, 300 for clustering and QAT, or "
-                        "two passes over the data)")
-    p.add_argument("--epochs", type=int,
-                   help="instead of --steps: passes over the data per step")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--latency-runs", type=int, default=50)
-    p.add_argument("--verbose", action="store_true")
-    p.set_defaults(func=cmd_compress)
-
+def _tune_parser(sub):
     p = sub.add_parser(
         "tune", help="hyperparameter search with keras-tuner",
         description="Search optimizer, regularization and architecture settings of "
@@ -560,6 +555,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="focused (default: Adam/AdamW learning rate, weight decay, "
                         "label smoothing), wide (every knob), or a JSON/YAML "
                         "space file merged over the focused space")
+    _tune_final_args(p)
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--limit", type=int, help="use at most N training images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-pruning", action="store_true",
+                   help="turn off median-stopping trial pruning")
+    _tune_process_args(p)
+    p.add_argument("--report", metavar="DIR", help="print a finished search's summary")
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=cmd_tune)
+
+
+def _tune_final_args(p):
+    """The final retraining of the best configuration (tuning.final)."""
     p.add_argument("--no-retrain", action="store_true",
                    help="skip the final training of the best configuration on "
                         "train + validation (then no best_model.keras)")
@@ -575,11 +584,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "space searches it, else light)")
     p.add_argument("--no-compare-default", action="store_true",
                    help="do not train zoo train's defaults for the report")
-    p.add_argument("--image-size", type=int)
-    p.add_argument("--limit", type=int, help="use at most N training images")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-pruning", action="store_true",
-                   help="turn off median-stopping trial pruning")
+
+
+def _tune_process_args(p):
+    """Where the trials run: fresh processes, or a chief and workers."""
     p.add_argument("--trials-per-process", type=int, metavar="K",
                    help="run the trials in fresh processes of at most K trials "
                         "each, bounding memory (TensorFlow keeps ~50 MB per "
@@ -592,10 +600,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chief-port", type=int, help="default: a free port")
     p.add_argument("--timeout", type=int, default=3600,
                    help="seconds before a distributed search is stopped")
-    p.add_argument("--report", metavar="DIR", help="print a finished search's summary")
-    p.add_argument("--verbose", action="store_true")
-    p.set_defaults(func=cmd_tune)
 
+
+def cmd_demo(args) -> int:
+    from zoo import demo
+    report = demo.run(args.out, epochs=args.epochs, quick=args.quick)
+    print(report)
+    return 0
+
+
+def _demo_parser(sub):
     p = sub.add_parser("demo", help="train, evaluate (and tune, compress) on digits",
                        description="Run the main job on the embedded digits data: "
                                    "train a small zoo model, evaluate it, run a "
@@ -606,6 +620,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="tiny settings (seconds), for smoke tests")
     p.set_defaults(func=cmd_demo)
+
+
+def _add_data_args(p, required=True):
+    p.add_argument("--dataset", required=required, metavar="SRC",
+                   help="digits | mnist | fashion_mnist | cifar10 | cifar100 | "
+                        "folder:PATH | npz:PATH | tfds:NAME")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="folder with the dataset's files (e.g. "
+                        "/usr/share/datasets/fashion-mnist)")
+
+
+def _shape(text: str):
+    try:
+        dims = tuple(int(d) for d in text.lower().replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected H,W,C such as 32,32,3; got {text!r}") from None
+    if len(dims) != 3:
+        raise argparse.ArgumentTypeError(
+            f"expected three numbers H,W,C; got {text!r}")
+    return dims
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zoo",
+        description="Exact Keras 3 CNN architectures: list, inspect, train, "
+                    "evaluate, export and compress them.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    # Each command declares its parser next to its handler.
+    for add in (_list_parser, _info_parser, _train_parser, _convert_weights_parser,
+                _evaluate_parser, _predict_parser, _export_parser, _compress_parser,
+                _tune_parser, _demo_parser):
+        add(sub)
     return parser
 
 
