@@ -599,30 +599,23 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
         source: "digits", "mnist", "fashion_mnist", "cifar10", "cifar100",
             "folder:PATH", "npz:PATH" or "tfds:NAME".
         data_dir: folder holding the files of a named dataset.
-        image_size: int or (h, w) to resize to; default: the stored size.
-        channels: 1 or 3 to convert to; default: the stored channels.
-        batch_size: batch size of all three pipelines.
-        validation_split: fraction of the training data held out.
+        image_size, channels: int or (h, w), and 1 or 3, to convert to
+            (default: as stored).
+        batch_size, validation_split: of all three pipelines; the fraction
+            of the training data held out.
         augment: preset name or dict of knobs (see zoo.augment).
         seed: seeds the validation split, shuffling and augmentation.
         preprocessing_mode: "unit", "tf", "caffe", "torch" or "raw".
-        cache: keep prepared images in memory: the validation and test
-            images of array sources; a folder's training images only while
-            they fit FOLDER_CACHE_BYTES (512 MiB), else (and a folder's
-            validation and test images always) they are read from disk on
-            every pass, with bounded memory.
+        cache: keep prepared images in memory (a folder's training images
+            only while they fit FOLDER_CACHE_BYTES; docs/training.md).
         limit: keep at most this many training examples (quick runs).
         augment_knobs: dict of individual augmentation knobs.
-        fold: (i, k) for k-fold cross-validation: the validation part is
-            fold i of a stratified k-fold partition of the training data
-            (seeded with `seed`) instead of `validation_split`; in-memory
-            and folder sources.
+        fold: (i, k): validate on fold i of a stratified, seeded k-fold
+            partition instead of `validation_split` (in-memory and folder
+            sources).
         shard: (i, n) for process i of an n-process data-parallel run
-            (zoo.distributed): every pipeline yields process i's n-th of
-            each global batch of `batch_size` (a multiple of n); the
-            training passes drop a last partial batch, and validation and
-            test batches carry weights (see `_pipeline`). In-memory and
-            folder sources.
+            (zoo.distributed): process i's n-th of each global batch of
+            `batch_size` (see `_pipeline`). In-memory and folder sources.
 
     Returns:
         Data with `.train`, `.val`, `.test` and `.info`.
@@ -644,11 +637,7 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
     if source.startswith("tfds:"):
         builder = _tfds_builder(source[len("tfds:"):], data_dir)
         if not _tfds_fits(builder):
-            if fold is not None or shard is not None:
-                raise DataError(f"{source} is too large to hold in memory and is "
-                                "streamed; k-fold cross-validation and "
-                                "multi-process training need an in-memory or "
-                                "folder dataset.")
+            _check_streamable(source, fold, shard)
             return _load_tfds_stream(
                 source, builder, image_size=image_size, channels=channels,
                 batch_size=batch_size, validation_split=validation_split,
@@ -657,6 +646,22 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
         arrays = _tfds_arrays(builder)
     else:
         arrays = _arrays(source, data_dir)
+    return _load_arrays(arrays, source, image_size=image_size, channels=channels,
+                        batch_size=batch_size, validation_split=validation_split,
+                        augment=augment, augment_knobs=augment_knobs, seed=seed,
+                        preprocessing_mode=preprocessing_mode, cache=cache,
+                        limit=limit, fold=fold, shard=shard)
+
+
+def _check_streamable(source, fold, shard):
+    if fold is not None or shard is not None:
+        raise DataError(f"{source} is too large to hold in memory and is "
+                        "streamed; k-fold cross-validation and multi-process "
+                        "training need an in-memory or folder dataset.")
+
+
+def _check_arrays(arrays, source):
+    """Labels in range, non-empty splits and at least two classes."""
     num_classes = len(arrays.class_names)
     check_labels(arrays.y_train, num_classes, f"{source} (train)")
     check_labels(arrays.y_test, num_classes, f"{source} (test)")
@@ -665,6 +670,13 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
     if len(np.unique(arrays.y_train)) < 2:
         raise DataError(f"{source} has a single class in its training data; "
                         "classification needs at least two.")
+
+
+def _load_arrays(arrays, source, *, image_size, channels, batch_size,
+                 validation_split, augment, augment_knobs, seed, preprocessing_mode,
+                 cache, limit, fold, shard) -> Data:
+    """`load` for in-memory sources (named datasets, npz, small TFDS sets)."""
+    _check_arrays(arrays, source)
     xtr, ytr, xva, yva = _split(arrays.x_train, arrays.y_train,
                                 validation_split, seed, fold)
     if limit:
