@@ -628,29 +628,22 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
     source, image_size = _check_arguments(
         source, data_dir, preprocessing_mode, batch_size, validation_split, channels,
         image_size, augment, augment_knobs, fold, shard)
+    common = dict(image_size=image_size, channels=channels, batch_size=batch_size,
+                  validation_split=validation_split, augment=augment,
+                  augment_knobs=augment_knobs, seed=seed)
     if source.startswith("folder:"):
-        return _load_folder(source, image_size=image_size, channels=channels,
-                            batch_size=batch_size, validation_split=validation_split,
-                            augment=augment, augment_knobs=augment_knobs, seed=seed,
-                            mode=preprocessing_mode, cache=cache, fold=fold,
-                            shard=shard)
+        return _load_folder(source, mode=preprocessing_mode, cache=cache, fold=fold,
+                            shard=shard, **common)
     if source.startswith("tfds:"):
         builder = _tfds_builder(source[len("tfds:"):], data_dir)
         if not _tfds_fits(builder):
             _check_streamable(source, fold, shard)
-            return _load_tfds_stream(
-                source, builder, image_size=image_size, channels=channels,
-                batch_size=batch_size, validation_split=validation_split,
-                augment=augment, augment_knobs=augment_knobs, seed=seed,
-                mode=preprocessing_mode)
+            return _load_tfds_stream(source, builder, mode=preprocessing_mode, **common)
         arrays = _tfds_arrays(builder)
     else:
         arrays = _arrays(source, data_dir)
-    return _load_arrays(arrays, source, image_size=image_size, channels=channels,
-                        batch_size=batch_size, validation_split=validation_split,
-                        augment=augment, augment_knobs=augment_knobs, seed=seed,
-                        preprocessing_mode=preprocessing_mode, cache=cache,
-                        limit=limit, fold=fold, shard=shard)
+    return _load_arrays(arrays, source, preprocessing_mode=preprocessing_mode,
+                        cache=cache, limit=limit, fold=fold, shard=shard, **common)
 
 
 def _check_streamable(source, fold, shard):
