@@ -42,15 +42,10 @@ def create_model(name, *, weights=None, num_classes=None, classes=None,
     Args:
         name: registry name (see `list_models()`).
         weights: None (random initialisation), "imagenet" (keras.applications'
-            files), a shipped checkpoint tag ("fashion_mnist" or
-            "resnet20.fashion_mnist") or a path to a `.weights.h5`, legacy
-            `.h5` or `.keras` file, or (torchvision-layout models) a
-            torchvision/timm `.safetensors`, `.pth` or `.pt` file. With
-            another `num_classes` everything but the classifier is loaded;
-            with another channel count the first convolution is adapted
-            (see zoo.weights). Layers are matched by name; a file with
-            layers the model lacks, or lacking some of the model's, is
-            refused.
+            files), a shipped checkpoint tag ("resnet20.fashion_mnist"), a
+            `.weights.h5`, `.h5` or `.keras` file, or (torchvision layouts) a
+            torchvision/timm `.safetensors`, `.pth` or `.pt` file; matched by
+            layer name, refused when the layers differ (docs/transfer.md).
         num_classes: classifier width (alias `classes`); defaults to the
             model's reference dataset (1000 for ImageNet models, 10 for CIFAR
             ones).
@@ -89,17 +84,9 @@ def create_model(name, *, weights=None, num_classes=None, classes=None,
         >>> model = zoo.create_model("resnet20", num_classes=10,
         ...                          input_shape=(32, 32, 1))
     """
+    options = dict(locals())        # every argument, passed on as given
     from zoo import weights as weights_lib
-    return weights_lib.create_with_weights(
-        name, weights=weights, num_classes=num_classes, classes=classes,
-        include_top=include_top, input_shape=input_shape,
-        input_tensor=input_tensor, pooling=pooling,
-        classifier_activation=classifier_activation, dropout_rate=dropout_rate,
-        regularizer=regularizer, kernel_initializer=kernel_initializer,
-        drop_path_rate=drop_path_rate, zero_init_last_bn=zero_init_last_bn,
-        width_multiplier=width_multiplier, model_name=model_name,
-        features_only=features_only, out_indices=out_indices,
-        skip_mismatch=skip_mismatch)
+    return weights_lib.create_with_weights(**options)
 
 
 def fine_tune(model, train_data, val_data=None, **kwargs):

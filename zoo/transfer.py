@@ -285,6 +285,27 @@ def describe(summary, *, steps, epochs, learning_rate, backbone_lr_factor) -> st
     return "\n".join(lines)
 
 
+def _compile(model, optimizer, learning_rate, total, weight_decay, backbone_lr_factor):
+    """Phase 2's optimizer: warm-up + cosine over `total` steps, the
+    backbone's learning rate scaled by `backbone_lr_factor`."""
+    from zoo.training import make_optimizer, make_schedule
+    schedule = make_schedule("warmup_cosine", learning_rate, total, total // 10)
+    opt = make_optimizer(optimizer, schedule, weight_decay=weight_decay)
+    scale_backbone_lr(opt, model, backbone_lr_factor)
+    model.compile(opt, keras.losses.SparseCategoricalCrossentropy(),
+                  metrics=["accuracy"])
+
+
+def _phase2_budget(spe, batch_size, steps):
+    """(epochs, steps per epoch) of phase 2: `steps` optimizer steps, or
+    `zoo train`'s budget."""
+    from zoo.training import MIN_EPOCH_STEPS, budget
+    if not steps:
+        return budget(spe * batch_size, batch_size)
+    per_epoch = min(max(spe, MIN_EPOCH_STEPS), int(steps))
+    return -(-int(steps) // per_epoch), per_epoch
+
+
 def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
               batch_size=None, learning_rate=3e-3, backbone_lr_factor=BACKBONE_LR_FACTOR,
               optimizer="adam", weight_decay=0.0, bn="auto", keep_head=False,
@@ -318,34 +339,24 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
         ...                      input_shape=(28, 28, 1))
         >>> zoo.fine_tune(m, data.train, data.val)
     """
-    from zoo.training import MIN_EPOCH_STEPS, budget, make_optimizer, make_schedule
     spe = int(train_data.cardinality())
     if spe < 1:
         raise InputError("train_data must be a finite, batched tf.data pipeline.")
     if batch_size is None:
         batch_size = int(next(iter(train_data))[1].shape[0])
-    if steps:
-        per_epoch = min(max(spe, MIN_EPOCH_STEPS), int(steps))
-        epochs = -(-int(steps) // per_epoch)
-    else:
-        epochs, per_epoch = budget(spe * batch_size, batch_size)
+    epochs, per_epoch = _phase2_budget(spe, batch_size, steps)
     summary = prepare(model, probe_data or train_data, val_data, keep_head=keep_head,
                       bn=bn, batch_size=batch_size, unfreeze_stages=unfreeze_stages,
                       seed=seed, name=name)
     if verbose:
-        print(describe(summary, steps=per_epoch, epochs=epochs,
-                       learning_rate=learning_rate,
+        print(describe(summary, steps=per_epoch, epochs=epochs, learning_rate=learning_rate,
                        backbone_lr_factor=backbone_lr_factor), flush=True)
-    total = epochs * per_epoch
-    schedule = make_schedule("warmup_cosine", learning_rate, total, total // 10)
-    opt = make_optimizer(optimizer, schedule, weight_decay=weight_decay)
-    scale_backbone_lr(opt, model, backbone_lr_factor)
-    model.compile(opt, keras.losses.SparseCategoricalCrossentropy(),
-                  metrics=["accuracy"])
-    monitor = "val_accuracy" if val_data is not None else "accuracy"
+    _compile(model, optimizer, learning_rate, epochs * per_epoch, weight_decay,
+             backbone_lr_factor)
     probe = summary["probe"] or {}
     floor = probe.get("val_accuracy" if val_data is not None else "train_accuracy")
-    keep = _KeepBest(monitor, -math.inf if floor is None else floor)
+    keep = _KeepBest("val_accuracy" if val_data is not None else "accuracy",
+                     -math.inf if floor is None else floor)
     history = model.fit(train_data.repeat() if per_epoch != spe else train_data,
                         steps_per_epoch=per_epoch if per_epoch != spe else None,
                         validation_data=val_data, epochs=epochs,
