@@ -54,6 +54,28 @@ def check_positive_int(value, name, error=InputError):
     return int(value)
 
 
+def _regularizer_dict(text):
+    """"l2", "l2:5e-4" or "elastic_net:1e-5,1e-4" → {"kind": ..., strengths}."""
+    kind, _, strengths = text.lower().partition(":")
+    parts = [p for p in strengths.split(",") if p.strip()] if strengths else []
+    try:
+        numbers_ = [float(p) for p in parts]
+    except ValueError:
+        raise InputError(f"Regularizer strengths must be numbers; got {text!r} "
+                         "(e.g. 'l2:1e-4' or 'elastic_net:1e-5,1e-4').") from None
+    value = {"kind": kind}
+    if kind == "elastic_net" and numbers_:
+        if len(numbers_) != 2:
+            raise InputError("elastic_net takes two strengths, 'l1,l2'; "
+                             f"got {strengths!r}.")
+        value.update(l1=numbers_[0], l2=numbers_[1])
+    elif numbers_:
+        if len(numbers_) != 1:
+            raise InputError(f"{kind} takes one strength; got {strengths!r}.")
+        value[kind] = numbers_[0]
+    return value
+
+
 def parse_regularizer(value, module=keras):
     """Turns a regularizer description into a regularizer of `module`.
 
@@ -75,23 +97,7 @@ def parse_regularizer(value, module=keras):
     if value is None or (isinstance(value, str) and value.lower() == "none"):
         return None
     if isinstance(value, str):
-        kind, _, strengths = value.lower().partition(":")
-        parts = [p for p in strengths.split(",") if p.strip()] if strengths else []
-        try:
-            numbers_ = [float(p) for p in parts]
-        except ValueError:
-            raise InputError(f"Regularizer strengths must be numbers; got {value!r} "
-                             "(e.g. 'l2:1e-4' or 'elastic_net:1e-5,1e-4').") from None
-        value = {"kind": kind}
-        if kind == "elastic_net" and numbers_:
-            if len(numbers_) != 2:
-                raise InputError("elastic_net takes two strengths, 'l1,l2'; "
-                                 f"got {strengths!r}.")
-            value.update(l1=numbers_[0], l2=numbers_[1])
-        elif numbers_:
-            if len(numbers_) != 1:
-                raise InputError(f"{kind} takes one strength; got {strengths!r}.")
-            value[kind] = numbers_[0]
+        value = _regularizer_dict(value)
     if isinstance(value, dict):
         kind = str(value.get("kind", "")).lower()
         if kind not in REGULARIZER_KINDS:

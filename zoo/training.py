@@ -591,12 +591,7 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
     previous_policy = keras.mixed_precision.dtype_policy().name
     keras.utils.set_random_seed(config.seed)
     shard = group.shard if group is not None and group.num_processes > 1 else None
-    data = data_lib.load(
-        config.dataset, data_dir=config.data_dir, image_size=config.image_size,
-        channels=config.channels, batch_size=config.batch_size,
-        validation_split=config.validation_split, augment=config.augment,
-        seed=config.seed, preprocessing_mode=config.preprocessing,
-        limit=config.limit, shard=shard)
+    data = _load_data(config, shard)
     start = time.perf_counter()
     try:
         keras.mixed_precision.set_global_policy(config.precision)
@@ -614,6 +609,16 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
         return result
     return _write_outputs(model, out, config, data.info, result, steps,
                           time.perf_counter() - start)
+
+
+def _load_data(config, shard):
+    """The run's data (this process's part of each batch under `shard`)."""
+    return data_lib.load(
+        config.dataset, data_dir=config.data_dir, image_size=config.image_size,
+        channels=config.channels, batch_size=config.batch_size,
+        validation_split=config.validation_split, augment=config.augment,
+        seed=config.seed, preprocessing_mode=config.preprocessing,
+        limit=config.limit, shard=shard)
 
 
 def _join(processes, config):
