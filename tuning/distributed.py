@@ -80,35 +80,48 @@ def run(argv, *, workers, out, host="127.0.0.1", port=None, max_restarts=2,
     if on_start is not None:
         on_start(procs)
     try:
-        while True:
-            if chief.poll() is not None:
-                if chief.returncode != 0:
-                    raise DistributedError(
-                        f"The tuning chief failed (exit {chief.returncode}); see "
-                        f"{log_dir}/chief.log.")
-                break
-            for tid, proc in list(procs.items()):
-                code = proc.poll()
-                if code is None or code == 0:
-                    continue
-                if restarts[tid] >= max_restarts:
-                    raise DistributedError(
-                        f"Worker {tid} died {restarts[tid] + 1} times (last exit "
-                        f"{code}); its trial is abandoned and the search stopped. "
-                        f"See {log_dir}/{tid}.log.")
-                restarts[tid] += 1
-                procs[tid] = _spawn(argv, tid, host, port, log_dir)
-            if time.time() - start > timeout:
-                raise DistributedError(f"The search exceeded {timeout} s and was "
-                                       "stopped (is a worker stuck?).")
-            time.sleep(poll)
+        _watch(chief, procs, restarts, spawn=lambda tid: _spawn(argv, tid, host, port,
+                                                              log_dir),
+               log_dir=log_dir, max_restarts=max_restarts,
+               deadline=start + timeout, timeout=timeout, poll=poll)
     finally:
-        for proc in [chief, *procs.values()]:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in [chief, *procs.values()]:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        _stop(chief, *procs.values())
     return {"restarts": restarts, "wall_time_s": round(time.time() - start, 1)}
+
+
+def _watch(chief, procs, restarts, *, spawn, log_dir, max_restarts, deadline, timeout,
+           poll):
+    """Until the chief ends: restart dead workers (at most `max_restarts`
+    each); a failed chief, a worker dead too often or the deadline stop
+    the search with a DistributedError."""
+    while chief.poll() is None:
+        for tid, proc in list(procs.items()):
+            code = proc.poll()
+            if code is None or code == 0:
+                continue
+            if restarts[tid] >= max_restarts:
+                raise DistributedError(
+                    f"Worker {tid} died {restarts[tid] + 1} times (last exit "
+                    f"{code}); its trial is abandoned and the search stopped. "
+                    f"See {log_dir}/{tid}.log.")
+            restarts[tid] += 1
+            procs[tid] = spawn(tid)
+        if time.time() > deadline:
+            raise DistributedError(f"The search exceeded {timeout} s and was "
+                                   "stopped (is a worker stuck?).")
+        time.sleep(poll)
+    if chief.returncode != 0:
+        raise DistributedError(f"The tuning chief failed (exit {chief.returncode}); "
+                               f"see {log_dir}/chief.log.")
+
+
+def _stop(*procs):
+    """Terminates what still runs (killed after 20 s)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -78,6 +78,17 @@ def build_augmenter(preset="none", *, image_shape, seed=None, allow_flip=True,
     config = resolve(preset, **knobs)
     if not allow_flip and "flip" not in knobs:
         config.pop("flip", None)
+    layers = _random_layers(config, image_shape, seed)
+    if not layers:
+        return None
+    # keras.layers.Pipeline, not Sequential: inside tf.data it keeps TensorFlow
+    # tensors under every backend (a Sequential converts them to the backend).
+    return keras.layers.Pipeline(layers, name="augment")
+
+
+def _random_layers(config, image_shape, seed) -> list:
+    """The random layers of a resolved augmentation config, in a fixed order,
+    each with its own seed derived from `seed`."""
     h, w, c = image_shape
     L = keras.layers
 
@@ -116,11 +127,7 @@ def build_augmenter(preset="none", *, image_shape, seed=None, allow_flip=True,
     if c == 3 and config.get("hue"):
         layers.append(L.RandomHue(config["hue"], value_range=(0, 255),
                                   seed=next_seed(9)))
-    if not layers:
-        return None
-    # keras.layers.Pipeline, not Sequential: inside tf.data it keeps TensorFlow
-    # tensors under every backend (a Sequential converts them to the backend).
-    return keras.layers.Pipeline(layers, name="augment")
+    return layers
 
 
 def seed_generators(augmenter) -> list:

@@ -565,9 +565,8 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
         reuse_finished: return the metrics of a finished run in `out`
             instead of refusing to overwrite it.
         processes: a zoo.distributed.ProcessGroup: this process is one of
-            an N-process data-parallel job (JAX backend); it trains on its
-            part of every global batch of `config.batch_size`, and only
-            process 0 writes into `out` (a folder every process can read).
+            an N-process data-parallel job (JAX backend; docs/distributed.md);
+            only process 0 writes into `out`.
 
     Returns:
         The metrics dict also written to metrics.json.
