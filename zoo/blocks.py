@@ -269,8 +269,14 @@ def classifier_head(ctx, x, *, include_top, num_classes, pooling,
             x = layers.Dropout(dropout_rate, name=dropout_name)(x)
         return ctx.dense(num_classes, activation=classifier_activation,
                          name="predictions", dtype=ctx.head_dtype)(x)
+    return global_pool(ctx, x, pooling)
+
+
+def global_pool(ctx, x, pooling):
+    """A headless model's output: "avg" or "max" global pooling, or the
+    feature map (None)."""
     if pooling == "avg":
-        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return ctx.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if pooling == "max":
-        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+        return ctx.layers.GlobalMaxPooling2D(name="max_pool")(x)
     return x

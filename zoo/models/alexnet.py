@@ -16,6 +16,8 @@ parameters, small enough to ship a checkpoint).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from zoo import blocks
 from zoo.errors import InputError
 
 
@@ -80,11 +82,7 @@ def build_alexnet(spec, ctx, inputs, *, include_top, num_classes, pooling,
         if conv.pool:
             x = layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x)
     if not include_top:
-        if pooling == "avg":
-            return layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if pooling == "max":
-            return layers.GlobalMaxPooling2D(name="max_pool")(x)
-        return x
+        return blocks.global_pool(ctx, x, pooling)
     if spec.pooled_size and tuple(x.shape[1:3]) != (spec.pooled_size,) * 2:
         # torchvision's AdaptiveAvgPool2d((6, 6)); an identity at 224×224.
         if not hasattr(layers, "AdaptiveAveragePooling2D"):

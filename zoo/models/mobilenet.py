@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zoo import blocks
+
 
 @dataclass(frozen=True)
 class MobileNetSpec:
@@ -153,14 +155,7 @@ def build_mobilenet(spec, ctx, inputs, *, include_top, num_classes, pooling,
                                      dtype=ctx.head_dtype)(x)
     else:
         x = _v2_body(ctx, inputs, alpha, spec.cifar)
-        if include_top:
-            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-            if dropout_rate:
-                x = layers.Dropout(dropout_rate, name="top_dropout")(x)
-            return ctx.dense(num_classes, activation=classifier_activation,
-                             name="predictions", dtype=ctx.head_dtype)(x)
-    if pooling == "avg":
-        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if pooling == "max":
-        return layers.GlobalMaxPooling2D(name="max_pool")(x)
-    return x
+        return blocks.classifier_head(
+            ctx, x, include_top=include_top, num_classes=num_classes, pooling=pooling,
+            classifier_activation=classifier_activation, dropout_rate=dropout_rate)
+    return blocks.global_pool(ctx, x, pooling)
