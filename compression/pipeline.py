@@ -155,7 +155,7 @@ def _deliver(run, model, data, verbose) -> bytes:
 
 def compress(model, data, *, out, preset=None, prune=None, structure=None,
              clusters=None, init="kmeans++", quantize="auto", steps=None, epochs=None,
-             learning_rate=1e-4, io="float", data_dir=None, latency_runs=50,
+             learning_rate=1e-3, io="float", data_dir=None, latency_runs=50,
              eval_limit=None, verbose=0):
     """Compresses a Keras 3 model (a zoo model or a user's CNN) and writes the
     deployable `.tflite` and a report (docs/compression.md).

@@ -83,7 +83,7 @@ def aligned_schedule(total_steps: int, frequency: int | None = None,
 
 
 def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
-          learning_rate=1e-4, schedule="polynomial", layers=None,
+          learning_rate=1e-3, schedule="polynomial", layers=None,
           exclude=(), verbose=0):
     """Prunes a Keras 3 model to `sparsity` (or m:n) and returns a Keras 3 model.
 
