@@ -228,15 +228,13 @@ def validate(name, *, num_classes=None, classes=None, include_top=True,
     if pooling not in POOLINGS:
         raise InputError(f"pooling must be 'avg', 'max' or None; got {pooling!r}.")
     if dropout_rate is None:
-        # The reference implementations: AlexNet 0.5, keras.applications'
-        # MobileNet (v1) 1e-3; MobileNetV2 and the rest have no dropout.
-        v1 = entry.family == "mobilenet" and entry.spec.version == 1
-        dropout_rate = 0.5 if entry.family == "alexnet" else 1e-3 if v1 else 0.0
+        dropout_rate = entry.default_dropout    # the reference implementation's
     dropout_rate = _check_rate(dropout_rate, "dropout_rate")
     drop_path_rate = _check_rate(drop_path_rate, "drop_path_rate")
-    if drop_path_rate and entry.family not in ("resnet", "resnext"):
-        raise InputError(f"drop_path_rate applies to residual families (resnet, "
-                         f"resnext); {entry.name} is {entry.family}.")
+    if drop_path_rate and not entry.drop_path:
+        families = sorted({e.family for e in registry.entries().values() if e.drop_path})
+        raise InputError(f"drop_path_rate applies to residual families "
+                         f"({', '.join(families)}); {entry.name} is {entry.family}.")
     if width_multiplier is not None:
         if entry.width_attr is None:
             raise InputError(f"{entry.name} has no width multiplier; the "

@@ -1,8 +1,11 @@
 """The model registry: every architecture is an entry of data.
 
-`list_models`, `create_model`, `model_info` and the per-model functions
-(`zoo.resnet50(...)`) all read the same table, so a model added here is
-listed, built, documented and tested without touching anything else.
+Each family module under zoo/models/ declares its models in a module-level
+`ENTRIES` list (the ModelEntry fields as dicts); the registry imports every
+module of that package and collects them, so a new family is one new file
+(docs/architectures.md, "How to add a model"). `list_models`,
+`create_model`, `model_info` and the per-model functions
+(`zoo.resnet50(...)`) all read the same table.
 """
 
 from __future__ import annotations
@@ -10,15 +13,16 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import importlib
 import json
+import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from zoo.models import alexnet, mobilenet, resnet, xception
+import zoo.models
 from zoo.errors import InputError, InputTypeError
 
-FAMILIES = ("alexnet", "mobilenet", "xception", "resnet", "resnext")
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
@@ -85,7 +89,14 @@ class ModelEntry:
         preprocessing: "caffe" | "tf" | "torch", the input scaling its
             reference weights expect (see zoo.preprocess_input).
         width_attr: spec field that a `width_multiplier` argument replaces.
-        weights: tag -> WeightSpec, filled by zoo.weights.
+        default_dropout: dropout before the classifier when none is given.
+        drop_path: whether `drop_path_rate` applies (residual families).
+        static_input: the classifier needs a known input size (it flattens
+            the feature map).
+        imagenet: function (spec, name, include_top, rows) -> (file name,
+            origin, md5 or None) of keras.applications' ImageNet file, or
+            None when there is none.
+        weights: tag -> WeightSpec, filled from zoo/weights/cards.json.
     """
 
     name: str
@@ -99,13 +110,15 @@ class ModelEntry:
     reference: str
     preprocessing: str
     width_attr: str | None = None
+    default_dropout: float = 0.0
+    drop_path: bool = False
+    static_input: bool = False
+    imagenet: Callable | None = None
     weights: dict = field(default_factory=dict)
 
     @property
     def static_input_required(self) -> bool:
-        # AlexNet's classifier flattens the feature map, so its size must be
-        # known when the model is built.
-        return self.family == "alexnet"
+        return self.static_input
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -117,69 +130,20 @@ def _add(entry: ModelEntry) -> None:
     _REGISTRY[entry.name] = entry
 
 
-def _min_alexnet_size(spec) -> int:
-    return next(s for s in range(1, 512) if alexnet.feature_size(spec, s) >= 1)
+def _collect() -> tuple[str, ...]:
+    """Registers the ENTRIES of every module in zoo/models; returns the
+    families in the order their modules declare them."""
+    families = []
+    for module in sorted(m.name for m in pkgutil.iter_modules(zoo.models.__path__)):
+        for fields in getattr(importlib.import_module(f"zoo.models.{module}"),
+                              "ENTRIES", ()):
+            _add(ModelEntry(**fields))
+            if fields["family"] not in families:
+                families.append(fields["family"])
+    return tuple(families)
 
 
-_ALEXNET_REFS = {
-    "alexnet": "Krizhevsky 2014, arXiv:1404.5997 (torchvision single-tower layout)",
-    "alexnet_cifar": "AlexNet-style network for 32×32 inputs (see zoo/models/alexnet.py)",
-}
-for _name, _spec in alexnet.ALEXNETS.items():
-    _cifar = _spec.pooled_size is None
-    _add(ModelEntry(
-        _name, "alexnet", _spec, alexnet.build_alexnet, alexnet.stage_names,
-        default_size=32 if _cifar else 224, min_size=_min_alexnet_size(_spec),
-        default_classes=10 if _cifar else 1000, reference=_ALEXNET_REFS[_name],
-        preprocessing="tf" if _cifar else "torch"))
-
-for _name, _spec in mobilenet.MOBILENETS.items():
-    _add(ModelEntry(
-        _name, "mobilenet", _spec, mobilenet.build_mobilenet,
-        mobilenet.stage_names, default_size=32 if _spec.cifar else 224,
-        min_size=8 if _spec.cifar else 32,
-        default_classes=10 if _spec.cifar else 1000,
-        reference=("Howard et al. 2017, arXiv:1704.04861" if _spec.version == 1
-                   else "Sandler et al. 2018, arXiv:1801.04381")
-        + (" (CIFAR form: stride 1 in the stem and second stage)" if _spec.cifar
-           else " (keras.applications layout)"),
-        preprocessing="tf", width_attr="alpha"))
-
-for _name, _spec in xception.XCEPTIONS.items():
-    _add(ModelEntry(
-        _name, "xception", _spec, xception.build_xception,
-        xception.stage_names, default_size=299, min_size=71,
-        default_classes=1000,
-        reference="Chollet 2017, arXiv:1610.02357 (keras.applications layout)",
-        preprocessing="tf"))
-
-
-def _resnet_reference(spec) -> str:
-    if spec.cardinality > 1:
-        paper = "Xie et al. 2017, arXiv:1611.05431"
-    elif spec.layout == "keras_v2":
-        paper = "He et al. 2016, arXiv:1603.05027"
-    else:
-        paper = "He et al. 2016, arXiv:1512.03385"
-    layout = {"keras": "keras.applications layout",
-              "keras_v2": "keras.applications layout",
-              "torch": "torchvision layout"}[spec.layout]
-    if spec.stem == "cifar":
-        layout = "CIFAR form, " + ("option-A shortcuts" if spec.shortcut == "A"
-                                   else "projection shortcuts")
-    return f"{paper} ({layout})"
-
-
-for _table, _family in ((resnet.RESNETS, "resnet"), (resnet.RESNEXTS, "resnext")):
-    for _name, _spec in _table.items():
-        _cifar = _spec.stem == "cifar"
-        _add(ModelEntry(
-            _name, _family, _spec, resnet.build_resnet, resnet.stage_names,
-            default_size=32 if _cifar else 224, min_size=8 if _cifar else 32,
-            default_classes=10 if _cifar else 1000,
-            reference=_resnet_reference(_spec),
-            preprocessing={"keras": "caffe", "keras_v2": "tf"}.get(
-                _spec.layout, "tf" if _cifar else "torch")))
+FAMILIES = _collect()
 
 
 def _load_cards():
@@ -218,12 +182,7 @@ def get_entry(name: str) -> ModelEntry:
 
 def has_imagenet(name: str) -> bool:
     """Whether keras.applications publishes ImageNet weights for `name`."""
-    entry = get_entry(name)
-    if entry.family == "xception":
-        return True
-    if entry.family == "mobilenet":
-        return not entry.spec.cifar
-    return entry.family == "resnet" and entry.spec.layout.startswith("keras")
+    return get_entry(name).imagenet is not None
 
 
 def weight_tags(name: str) -> list[str]:
@@ -239,8 +198,7 @@ def list_models(pattern: str = "*", family: str | None = None,
 
     Args:
         pattern: fnmatch pattern, e.g. "resnext*".
-        family: keep one family ("alexnet", "mobilenet", "xception",
-            "resnet", "resnext").
+        family: keep one family (one of FAMILIES).
         pretrained: keep only models with weights (ImageNet or shipped).
 
     Returns:

@@ -45,44 +45,14 @@ class WeightsError(InputError):
 # --------------------------------------------------------------------------
 # keras.applications ImageNet files
 
-_KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
-_RESNET_HASHES = {
-    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
-    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
-    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
-    "resnet50v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
-    "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
-    "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
-}
-_XCEPTION_HASHES = ("0a58e3b7378bc2990ea3b43d5981f1f6", "b0042744bf5b25fce3cb969f33bebb97")
-
-
 def imagenet_file(name: str, include_top: bool, rows: int = 224):
     """(file name, origin, md5 or None) exactly as keras.applications uses.
 
     Raises WeightsError for models keras.applications has no weights for.
     """
     entry = registry.get_entry(name)
-    spec = entry.spec
-    if entry.family == "resnet" and getattr(spec, "layout", "").startswith("keras"):
-        key = name.replace("_", "")
-        fname = (f"{key}_weights_tf_dim_ordering_tf_kernels"
-                 f"{'' if include_top else '_notop'}.h5")
-        return fname, f"{_KA}resnet/{fname}", _RESNET_HASHES[key][0 if include_top else 1]
-    if entry.family == "xception":
-        fname = ("xception_weights_tf_dim_ordering_tf_kernels"
-                 f"{'' if include_top else '_notop'}.h5")
-        return fname, f"{_KA}xception/{fname}", _XCEPTION_HASHES[0 if include_top else 1]
-    if entry.family == "mobilenet" and spec.version == 1:
-        rows = rows if rows in (128, 160, 192, 224) else 224
-        text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[spec.alpha]
-        fname = f"mobilenet_{text}_{rows}_tf{'' if include_top else '_no_top'}.h5"
-        return fname, f"{_KA}mobilenet/{fname}", None
-    if entry.family == "mobilenet":
-        rows = rows if rows in (96, 128, 160, 192, 224) else 224
-        fname = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_"
-                 f"{float(spec.alpha)}_{rows}{'' if include_top else '_no_top'}.h5")
-        return fname, f"{_KA}mobilenet_v2/{fname}", None
+    if entry.imagenet is not None:
+        return entry.imagenet(entry.spec, entry.name, include_top, rows)
     have = ", ".join(n for n in registry.list_models() if has_imagenet(n))
     raise WeightsError(f"{name} has no ImageNet weights (keras.applications "
                        f"publishes none for it). Models with ImageNet weights: "

@@ -97,3 +97,27 @@ def build_alexnet(spec, ctx, inputs, *, include_top, num_classes, pooling,
         x = ctx.dense(units, activation="relu", name=f"fc{i}")(x)
     return ctx.dense(num_classes, activation=classifier_activation,
                      name="predictions", dtype=ctx.head_dtype)(x)
+
+
+def _min_size(spec) -> int:
+    return next(s for s in range(1, 512) if feature_size(spec, s) >= 1)
+
+
+# The registry entries of this family (zoo.registry collects every module's
+# ENTRIES): what users and the factory need to know about each model.
+_REFERENCES = {
+    "alexnet": "Krizhevsky 2014, arXiv:1404.5997 (torchvision single-tower layout)",
+    "alexnet_cifar": "AlexNet-style network for 32×32 inputs (see zoo/models/alexnet.py)",
+}
+ENTRIES = [
+    dict(name=name, family="alexnet", spec=spec, builder=build_alexnet,
+         stage_names=stage_names,
+         default_size=32 if spec.pooled_size is None else 224,
+         min_size=_min_size(spec),
+         default_classes=10 if spec.pooled_size is None else 1000,
+         reference=_REFERENCES[name],
+         preprocessing="tf" if spec.pooled_size is None else "torch",
+         # The classifier flattens the feature map: its size must be known.
+         default_dropout=0.5, static_input=True)
+    for name, spec in ALEXNETS.items()
+]

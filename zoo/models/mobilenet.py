@@ -159,3 +159,40 @@ def build_mobilenet(spec, ctx, inputs, *, include_top, num_classes, pooling,
             ctx, x, include_top=include_top, num_classes=num_classes, pooling=pooling,
             classifier_activation=classifier_activation, dropout_rate=dropout_rate)
     return blocks.global_pool(ctx, x, pooling)
+
+
+_KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+def imagenet_file(spec, name, include_top, rows):
+    """keras.applications' ImageNet file (no md5 published): (file name,
+    origin, None)."""
+    if spec.version == 1:
+        rows = rows if rows in (128, 160, 192, 224) else 224
+        text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[spec.alpha]
+        fname = f"mobilenet_{text}_{rows}_tf{'' if include_top else '_no_top'}.h5"
+        return fname, f"{_KA}mobilenet/{fname}", None
+    rows = rows if rows in (96, 128, 160, 192, 224) else 224
+    fname = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_"
+             f"{float(spec.alpha)}_{rows}{'' if include_top else '_no_top'}.h5")
+    return fname, f"{_KA}mobilenet_v2/{fname}", None
+
+
+def _reference(spec) -> str:
+    paper = ("Howard et al. 2017, arXiv:1704.04861" if spec.version == 1
+             else "Sandler et al. 2018, arXiv:1801.04381")
+    return paper + (" (CIFAR form: stride 1 in the stem and second stage)" if spec.cifar
+                    else " (keras.applications layout)")
+
+
+# The registry entries of this family (zoo.registry collects them).
+ENTRIES = [
+    dict(name=name, family="mobilenet", spec=spec, builder=build_mobilenet,
+         stage_names=stage_names, default_size=32 if spec.cifar else 224,
+         min_size=8 if spec.cifar else 32, default_classes=10 if spec.cifar else 1000,
+         reference=_reference(spec), preprocessing="tf", width_attr="alpha",
+         # keras.applications' MobileNet (v1) default; v2 has no dropout.
+         default_dropout=1e-3 if spec.version == 1 else 0.0,
+         imagenet=None if spec.cifar else imagenet_file)
+    for name, spec in MOBILENETS.items()
+]

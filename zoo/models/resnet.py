@@ -175,3 +175,55 @@ def build_resnet(spec, ctx, inputs, *, include_top, num_classes, pooling,
         ctx, x, include_top=include_top, num_classes=num_classes,
         pooling=pooling, classifier_activation=classifier_activation,
         dropout_rate=dropout_rate)
+
+
+_KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
+_HASHES = {
+    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
+    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
+    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+    "resnet50v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
+    "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
+    "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
+}
+
+
+def imagenet_file(spec, name, include_top, rows):
+    """keras.applications' ImageNet file: (file name, origin, md5)."""
+    key = name.replace("_", "")
+    fname = f"{key}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
+    return fname, f"{_KA}resnet/{fname}", _HASHES[key][0 if include_top else 1]
+
+
+def _reference(spec) -> str:
+    if spec.cardinality > 1:
+        paper = "Xie et al. 2017, arXiv:1611.05431"
+    elif spec.layout == "keras_v2":
+        paper = "He et al. 2016, arXiv:1603.05027"
+    else:
+        paper = "He et al. 2016, arXiv:1512.03385"
+    layout = {"keras": "keras.applications layout",
+              "keras_v2": "keras.applications layout",
+              "torch": "torchvision layout"}[spec.layout]
+    if spec.stem == "cifar":
+        layout = "CIFAR form, " + ("option-A shortcuts" if spec.shortcut == "A"
+                                   else "projection shortcuts")
+    return f"{paper} ({layout})"
+
+
+def _entry(name, spec, family):
+    cifar = spec.stem == "cifar"
+    return dict(
+        name=name, family=family, spec=spec, builder=build_resnet,
+        stage_names=stage_names, default_size=32 if cifar else 224,
+        min_size=8 if cifar else 32, default_classes=10 if cifar else 1000,
+        reference=_reference(spec),
+        preprocessing={"keras": "caffe", "keras_v2": "tf"}.get(
+            spec.layout, "tf" if cifar else "torch"),
+        drop_path=True,
+        imagenet=imagenet_file if spec.layout.startswith("keras") else None)
+
+
+# The registry entries of this module's two families (zoo.registry collects them).
+ENTRIES = ([_entry(n, s, "resnet") for n, s in RESNETS.items()]
+           + [_entry(n, s, "resnext") for n, s in RESNEXTS.items()])

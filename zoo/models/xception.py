@@ -79,3 +79,24 @@ def build_xception(spec, ctx, inputs, *, include_top, num_classes, pooling,
         ctx, x, include_top=include_top, num_classes=num_classes,
         pooling=pooling, classifier_activation=classifier_activation,
         dropout_rate=dropout_rate)
+
+
+_KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
+_HASHES = ("0a58e3b7378bc2990ea3b43d5981f1f6", "b0042744bf5b25fce3cb969f33bebb97")
+
+
+def imagenet_file(spec, name, include_top, rows):
+    """keras.applications' ImageNet file: (file name, origin, md5)."""
+    fname = ("xception_weights_tf_dim_ordering_tf_kernels"
+             f"{'' if include_top else '_notop'}.h5")
+    return fname, f"{_KA}xception/{fname}", _HASHES[0 if include_top else 1]
+
+
+# The registry entries of this family (zoo.registry collects them).
+ENTRIES = [
+    dict(name=name, family="xception", spec=spec, builder=build_xception,
+         stage_names=stage_names, default_size=299, min_size=71, default_classes=1000,
+         reference="Chollet 2017, arXiv:1610.02357 (keras.applications layout)",
+         preprocessing="tf", imagenet=imagenet_file)
+    for name, spec in XCEPTIONS.items()
+]
