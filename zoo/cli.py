@@ -49,8 +49,8 @@ def _list_parser(sub):
                        description="List registered models (fnmatch PATTERN).")
     p.add_argument("pattern", nargs="?", default="*",
                    help="fnmatch pattern such as 'resnet*' (default: all)")
-    p.add_argument("--family", choices=("alexnet", "mobilenet", "xception",
-                                        "resnet", "resnext"))
+    p.add_argument("--family", help="keep one family (zoo.FAMILIES: alexnet, "
+                                    "mobilenet, resnet, resnext, vgg, xception)")
     p.add_argument("--pretrained", action="store_true",
                    help="only models with shipped or downloadable weights")
     p.set_defaults(func=cmd_list)
