@@ -167,7 +167,7 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
             pruned.keras / clustered.keras. With a model file and a source
             name, progress.json lets a rerun after a kill skip finished steps.
         preset: None or a compression.presets.PRESETS name ("deep": prune →
-            sparsity-preserving clustering → PCQAT → int8); explicit
+            sparsity-preserving clustering → int8); explicit
             options win.
         prune, structure, clusters: target sparsity in (0, 1); "m:n"
             sparsity; number of weight clusters (>= 2). None: off.

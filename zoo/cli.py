@@ -435,7 +435,7 @@ def _compress_parser(sub):
     _add_data_args(p)
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--preset", choices=("deep", "balanced", "fast", "structured"),
-                   help="deep: prune 0.8 → 16 clusters → PCQAT → int8; balanced: "
+                   help="deep: prune 0.8 → 16 clusters → int8; balanced: "
                         "prune 0.7 → int8; fast: int8 only; structured: 2:4 → "
                         "int8 (flags given beside it win)")
     p.add_argument("--prune", type=float, metavar="SPARSITY",
