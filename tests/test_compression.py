@@ -485,8 +485,8 @@ def test_sigkill_during_compress_resumes(small_model, tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["resumed_steps"] == ["prune"]
     assert [v["name"] for v in report["variants"]] == [
-        "float", "pruned", "clustered", "compressed"]
-    assert report["variants"][1]["sparsity"] == pytest.approx(0.5, abs=0.02)
+        "float", "float LiteRT", "pruned", "clustered", "compressed"]
+    assert report["variants"][2]["sparsity"] == pytest.approx(0.5, abs=0.02)
     assert (out / "model.tflite").read_bytes()[4:8] == b"TFL3"
 
 
