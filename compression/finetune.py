@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from compression.options import check_epochs
+from compression.options import CompressionError, check_epochs
 
 MIN_PASSES = 2
 # Default optimizer steps of each fine-tuning step (see docs/compression.md).
@@ -34,7 +34,6 @@ def steps_for(data, kind, *, steps=None, epochs=None) -> int:
     """Optimizer steps of one fine-tuning step: `steps`, else `epochs`
     passes, else max(DEFAULT_STEPS[kind], MIN_PASSES passes)."""
     if steps is not None and epochs is not None:
-        from compression.options import CompressionError
         raise CompressionError("Give the fine-tuning budget as steps or as epochs, "
                                "not both.")
     if steps is not None:

@@ -89,7 +89,7 @@ def _check(preset, prune, structure, clusters, init, quantize, steps, epochs,
 class _Run:
     """One compress() call: its folder, resumable steps and report rows."""
 
-    def __init__(self, out, model, model_path, data, data_dir, options, runs):
+    def __init__(self, out, model_path, data, data_dir, options, runs):
         self.out, self.options, self.runs = out, options, runs
         self.fingerprint = _fingerprint(model_path, data, data_dir, options)
         self.finished = _finished_steps(out, self.fingerprint)
@@ -198,7 +198,7 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
     model_path = model if isinstance(model, (str, Path)) else None
     model = inference.load_keras(model_path) if model_path is not None else model
     bridge.to_tf_keras(model)       # refuses unbridgeable models before training
-    run = _Run(out, model, model_path, data, data_dir, options,
+    run = _Run(out, model_path, data, data_dir, options,
                dict(runs=latency_runs, limit=eval_limit))
     data = _load_data(data, model, data_dir)
     run.variants.append(rep.keras_variant("float", model, data, **run.runs))
