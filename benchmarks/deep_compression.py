@@ -4,6 +4,7 @@ LiteRT latency against float LiteRT and Keras.
 
     python benchmarks/deep_compression.py [--models resnet20,mobilenet_v2_050_cifar,alexnet_cifar]
         [--train-epochs 4] [--limit 20000] [--sweep resnet20]
+        [--variants "prune_steps=3000;prune=0.9;prune=0.7;prune=0.5;clusters=8;clusters=32"]
         [--out runs/deep] [--json out.json]
 
 1. Each model is trained from scratch with `zoo train NAME --dataset
@@ -12,9 +13,15 @@ LiteRT latency against float LiteRT and Keras.
    budgets: fine-tuning on the first `--limit` training images, tested on
    the full 10,000-image test split. Sizes are against the float32 `.keras`
    file as trained (without optimizer state).
-3. Then, for `--sweep` models (must be among `--models`): the same chain at
-   sparsity 50/70/90 % (16 clusters) and at 8/32 clusters (80 %), for the
-   curve.
+3. Then, for `--sweep` models (must be among `--models`): the same chain
+   with each of `--variants` changed (`;` between variants, `,` between the
+   options of one): by default sparsity 50/70/90 % (16 clusters), 8/32
+   clusters (80 %), and a 3,000-step pruning budget (`prune_steps`: the
+   default pruning budget, compression.finetune.DEFAULT_STEPS["prune"],
+   for that run), for the curve.
+
+A folder whose report.json was written with the same options is reused,
+so an interrupted run restarts where it stopped.
 
 Needs /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
 Prints the machine and markdown tables; writes sweep.png (accuracy against
@@ -29,8 +36,17 @@ from pathlib import Path
 
 _common = runpy.run_path(str(Path(__file__).with_name("common.py")))
 FASHION = "/usr/share/datasets/fashion-mnist"
-SWEEP = [dict(prune=0.5), dict(prune=0.7), dict(prune=0.9), dict(clusters=8),
-         dict(clusters=32)]
+VARIANTS = "prune_steps=3000;prune=0.9;prune=0.7;prune=0.5;clusters=8;clusters=32"
+
+
+def parse_variants(text):
+    """"prune=0.9;clusters=8,prune=0.7" -> [{"prune": 0.9}, {...}]."""
+    variants = []
+    for item in filter(None, text.split(";")):
+        pairs = (kv.split("=") for kv in item.split(","))
+        variants.append({k.strip(): (int(v) if k.strip() in ("clusters", "prune_steps")
+                                     else float(v)) for k, v in pairs})
+    return variants
 
 
 def train_float(name, args, out):
@@ -42,10 +58,28 @@ def train_float(name, args, out):
     return out / name / "float" / "model.keras", metrics
 
 
-def deep(path, data, out, args, **override):
-    from compression import compress
-    return compress(str(path), data, out=out, preset="deep",
-                    latency_runs=args.latency_runs, **override)
+def deep(path, data, out, args, prune_steps=None, **override):
+    """The deep preset with `override`; `prune_steps` replaces the default
+    pruning budget for this run. A finished report with the same options
+    and budget is reused."""
+    import json
+    from compression import compress, finetune
+    done = out / "report.json"
+    if done.exists() and (out / "budget.json").exists():
+        report = json.loads(done.read_text())
+        same = all(report["options"].get(k) == v for k, v in override.items())
+        if same and json.loads((out / "budget.json").read_text()) == prune_steps:
+            print(f"reusing {done}", flush=True)
+            return report
+    default = finetune.DEFAULT_STEPS["prune"]
+    finetune.DEFAULT_STEPS["prune"] = prune_steps or default
+    try:
+        report = compress(str(path), data, out=out, preset="deep",
+                          latency_runs=args.latency_runs, **override)
+    finally:
+        finetune.DEFAULT_STEPS["prune"] = default
+    (out / "budget.json").write_text(json.dumps(prune_steps))
+    return report
 
 
 def row(name, label, report):
@@ -84,6 +118,8 @@ def main():
                         help="training images used for fine-tuning")
     parser.add_argument("--sweep", default="resnet20",
                         help="models whose sparsity/cluster curve is measured")
+    parser.add_argument("--variants", default=VARIANTS,
+                        help="options changed in the sweep (see above)")
     parser.add_argument("--latency-runs", type=int, default=100)
     parser.add_argument("--out", default="runs/deep")
     parser.add_argument("--json")
@@ -105,7 +141,7 @@ def main():
         path, report = trained[name]
         curve += [dict(report["variants"][0], name=f"{name} float32"),
                   dict(report["variants"][-1], name=f"{name} deep 80 %/16")]
-        for override in SWEEP:
+        for override in parse_variants(args.variants):
             label = ", ".join(f"{k} {v}" for k, v in override.items())
             swept = deep(path, data, out / name / label.replace(" ", "_"), args, **override)
             rows.append(row(name, label, swept))
