@@ -22,6 +22,25 @@ def small_input(name):
     return (size, size, 3)
 
 
+def one_per_family(by_layout=False):
+    """One model of each registered family (its smallest input form first,
+    then registration order), or with `by_layout` one of each family and
+    layout (MobileNet v1/v2; ResNet's torch, keras and keras_v2 layouts).
+
+    Read from the registry, so a new family is tested without a list to edit.
+    """
+    import zoo
+    chosen = {}
+    entries = sorted(zoo.registry.entries().items(), key=lambda kv: kv[1].default_size)
+    for name, entry in entries:         # a stable sort keeps registration order
+        key = entry.family
+        if by_layout:
+            key = (entry.family, getattr(entry.spec, "version", None),
+                   getattr(entry.spec, "layout", None))
+        chosen.setdefault(key, name)
+    return list(chosen.values())
+
+
 def subprocess_env(**extra):
     """The environment for child processes, as a user's shell would have it.
 

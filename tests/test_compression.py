@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import zoo
+from conftest import one_per_family
 from zoo import data as data_lib
 
 tfmot = pytest.importorskip("tensorflow_model_optimization")
@@ -24,8 +25,7 @@ from compression import quantize as quant  # noqa: E402
 from compression.options import CompressionError  # noqa: E402
 from compression.pipeline import compress  # noqa: E402
 
-ONE_PER_FAMILY = ["alexnet_cifar", "mobilenet_v2_050_cifar", "mobilenet_v1_025",
-                  "xception", "resnet20", "resnet50_v2", "resnext29_8x64d"]
+ONE_PER_LAYOUT = one_per_family(by_layout=True)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def clustered8(small_model, digits):
     return cluster_lib.cluster(small_model, digits, clusters=8, epochs=1)
 
 
-@pytest.mark.parametrize("name", ONE_PER_FAMILY)
+@pytest.mark.parametrize("name", ONE_PER_LAYOUT)
 def test_bridge_round_trip(name, rng):
     size = 71 if name == "xception" else 32
     model = zoo.create_model(name, num_classes=4, input_shape=(size, size, 3))
@@ -420,8 +420,7 @@ def _grouped_conv_model(shape):
     return keras.Model(inp, layers.Dense(10, activation="softmax")(x), name="grouped")
 
 
-@pytest.mark.parametrize("name", ["alexnet_cifar", "mobilenet_v2_050_cifar",
-                                  "mobilenet_v2_050_cifar@0.75",
+@pytest.mark.parametrize("name", ["alexnet_cifar", "mobilenet_v2_050_cifar@0.75",
                                   "grouped_conv_with_batchnorm"])
 def test_pruning_and_int8_on_other_families(name, tmp_path):
     # "@W": a width multiplier the tuning space samples (0.5, 0.75, 1.0).
