@@ -24,7 +24,6 @@ _EXPORTS = {
     "compress": "compression.pipeline",
     "CompressionError": "compression.options",
     "PRESETS": "compression.presets",
-    "demo_step": "compression.pipeline",
 }
 
 __all__ = sorted(_EXPORTS)

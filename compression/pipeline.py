@@ -225,18 +225,3 @@ def _litert(run, name, file, blob, model, data):
     run.variants.append(rep.tflite_variant(
         name, blob, data, sparsity=stats["sparsity"], nonzero=stats["nonzero_params"],
         params=stats["params"], **run.runs))
-
-
-def demo_step(out, metrics, quick):
-    """`zoo demo`'s compression pass: 50 % pruning (300 steps) + int8 of the
-    demo model."""
-    report = compress(Path(out) / "train" / "model.keras", "digits",
-                      out=Path(out) / "compress", prune=0.5, quantize="int8",
-                      steps=20 if quick else 300, latency_runs=10 if quick else 30)
-    base, final = report["variants"][0], report["variants"][-1]
-    text = (f"Compression (50 % pruning + int8 LiteRT): accuracy "
-            f"{base['accuracy']:.4f} → {final['accuracy']:.4f}, gzip size "
-            f"{base['gzip_bytes'] / 1e3:.0f} kB → {final['gzip_bytes'] / 1e3:.0f} kB "
-            f"({base['gzip_bytes'] / final['gzip_bytes']:.1f}× smaller). "
-            f"Report: `{Path(out) / 'compress' / 'report.md'}`.")
-    return text, {"float": base, "compressed": final}

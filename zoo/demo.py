@@ -80,11 +80,46 @@ def run(out="zoo-demo", *, epochs=12, quick=False) -> str:
 
 
 def _extra_steps():
-    """The search and compression steps (imported here: `zoo` itself never
-    imports tuning or compression)."""
-    from compression import demo_step as compress_step
-    from tuning import demo_step as tune_step
-    return [("tune", tune_step), ("compress", compress_step)]
+    """The search and compression steps (the demo is the application layer:
+    it may import tuning and compression; the library modules of zoo never
+    do)."""
+    return [("tune", _tune_step), ("compress", _compress_step)]
+
+
+def _tune_step(out, metrics, quick):
+    """A short random search over the focused space, then the best
+    configuration retrained and tested."""
+    from tuning import search
+    # The demo's own short budgets: 100-step trials, a 1,000-step final run.
+    budget = dict(epochs=1, folds=1, final_epochs=1, limit=256) if quick else \
+        dict(trial_steps=100, final_steps=1000)
+    result = search("resnet20", "digits", tuner="random", max_trials=2 if quick else 3,
+                    out=Path(out) / "tune", image_size=16, compare_default=False,
+                    space={"augment": None, "label_smoothing": None}, **budget)
+    best = result.get("best_hyperparameters", {})
+    text = (f"Search (random, {len(result['trials'])} trials): best validation "
+            f"accuracy {result.get('best_score', float('nan')):.4f} with optimizer "
+            f"{best.get('optimizer')} at learning rate {best.get('learning_rate', 0):.2g}; "
+            f"retrained on train + validation: test accuracy "
+            f"{result.get('test_accuracy', float('nan')):.4f}. "
+            f"Report: `{Path(out) / 'tune' / 'report.md'}`.")
+    return text, {"best_score": result.get("best_score"), "best": best,
+                  "test_accuracy": result.get("test_accuracy")}
+
+
+def _compress_step(out, metrics, quick):
+    """50 % pruning (300 steps) + int8 of the demo model."""
+    from compression import compress
+    report = compress(Path(out) / "train" / "model.keras", "digits",
+                      out=Path(out) / "compress", prune=0.5, quantize="int8",
+                      steps=20 if quick else 300, latency_runs=10 if quick else 30)
+    base, final = report["variants"][0], report["variants"][-1]
+    text = (f"Compression (50 % pruning + int8 LiteRT): accuracy "
+            f"{base['accuracy']:.4f} → {final['accuracy']:.4f}, gzip size "
+            f"{base['gzip_bytes'] / 1e3:.0f} kB → {final['gzip_bytes'] / 1e3:.0f} kB "
+            f"({base['gzip_bytes'] / final['gzip_bytes']:.1f}× smaller). "
+            f"Report: `{Path(out) / 'compress' / 'report.md'}`.")
+    return text, {"float": base, "compressed": final}
 
 
 def load_summary(out) -> dict:
