@@ -209,3 +209,22 @@ def test_train_flags_are_the_train_config_fields():
     config = cli._train_config(args)
     assert (config.model, config.lr, config.jit_compile, config.label_smoothing) == (
         "resnet20", 0.02, True, 0.1)
+
+
+def test_distributed_tune_passes_every_option_but_placement_to_its_processes():
+    from zoo import cli
+    parser = cli.build_parser()
+    cli._add_backend_option(parser)
+    given = ["tune", "resnet20", "--dataset", "digits", "--out", "runs/t", "--workers",
+             "2", "--chief-port", "5000", "--timeout", "60", "--final-steps", "5",
+             "--final-augment", "none", "--no-pruning", "--limit", "96",
+             "--max-trials", "3", "--backend", "tensorflow"]
+    args = parser.parse_args(given)
+    argv = ["tune", *cli._argv_for(args.parser, args, skip=cli._PLACEMENT)]
+    assert not {"--workers", "--chief-port", "--timeout"} & set(argv)
+    again = vars(parser.parse_args(argv))
+    expected = {k: v for k, v in vars(args).items() if k != "parser"}
+    for name in cli._PLACEMENT:
+        expected[name] = again[name]            # back at their defaults
+    assert expected["workers"] is None and expected["chief_port"] is None
+    assert {k: v for k, v in again.items() if k != "parser"} == expected

@@ -28,6 +28,7 @@ def _fmt_count(n: int) -> str:
 
 
 def cmd_list(args) -> int:
+    """List registered models (fnmatch PATTERN)."""
     from zoo import registry
     names = registry.list_models(args.pattern, family=args.family,
                                  pretrained=args.pretrained)
@@ -45,18 +46,18 @@ def cmd_list(args) -> int:
 
 
 def _list_parser(sub):
-    p = sub.add_parser("list", help="list the registered models",
-                       description="List registered models (fnmatch PATTERN).")
+    p = _command(sub, "list", cmd_list, "list the registered models")
     p.add_argument("pattern", nargs="?", default="*",
                    help="fnmatch pattern such as 'resnet*' (default: all)")
     p.add_argument("--family", help="keep one family (zoo.FAMILIES: alexnet, "
                                     "mobilenet, resnet, resnext, vgg, xception)")
     p.add_argument("--pretrained", action="store_true",
                    help="only models with shipped or downloadable weights")
-    p.set_defaults(func=cmd_list)
 
 
 def cmd_info(args) -> int:
+    """Build NAME and print its parameter count, multiply-accumulates and input
+    sizes."""
     import zoo
     zoo.registry.get_entry(args.name)      # fail fast on a bad name
     kwargs = {}
@@ -90,14 +91,11 @@ def cmd_info(args) -> int:
 
 
 def _info_parser(sub):
-    p = sub.add_parser("info", help="parameters, MACs and inputs of a model",
-                       description="Build NAME and print its parameter count, "
-                                   "multiply-accumulates and input sizes.")
+    p = _command(sub, "info", cmd_info, "parameters, MACs and inputs of a model")
     p.add_argument("name", help="registry name, e.g. resnet50")
     p.add_argument("--num-classes", type=int)
     p.add_argument("--input-shape", type=_shape, metavar="H,W,C")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_info)
 
 
 # `zoo train` flags are TrainConfig's fields (each declared once, in
@@ -145,6 +143,9 @@ def _without(argv, flag):
 
 
 def cmd_train(args) -> int:
+    """Train NAME on a dataset and write model.keras, history.csv,
+    metrics.json, curves.png and config.json into --out. Killed runs
+    resume when the same command is run again."""
     from zoo import distributed, training
     config = _train_config(args).validate()
     given = (args.coordinator, args.num_processes, args.process_id)
@@ -172,14 +173,9 @@ def cmd_train(args) -> int:
 
 def _train_parser(sub):
     from zoo.training import DEFAULT_MIN_STEPS
-    p = sub.add_parser(
-        "train", help="train a model on a dataset",
-        description="Train NAME on a dataset and write model.keras, history.csv, "
-                    "metrics.json, curves.png and config.json into --out. Killed "
-                    "runs resume when the same command is run again.")
+    p = _command(sub, "train", cmd_train, "train a model on a dataset")
     p.add_argument("name", help="registry name, e.g. resnet20")
-    _add_data_args(p)
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _add_data_args(p, out="output folder")
     p.add_argument("--epochs", type=int,
                    help="training epochs (default: 10, or more on a small dataset "
                         "so that the run gets at least --min-steps optimizer steps)")
@@ -196,7 +192,6 @@ def _train_parser(sub):
     p.add_argument("--limit", type=int, help="use at most N training images")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run in --out")
-    p.set_defaults(func=cmd_train)
 
 
 def _train_optimization_args(p):
@@ -279,6 +274,9 @@ def _train_speed_args(p):
 
 
 def cmd_convert_weights(args) -> int:
+    """Convert a torchvision or timm checkpoint (.safetensors; .pth/.pt with
+    torch installed) of a torchvision-layout model into a Keras
+    .weights.h5 file, matching every tensor by its torchvision name."""
     from zoo import torch_weights
     shape = args.input_shape
     result = torch_weights.convert(args.src, args.model, args.out, input_shape=shape)
@@ -290,22 +288,18 @@ def cmd_convert_weights(args) -> int:
 
 
 def _convert_weights_parser(sub):
-    p = sub.add_parser(
-        "convert-weights", help="torchvision/timm checkpoint -> .weights.h5",
-        description="Convert a torchvision or timm checkpoint (.safetensors; "
-                    ".pth/.pt with torch installed) of a torchvision-layout "
-                    "model into a Keras .weights.h5 file, matching every "
-                    "tensor by its torchvision name.")
+    p = _command(sub, "convert-weights", cmd_convert_weights,
+                 "torchvision/timm checkpoint -> .weights.h5")
     p.add_argument("src", help="checkpoint file (.safetensors, .pth, .pt)")
     p.add_argument("--model", required=True,
                    help="zoo model name: alexnet, resnet18, resnet34, tv_resnet50, "
                         "tv_resnet101, tv_resnet152, resnext50_32x4d, resnext101_32x8d")
     p.add_argument("--out", required=True, metavar="FILE.weights.h5")
     p.add_argument("--input-shape", type=_shape, metavar="H,W,C")
-    p.set_defaults(func=cmd_convert_weights)
 
 
 def cmd_evaluate(args) -> int:
+    """Evaluate a .keras or .tflite model on a dataset's test split."""
     from zoo import inference
     result = inference.evaluate(args.model, args.dataset, data_dir=args.data_dir,
                                 batch_size=args.batch_size,
@@ -321,9 +315,7 @@ def cmd_evaluate(args) -> int:
 
 
 def _evaluate_parser(sub):
-    p = sub.add_parser("evaluate", help="accuracy of a .keras or .tflite model",
-                       description="Evaluate a .keras or .tflite model on a "
-                                   "dataset's test split.")
+    p = _command(sub, "evaluate", cmd_evaluate, "accuracy of a .keras or .tflite model")
     p.add_argument("model", help="model.keras or model.tflite")
     _add_data_args(p)
     p.add_argument("--batch-size", type=int, default=128)
@@ -331,10 +323,10 @@ def _evaluate_parser(sub):
                    "the model, else unit")
     p.add_argument("--limit", type=int, help="evaluate at most N images")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_predict(args) -> int:
+    """Print the top-k class names for image files."""
     from zoo import inference
     results = inference.predict(args.model, args.images, top_k=args.top_k,
                                 preprocessing_mode=args.preprocessing)
@@ -346,16 +338,18 @@ def cmd_predict(args) -> int:
 
 
 def _predict_parser(sub):
-    p = sub.add_parser("predict", help="top-k classes for image files",
-                       description="Print the top-k class names for image files.")
+    p = _command(sub, "predict", cmd_predict, "top-k classes for image files")
     p.add_argument("model", help="model.keras or model.tflite")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--preprocessing")
-    p.set_defaults(func=cmd_predict)
 
 
 def cmd_export(args) -> int:
+    """Export a .keras model as a TensorFlow SavedModel, a LiteRT .tflite file
+    and/or an ONNX file; each is run back (TensorFlow, LiteRT,
+    onnxruntime) on one batch and compared with Keras; equivalence.json
+    records it."""
     import keras
     from zoo import export, inference
     # Formats, packages and backend are checked before the model is loaded.
@@ -381,13 +375,8 @@ def cmd_export(args) -> int:
 
 
 def _export_parser(sub):
-    p = sub.add_parser("export", help="write SavedModel, LiteRT and ONNX files, "
-                                      "each checked against the Keras model",
-                       description="Export a .keras model as a TensorFlow "
-                                   "SavedModel, a LiteRT .tflite file and/or an ONNX "
-                                   "file; each is run back (TensorFlow, LiteRT, "
-                                   "onnxruntime) on one batch and compared with "
-                                   "Keras; equivalence.json records it.")
+    p = _command(sub, "export", cmd_export, "write SavedModel, LiteRT and ONNX "
+                 "files, each checked against the Keras model")
     p.add_argument("model", help="model.keras")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--formats", default="saved_model,tflite",
@@ -398,10 +387,13 @@ def _export_parser(sub):
     p.add_argument("--data-dir")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest absolute output difference allowed (default 1e-4)")
-    p.set_defaults(func=cmd_export)
 
 
 def cmd_compress(args) -> int:
+    """Compress a .keras model (a zoo model or a Keras 3 CNN) with TF-MOT
+    (pruning, clustering, quantization-aware training) and the LiteRT
+    converter; writes model.tflite, float.tflite, report.json, report.md
+    and report.png into --out."""
     # Imported here: `zoo` itself never imports compression (or TF-MOT).
     from compression import compress
     report = compress(args.model, args.dataset, data_dir=args.data_dir,
@@ -425,15 +417,10 @@ def cmd_compress(args) -> int:
 
 
 def _compress_parser(sub):
-    p = sub.add_parser(
-        "compress", help="prune, cluster and quantize a model to LiteRT",
-        description="Compress a .keras model (a zoo model or a Keras 3 CNN) with "
-                    "TF-MOT (pruning, clustering, quantization-aware training) and "
-                    "the LiteRT converter; writes model.tflite, float.tflite, "
-                    "report.json, report.md and report.png into --out.")
+    p = _command(sub, "compress", cmd_compress,
+                 "prune, cluster and quantize a model to LiteRT")
     p.add_argument("model", help="model.keras")
-    _add_data_args(p)
-    p.add_argument("--out", required=True, metavar="DIR")
+    _add_data_args(p, out="output folder")
     p.add_argument("--preset", choices=("deep", "balanced", "fast", "structured"),
                    help="deep: prune 0.8 → 16 clusters → int8; balanced: "
                         "prune 0.7 → int8; fast: int8 only; structured: 2:4 → "
@@ -460,29 +447,40 @@ def _compress_parser(sub):
                         "clustering and QAT (default 1e-3)")
     p.add_argument("--latency-runs", type=int, default=50)
     p.add_argument("--verbose", action="store_true")
-    p.set_defaults(func=cmd_compress)
 
 
-def _tune_argv(args):
-    """The command each distributed process runs (everything but --workers)."""
-    argv = ["tune", args.name, "--dataset", args.dataset, "--tuner", args.tuner,
-            "--max-trials", str(args.max_trials), "--objective", args.objective,
-            "--out", args.out, "--seed", str(args.seed)]
-    for flag, value in (("--data-dir", args.data_dir), ("--space", args.space),
-                        ("--image-size", args.image_size), ("--limit", args.limit),
-                        ("--epochs", args.epochs), ("--trial-steps", args.trial_steps),
-                        ("--folds", args.folds), ("--final-epochs", args.final_epochs),
-                        ("--final-steps", args.final_steps),
-                        ("--final-augment", args.final_augment)):
-        if value is not None:
-            argv += [flag, str(value)]
-    for flag in ("no_pruning", "no_retrain", "no_compare_default"):
-        if getattr(args, flag):
-            argv.append("--" + flag.replace("_", "-"))
-    return argv
+# Where a distributed search's processes run: the chief's own options, not
+# passed on to the processes it starts.
+_PLACEMENT = ("workers", "chief_host", "chief_port", "timeout")
+
+
+def _argv_for(parser, args, skip=()):
+    """The arguments of `parser` that parse to `args`, read from the parser's
+    own declarations (options at their defaults and those in `skip` left
+    out): a flag added to the parser is passed on without a second list."""
+    positional, options = [], []
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if action.dest in skip or value is None or value == action.default \
+                or isinstance(action, argparse._HelpAction):
+            continue
+        if not action.option_strings:
+            positional.append(str(value))
+        elif isinstance(action, argparse._StoreTrueAction):
+            options.append(max(action.option_strings, key=len))
+        else:
+            options += [max(action.option_strings, key=len), str(value)]
+    return positional + options
 
 
 def cmd_tune(args) -> int:
+    """Search optimizer, regularization and architecture settings of NAME with
+    keras-tuner, then train the best configuration on train + validation
+    and test it; writes report.md, trials.csv,
+    best_hyperparameters.json, best_model.keras and plots into --out.
+    Running the same command again resumes. keras-tuner's gRPC channel
+    (--workers) has no authentication: keep the chief on a trusted
+    network."""
     # Imported here: `zoo` itself never imports tuning.
     import tuning
     if args.report:
@@ -501,7 +499,8 @@ def cmd_tune(args) -> int:
         parse_objectives(args.objective)
         tuning.spaces.resolve_space(args.name, args.space)
         data_lib.check_source(args.dataset, args.data_dir)
-        info = distributed.run(_tune_argv(args), workers=args.workers, out=args.out,
+        argv = [args.command, *_argv_for(args.parser, args, skip=_PLACEMENT)]
+        info = distributed.run(argv, workers=args.workers, out=args.out,
                                host=args.chief_host, port=args.chief_port,
                                timeout=args.timeout)
         print(f"distributed search finished in {info['wall_time_s']:.0f} s "
@@ -525,18 +524,9 @@ def cmd_tune(args) -> int:
 
 
 def _tune_parser(sub):
-    p = sub.add_parser(
-        "tune", help="hyperparameter search with keras-tuner",
-        description="Search optimizer, regularization and architecture settings of "
-                    "NAME with keras-tuner, then train the best configuration on "
-                    "train + validation and test it; writes report.md, trials.csv, "
-                    "best_hyperparameters.json, best_model.keras and plots into "
-                    "--out. Running the same "
-                    "command again resumes. keras-tuner's gRPC channel (--workers) "
-                    "has no authentication: keep the chief on a trusted network.")
+    p = _command(sub, "tune", cmd_tune, "hyperparameter search with keras-tuner")
     p.add_argument("name", nargs="?", help="registry name, e.g. resnet20")
-    _add_data_args(p, required=False)
-    p.add_argument("--out", metavar="DIR")
+    _add_data_args(p, required=False, out="the search folder")
     p.add_argument("--tuner", default="random",
                    help="random | bayesian | hyperband | grid (default random)")
     p.add_argument("--max-trials", type=int, default=10)
@@ -566,7 +556,6 @@ def _tune_parser(sub):
     _tune_process_args(p)
     p.add_argument("--report", metavar="DIR", help="print a finished search's summary")
     p.add_argument("--verbose", action="store_true")
-    p.set_defaults(func=cmd_tune)
 
 
 def _tune_final_args(p):
@@ -605,6 +594,9 @@ def _tune_process_args(p):
 
 
 def cmd_demo(args) -> int:
+    """Run the main job on the embedded digits data: train a small zoo model,
+    evaluate it, run a short search and a compression pass, and write a
+    report. Under 5 minutes on 2 cores."""
     from zoo import demo
     report = demo.run(args.out, epochs=args.epochs, quick=args.quick)
     print(report)
@@ -612,25 +604,24 @@ def cmd_demo(args) -> int:
 
 
 def _demo_parser(sub):
-    p = sub.add_parser("demo", help="train, evaluate (and tune, compress) on digits",
-                       description="Run the main job on the embedded digits data: "
-                                   "train a small zoo model, evaluate it, run a "
-                                   "short search and a compression pass, and "
-                                   "write a report. Under 5 minutes on 2 cores.")
+    p = _command(sub, "demo", cmd_demo, "train, evaluate (and tune, compress) on digits")
     p.add_argument("--out", default="zoo-demo", metavar="DIR")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--quick", action="store_true",
                    help="tiny settings (seconds), for smoke tests")
-    p.set_defaults(func=cmd_demo)
 
 
-def _add_data_args(p, required=True):
+def _add_data_args(p, required=True, out=None):
+    """--dataset and --data-dir, and --out DIR (described by `out`) if given;
+    `required` applies to --dataset and --out."""
     p.add_argument("--dataset", required=required, metavar="SRC",
                    help="digits | mnist | fashion_mnist | cifar10 | cifar100 | "
                         "folder:PATH | npz:PATH | tfds:NAME")
     p.add_argument("--data-dir", metavar="DIR",
                    help="folder with the dataset's files (e.g. "
                         "/usr/share/datasets/fashion-mnist)")
+    if out is not None:
+        p.add_argument("--out", required=required, metavar="DIR", help=out)
 
 
 def _shape(text: str):
@@ -643,6 +634,15 @@ def _shape(text: str):
         raise argparse.ArgumentTypeError(
             f"expected three numbers H,W,C; got {text!r}")
     return dims
+
+
+def _command(sub, name, handler, help):
+    """The sub-command `name` that `handler` runs; its description is the
+    handler's docstring."""
+    description = " ".join((handler.__doc__ or "").split())
+    p = sub.add_parser(name, help=help, description=description)
+    p.set_defaults(func=handler, parser=p)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
