@@ -26,52 +26,20 @@ def tf_keras_module():
     return tf_keras
 
 
-def _infer_options(model, entry):
-    """The create_model arguments that rebuild `model` (a zoo model): those
-    it recorded when it was built (zoo.factory.ZooModel), else, for models
-    saved before options were recorded, read from its layers."""
+def _recorded_options(model):
+    """The create_model arguments a zoo model recorded when it was built
+    (zoo.factory.ZooModel.zoo_options, also after a .keras round trip), or
+    None for any other model."""
     recorded = getattr(model, "zoo_options", None)
-    if isinstance(recorded, dict) and recorded.get("model") == entry.name:
-        options = {k: v for k, v in recorded.items() if k != "model"}
-        options["input_shape"] = tuple(options["input_shape"])
-        return options
-    names = {layer.name: layer for layer in model.layers}
-    include_top = "predictions" in names
-    pooling = None
-    if not include_top:
-        pooling = "avg" if "avg_pool" in names else "max" if "max_pool" in names else None
-    dropout = None
-    for key in ("top_dropout", "dropout", "fc1_dropout"):
-        if key in names:
-            dropout = float(names[key].rate)
-    if dropout is None:
-        dropout = 0.0
-    drop_paths = [l for l in model.layers if l.name.endswith("_drop_path")]
-    drop_path_rate = float(drop_paths[-1].rate) if drop_paths else 0.0
-    activation = None
-    if include_top:
-        act = names["predictions"].get_config().get("activation")
-        activation = None if act in (None, "linear") else act
-    options = dict(
-        num_classes=int(model.output_shape[-1]) if include_top else None,
-        include_top=include_top, input_shape=tuple(model.input_shape[1:]),
-        pooling=pooling, classifier_activation=activation, dropout_rate=dropout,
-        drop_path_rate=drop_path_rate)
-    if entry.width_attr:
-        first = next(l for l in model.layers if type(l).__name__ == "Conv2D")
-        alpha = entry.spec.alpha
-        if entry.spec.version == 1 and first.filters != int(32 * alpha):
-            options["width_multiplier"] = first.filters / 32
-    return options
-
-
-def _zoo_entry(model):
-    recorded = getattr(model, "zoo_options", None)
-    name = recorded.get("model") if isinstance(recorded, dict) else model.name
+    if not isinstance(recorded, dict) or "model" not in recorded:
+        return None
     try:
-        return registry.get_entry(name)
+        registry.get_entry(recorded["model"])
     except ValueError:
         return None
+    options = dict(recorded)
+    options["input_shape"] = tuple(options["input_shape"])
+    return options
 
 
 def _copy_weights(source, target, what):
@@ -88,15 +56,17 @@ def _rebuild_zoo(model, module):
     """The zoo builder's copy of `model` under `module` with its weights, or
     None when `model` is not (or no longer) a zoo architecture, in which case
     the callers rebuild it from its config instead."""
-    entry = _zoo_entry(model)
-    if entry is None:
+    options = _recorded_options(model)
+    if options is None:
         return None
+    kwargs = {k: v for k, v in options.items() if k != "model"}
     try:
-        zoo_entry, options = factory.validate(entry.name, model_name=model.name,
-                                              **_infer_options(model, entry))
-        rebuilt = factory.build(zoo_entry, options, module)
-    except (ValueError, StopIteration):
+        entry, built = factory.validate(options["model"], model_name=model.name, **kwargs)
+        rebuilt = factory.build(entry, built, module)
+    except ValueError:
         return None
+    # A tf_keras twin carries them too, so that it comes back the same way.
+    rebuilt.zoo_options = getattr(model, "zoo_options")
     if [l.name for l in rebuilt.layers[1:]] != [l.name for l in model.layers[1:]]:
         return None
     return _copy_weights(model, rebuilt, model.name)

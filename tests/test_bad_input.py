@@ -133,3 +133,17 @@ def test_damaged_config_is_not_silently_ignored(tmp_path):
     result = inference.evaluate(tmp_path / "m.keras", "digits", limit=8,
                                 preprocessing_mode="unit")
     assert result["examples"] == 8
+
+
+def test_create_model_options_are_the_factorys_each_documented_once():
+    # create_model passes build options through to zoo.factory.validate:
+    # its help lists each one (from validate's docstring) and a misspelt one
+    # is refused with the closest name, before anything is built.
+    for name in zoo.factory.OPTIONS:
+        assert f"\n            {name}: " in zoo.create_model.__doc__, name
+    with pytest.raises(TypeError, match="unknown option 'num_clases'. Did you mean: "
+                                        "num_classes"):
+        zoo.create_model("resnet20", num_clases=3)
+    model = zoo.create_model("resnet20", num_classes=3, input_shape=(16, 16, 3),
+                             dropout_rate=0.25)
+    assert model.zoo_options["dropout_rate"] == 0.25 and model.output_shape == (None, 3)

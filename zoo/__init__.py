@@ -29,14 +29,8 @@ _custom_layers(_keras)
 __version__ = "0.1.0"
 
 
-def create_model(name, *, weights=None, num_classes=None, classes=None,
-                 include_top=None, input_shape=None, input_tensor=None,
-                 pooling=None, classifier_activation="softmax",
-                 dropout_rate=None, regularizer=None,
-                 kernel_initializer="he_normal", drop_path_rate=0.0,
-                 zero_init_last_bn=False, width_multiplier=None,
-                 model_name=None, features_only=False, out_indices=None,
-                 skip_mismatch=False):
+def create_model(name, *, weights=None, features_only=False, out_indices=None,
+                 skip_mismatch=False, **options):
     """Builds a registered architecture as a plain functional `keras.Model`.
 
     Args:
@@ -46,37 +40,15 @@ def create_model(name, *, weights=None, num_classes=None, classes=None,
             `.weights.h5`, `.h5` or `.keras` file, or (torchvision layouts) a
             torchvision/timm `.safetensors`, `.pth` or `.pt` file; matched by
             layer name, refused when the layers differ (docs/transfer.md).
-        num_classes: classifier width (alias `classes`); defaults to the
-            model's reference dataset (1000 for ImageNet models, 10 for CIFAR
-            ones).
-        include_top: keep the classifier (default True, False with
-            features_only).
-        input_shape: (height, width, channels); defaults to the model's
-            default size with 3 channels, or (None, None, 3) (any size, as
-            keras.applications) with include_top=False.  Height/width may be
-            None for fully convolutional families.
-        input_tensor: a Keras tensor to build the model on.
-        pooling: "avg", "max" or None, when include_top=False.
-        classifier_activation: "softmax", None (logits) or an activation name.
-        dropout_rate: dropout before the classifier (AlexNet: in front of each
-            dense layer); defaults as in the reference implementation.
-        regularizer: "l1", "l2", "elastic_net", "l2:5e-4",
-            "elastic_net:1e-5,1e-4", a dict or a Keras regularizer; applied
-            at construction to convolution, pointwise and dense kernels.
-        kernel_initializer: initializer for convolution kernels.
-        drop_path_rate: stochastic-depth rate of the last residual block
-            (resnet and resnext families; linear in depth).
-        zero_init_last_bn: initialise the last BN of each residual branch with
-            gamma = 0.
-        width_multiplier: MobileNet's alpha, overriding the variant's.
-        model_name: the Keras model name (defaults to `name`).
         features_only: return a model with one output per stage (stem
             first) and a `feature_info` list of {name, channels, stride}.
         out_indices: which stages to output with features_only.
         skip_mismatch: load only the layers whose names and shapes match
             the file, leaving the others as initialised (as Keras'
             `load_weights(skip_mismatch=True)`).
-
+        **options: the build options, checked by `zoo.factory.validate`
+            (declared there once; recorded on the model as `zoo_options`):
+{build_options}
     Returns:
         keras.Model
 
@@ -84,9 +56,15 @@ def create_model(name, *, weights=None, num_classes=None, classes=None,
         >>> model = zoo.create_model("resnet20", num_classes=10,
         ...                          input_shape=(32, 32, 1))
     """
-    options = dict(locals())        # every argument, passed on as given
+    factory.check_option_names(options)
     from zoo import weights as weights_lib
-    return weights_lib.create_with_weights(**options)
+    return weights_lib.create_with_weights(
+        name, weights=weights, features_only=features_only, out_indices=out_indices,
+        skip_mismatch=skip_mismatch, **options)
+
+
+create_model.__doc__ = create_model.__doc__.replace("{build_options}\n",
+                                                    factory.options_doc(indent=12))
 
 
 def fine_tune(model, train_data, val_data=None, **kwargs):

@@ -19,3 +19,29 @@ class InputError(ZooError, ValueError):
 
 class InputTypeError(InputError, TypeError):
     """An argument of the wrong type."""
+
+
+def check_positive_int(value, name, error=InputError):
+    """`value` as an int, or `error` saying "<name> must be an integer >= 1"."""
+    import numbers
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise error(f"{name} must be an integer >= 1; got {value!r}.")
+    return int(value)
+
+
+def did_you_mean(value, choices, n=1) -> str:
+    """" Did you mean: a, b?" naming the choices closest to `value`, or ""."""
+    import difflib
+    close = difflib.get_close_matches(str(value), list(choices), n=n)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+def require(module: str, message: str, error=InputError):
+    """Imports an optional dependency, or raises `error(message)` (which says
+    what to install) instead of an ImportError."""
+    import sys
+    try:
+        __import__(module)
+    except ImportError:
+        raise error(message) from None
+    return sys.modules[module]

@@ -6,6 +6,7 @@ end in a ValueError that says what to do instead of a TensorFlow traceback.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 import keras
 
 from zoo import blocks, registry
-from zoo.errors import InputError
+from zoo.errors import InputError, InputTypeError, check_positive_int, did_you_mean
 
 POOLINGS = (None, "avg", "max")
 REGULARIZER_KINDS = ("l1", "l2", "elastic_net")
@@ -45,13 +46,6 @@ def _check_rate(value, what):
             or not 0 <= value < 1 or math.isnan(value):
         raise InputError(f"{what} must be a number in [0, 1); got {value!r}.")
     return float(value)
-
-
-def check_positive_int(value, name, error=InputError):
-    """`value` as an int, or `error` saying "<name> must be an integer >= 1"."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise error(f"{name} must be an integer >= 1; got {value!r}.")
-    return int(value)
 
 
 def _regularizer_dict(text):
@@ -206,7 +200,35 @@ def validate(name, *, num_classes=None, classes=None, include_top=True,
              regularizer=None, kernel_initializer="he_normal",
              drop_path_rate=0.0, zero_init_last_bn=False,
              width_multiplier=None, model_name=None):
-    """Checks `create_model` arguments; returns (entry, BuildOptions)."""
+    """Checks `create_model`'s build options; returns (entry, BuildOptions).
+
+    Build options:
+        num_classes: classifier width (alias `classes`); defaults to the
+            model's reference dataset (1000 for ImageNet models, 10 for CIFAR
+            ones).
+        classes: keras.applications' name for num_classes.
+        include_top: keep the classifier (default True, False with
+            features_only).
+        input_shape: (height, width, channels); defaults to the model's
+            default size with 3 channels, or (None, None, 3) (any size, as
+            keras.applications) with include_top=False.  Height/width may be
+            None for fully convolutional families.
+        input_tensor: a Keras tensor to build the model on.
+        pooling: "avg", "max" or None, when include_top=False.
+        classifier_activation: "softmax", None (logits) or an activation name.
+        dropout_rate: dropout before the classifier (AlexNet: in front of each
+            dense layer); defaults as in the reference implementation.
+        regularizer: "l1", "l2", "elastic_net", "l2:5e-4",
+            "elastic_net:1e-5,1e-4", a dict or a Keras regularizer; applied
+            at construction to convolution, pointwise and dense kernels.
+        kernel_initializer: initializer for convolution kernels.
+        drop_path_rate: stochastic-depth rate of the last residual block
+            (resnet and resnext families; linear in depth).
+        zero_init_last_bn: initialise the last BN of each residual branch with
+            gamma = 0.
+        width_multiplier: MobileNet's alpha, overriding the variant's.
+        model_name: the Keras model name (defaults to `name`).
+    """
     entry = registry.get_entry(name)
     if keras.config.image_data_format() != "channels_last":
         # The builders read shapes as (h, w, c) and normalise axis -1: under
@@ -256,6 +278,26 @@ def validate(name, *, num_classes=None, classes=None, include_top=True,
         drop_path_rate=drop_path_rate, zero_init_last_bn=bool(zero_init_last_bn),
         width_multiplier=width_multiplier, name=model_name or entry.name)
     return entry, options
+
+
+# The build options, as `validate` declares them (create_model passes them on).
+OPTIONS = tuple(inspect.signature(validate).parameters)[1:]
+
+
+def check_option_names(options) -> None:
+    """Refuses keyword arguments that are not build options, naming the
+    closest one."""
+    for name in options:
+        if name not in OPTIONS:
+            raise InputTypeError(f"create_model() got an unknown option {name!r}."
+                                 f"{did_you_mean(name, OPTIONS)} "
+                                 f"Options: {', '.join(OPTIONS)}.")
+
+
+def options_doc(indent=8) -> str:
+    """The "Build options" section of `validate`'s docstring, re-indented."""
+    lines = inspect.getdoc(validate).split("Build options:\n", 1)[1].splitlines()
+    return "".join(" " * (indent - 4) + line + "\n" if line else "\n" for line in lines)
 
 
 def recorded(options: BuildOptions, entry) -> dict:
