@@ -32,8 +32,7 @@ _FIELDS = {"optimizer": "optimizer", "learning_rate": "lr", "momentum": "momentu
            "rho": "rho", "beta_1": "beta_1", "beta_2": "beta_2", "epsilon": "epsilon",
            "weight_decay": "weight_decay", "schedule": "schedule",
            "label_smoothing": "label_smoothing", "augment": "augment",
-           "batch_size": "batch_size", "dropout": "dropout",
-           "width_multiplier": "width_multiplier"}
+           "batch_size": "batch_size", "dropout": "dropout"}
 
 
 def train_config(values, model_name, dataset, data_kwargs, **overrides):
@@ -43,11 +42,10 @@ def train_config(values, model_name, dataset, data_kwargs, **overrides):
               if values.get(name) is not None}
     if "batch_size" in fields:
         fields["batch_size"] = int(fields["batch_size"])
-    name = model_name
-    if values.get("depth") is not None:
-        name = spaces.CIFAR_DEPTHS[int(values["depth"])]
-    if values.get("cardinality") is not None:
-        name = f"resnext29_{int(values['cardinality'])}x64d"
+    # Architecture knobs: another model, or create_model options that are
+    # TrainConfig fields of the same name (width_multiplier).
+    name, options = spaces.model_for(model_name, values)
+    fields.update(options)
     kind = values.get("regularizer")
     if kind and kind != "none":
         l1, l2 = values.get("l1", 1e-5), values.get("l2", 1e-4)

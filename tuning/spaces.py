@@ -11,8 +11,10 @@ Knobs: optimizer, learning_rate, momentum (only for momentum/nesterov),
 rho (only rmsprop), beta_1 / beta_2 / epsilon (only adam/adamw),
 weight_decay (only adamw), schedule, regularizer, l1 / l2 (only with a
 regularizer that uses them), dropout, label_smoothing, augment, batch_size,
-and architecture knobs: width_multiplier (mobilenet), depth (CIFAR ResNets:
-resnet20/32/44/56), cardinality (ResNeXt-29: 8 or 16).
+and the architecture knobs that model families declare in their registry
+entries (`ModelEntry.search`, next to the model): width_multiplier
+(mobilenet), depth (CIFAR ResNets: resnet20/32/44/56), cardinality
+(ResNeXt-29: 8 or 16).
 
 Two default spaces (`SPACES`): "focused" (the default) searches Adam/AdamW
 around their known-good learning rates, AdamW's weight decay and label
@@ -40,14 +42,18 @@ from pathlib import Path
 
 from zoo import registry
 from zoo.training import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
-from zoo.errors import InputError
+from zoo.errors import InputError, require
 
 REGULARIZERS = ("none", "l1", "l2", "elastic_net")
 AUGMENTS = ("none", "light", "standard", "strong")
-KNOBS = ("optimizer", "learning_rate", "momentum", "rho", "beta_1", "beta_2",
-         "epsilon", "weight_decay", "schedule", "regularizer", "l1", "l2",
-         "dropout", "label_smoothing", "augment", "batch_size",
-         "width_multiplier", "depth", "cardinality")
+TRAINING_KNOBS = ("optimizer", "learning_rate", "momentum", "rho", "beta_1", "beta_2",
+                  "epsilon", "weight_decay", "schedule", "regularizer", "l1", "l2",
+                  "dropout", "label_smoothing", "augment", "batch_size")
+# The families' own knobs, in registry order (width_multiplier, depth, ...).
+ARCHITECTURE_KNOBS = tuple(dict.fromkeys(
+    knob for entry in registry.entries().values() for knob in entry.search
+    if knob not in TRAINING_KNOBS))
+KNOBS = TRAINING_KNOBS + ARCHITECTURE_KNOBS
 _CHOICES = {"optimizer": OPTIMIZERS, "regularizer": REGULARIZERS,
             "augment": AUGMENTS, "schedule": SCHEDULES}
 SPACES = ("focused", "wide")
@@ -88,8 +94,6 @@ BASE = {
     "augment": {"values": ["none", "light"]},
     "batch_size": {"values": [32, 64, 128]},
 }
-CIFAR_DEPTHS = {20: "resnet20", 32: "resnet32", 44: "resnet44", 56: "resnet56"}
-CARDINALITIES = (8, 16)         # resnext29_8x64d, resnext29_16x64d
 
 
 def _unit(v):
@@ -111,15 +115,12 @@ DOMAINS = {
     "label_smoothing": (_unit, "in [0, 1)"),
     "batch_size": (lambda v: v >= 1 and float(v).is_integer(), "a whole number >= 1"),
     "width_multiplier": (lambda v: v > 0, "> 0"),
-    "depth": (lambda v: v in CIFAR_DEPTHS, f"one of {', '.join(map(str, CIFAR_DEPTHS))}"),
-    "cardinality": (lambda v: v in CARDINALITIES,
-                    f"one of {', '.join(map(str, CARDINALITIES))}"),
 }
 
 
 def default_space(model_name: str, kind: str = "focused") -> dict:
-    """The focused or wide default space of a model (the wide one with its
-    family's architecture knobs)."""
+    """The focused or wide default space of a model (the wide one with the
+    knobs its registry entry adds)."""
     entry = registry.get_entry(model_name)
     if kind not in SPACES:
         raise InputError(f"Unknown search space {kind!r}; use {' or '.join(SPACES)}, "
@@ -127,13 +128,8 @@ def default_space(model_name: str, kind: str = "focused") -> dict:
     if kind == "focused":
         return {k: dict(v) for k, v in FOCUSED.items()}
     space = {k: dict(v) for k, v in BASE.items()}
-    if entry.family == "mobilenet":
-        space["width_multiplier"] = {"values": [0.5, 0.75, 1.0]}
-        space["dropout"] = {"values": [0.001, 0.1, 0.2]}
-    if entry.name in CIFAR_DEPTHS.values():
-        space["depth"] = {"values": [20, 32]}
-    if entry.name.startswith("resnext29"):
-        space["cardinality"] = {"values": [8, 16]}
+    for knob, spec in entry.search.items():
+        space[knob] = {k: v for k, v in spec.items() if k != "models"}
     return space
 
 
@@ -144,11 +140,8 @@ def load_space(path) -> dict:
         raise InputError(f"Space file {str(path)!r} does not exist.")
     text = path.read_text()
     if path.suffix in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise InputError("YAML space files need PyYAML (pip install pyyaml); "
-                             "or write the space as JSON.") from None
+        yaml = require("yaml", "YAML space files need PyYAML (pip install pyyaml); "
+                               "or write the space as JSON.")
         data = yaml.safe_load(text)
     else:
         try:
@@ -252,15 +245,45 @@ def resolve_space(model_name: str, space=None, base: str = "focused") -> dict:
     for name, spec in merged.items():
         _check_knob(name, spec)
         _check_default(name, spec)
-    entry = registry.get_entry(model_name)
-    if merged.get("width_multiplier") and entry.family != "mobilenet":
-        raise InputError(f"width_multiplier is a mobilenet knob; {model_name} has none.")
-    if merged.get("depth") and model_name not in CIFAR_DEPTHS.values():
-        raise InputError(f"depth is a knob of the CIFAR ResNets; {model_name} has none.")
-    if merged.get("cardinality") and not model_name.startswith("resnext29"):
-        raise InputError(f"cardinality is a knob of the ResNeXt-29 models; "
-                         f"{model_name} has none.")
+    _check_architecture(model_name, merged)
     return merged
+
+
+def _having(knob) -> str:
+    """The models whose entries declare `knob`: whole families by name."""
+    entries = registry.entries().values()
+    names = []
+    for e in entries:
+        family = [x for x in entries if x.family == e.family]
+        whole = all(knob in x.search for x in family)
+        if knob in e.search:
+            names.append(f"the {e.family} family" if whole else e.name)
+    return ", ".join(dict.fromkeys(names))
+
+
+def _check_architecture(model_name, space):
+    """Architecture knobs only for models whose entry declares them; a knob
+    that picks a model takes only the values it has models for."""
+    entry = registry.get_entry(model_name)
+    for knob in ARCHITECTURE_KNOBS:
+        spec = space.get(knob)
+        if not spec:
+            continue
+        own = entry.search.get(knob)
+        if own is None:
+            raise InputError(f"{knob} is a knob of {_having(knob)}; "
+                             f"{model_name} has none.")
+        models = own.get("models")
+        if models is None:
+            continue
+        if "values" not in spec and "value" not in spec:
+            raise InputError(f"Knob {knob!r} picks a model: give 'values' or 'value' "
+                             f"(one of {', '.join(map(str, models))}).")
+        given = spec.get("values", []) + ([spec["value"]] if "value" in spec else [])
+        bad = [v for v in given if not _is_number(v) or v not in models]
+        if bad:
+            raise InputError(f"Knob {knob!r} must be one of "
+                             f"{', '.join(map(str, models))}; got {bad[0]!r}.")
 
 
 def sample(hp, name, space, default=None, parent=None):
@@ -353,20 +376,26 @@ def regularizer(hp, space):
 
 def architecture(hp, model_name, space):
     """(registry name, extra create_model kwargs) after architecture knobs."""
-    kwargs = {}
-    name = model_name
-    width = sample(hp, "width_multiplier", space)
-    if width is not None:
-        kwargs["width_multiplier"] = width
-    depth = sample(hp, "depth", space)
-    if depth is not None:
-        name = CIFAR_DEPTHS[int(depth)]
-    cardinality = sample(hp, "cardinality", space)
-    if cardinality is not None:
-        name = f"resnext29_{int(cardinality)}x64d"
+    values = {knob: sample(hp, knob, space) for knob in ARCHITECTURE_KNOBS}
+    return model_for(model_name, values)
+
+
+def model_for(model_name, values):
+    """(registry name, extra create_model kwargs) for architecture knob
+    values: a knob with "models" picks that model, the others are options."""
+    name, kwargs = model_name, {}
+    for knob, spec in registry.get_entry(model_name).search.items():
+        value = values.get(knob)
+        if knob in TRAINING_KNOBS or value is None:
+            continue
+        if "models" in spec:
+            name = spec["models"][int(value)]
+        else:
+            kwargs[knob] = value
     return name, kwargs
 
 
-__all__ = ["AUGMENTS", "BASE", "FOCUSED", "KNOBS", "REGULARIZERS", "SCHEDULES",
-           "SPACES", "TRAIN_DEFAULTS", "architecture", "default_space", "first_value",
-           "load_space", "optimizer", "regularizer", "resolve_space", "sample"]
+__all__ = ["ARCHITECTURE_KNOBS", "AUGMENTS", "BASE", "FOCUSED", "KNOBS", "REGULARIZERS",
+           "SCHEDULES", "SPACES", "TRAINING_KNOBS", "TRAIN_DEFAULTS", "architecture",
+           "default_space", "first_value", "load_space", "model_for", "optimizer",
+           "regularizer", "resolve_space", "sample"]

@@ -96,6 +96,12 @@ class ModelEntry:
         imagenet: function (spec, name, include_top, rows) -> (file name,
             origin, md5 or None) of keras.applications' ImageNet file, or
             None when there is none.
+        search: the knobs this model adds to the wide search space
+            (tuning.spaces), {knob: {"values": [...]}}: a create_model
+            option (width_multiplier), a training setting that the family
+            searches over its own range (dropout), or a knob that picks a
+            sibling model, with "models": {value: registry name} (depth,
+            cardinality).
         weights: tag -> WeightSpec, filled from zoo/weights/cards.json.
     """
 
@@ -114,6 +120,7 @@ class ModelEntry:
     drop_path: bool = False
     static_input: bool = False
     imagenet: Callable | None = None
+    search: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
 
     @property

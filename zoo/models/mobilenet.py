@@ -185,6 +185,10 @@ def _reference(spec) -> str:
                     else " (keras.applications layout)")
 
 
+# What the family adds to the wide search space (ModelEntry.search).
+SEARCH = {"width_multiplier": {"values": [0.5, 0.75, 1.0]},
+          "dropout": {"values": [0.001, 0.1, 0.2]}}
+
 # The registry entries of this family (zoo.registry collects them).
 ENTRIES = [
     dict(name=name, family="mobilenet", spec=spec, builder=build_mobilenet,
@@ -193,6 +197,6 @@ ENTRIES = [
          reference=_reference(spec), preprocessing="tf", width_attr="alpha",
          # keras.applications' MobileNet (v1) default; v2 has no dropout.
          default_dropout=1e-3 if spec.version == 1 else 0.0,
-         imagenet=None if spec.cifar else imagenet_file)
+         imagenet=None if spec.cifar else imagenet_file, search=SEARCH)
     for name, spec in MOBILENETS.items()
 ]

@@ -34,6 +34,11 @@ class ResNetSpec:
     shortcut: str = "projection"        # "projection" | "A"
 
     @property
+    def cifar(self) -> bool:
+        """The CIFAR form (32 × 32 inputs), as MobileNetSpec.cifar."""
+        return self.stem == "cifar"
+
+    @property
     def expansion(self) -> int:
         return 4 if self.block == "bottleneck" else 1
 
@@ -94,7 +99,7 @@ RESNEXTS = {
 
 def _stem(ctx, x, spec):
     layers = ctx.layers
-    if spec.stem == "cifar":
+    if spec.cifar:
         return blocks.conv_bn_act(ctx, x, spec.stem_width, 3, name="conv1")
     keras_layout = spec.layout.startswith("keras")
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
@@ -111,34 +116,38 @@ def _stem(ctx, x, spec):
 def _stage(ctx, x, spec, index, planes, depth, stride):
     name = f"conv{index + 2}"
     filters = planes * spec.expansion
+    first = sum(spec.depths[:index])           # blocks before this stage
     for i in range(depth):
         block = f"{name}_block{i + 1}"
+        drop_path = ctx.block_drop_path(first + i, sum(spec.depths))
         if spec.layout == "keras_v2":
             # keras.applications puts the stride on the last block of a stage.
             s = stride if i == depth - 1 else 1
             x = blocks.preact_bottleneck_block(ctx, x, planes, s,
                                                conv_shortcut=(i == 0),
-                                               name=block)
+                                               name=block, drop_path=drop_path)
         elif spec.block == "basic":
             x = blocks.basic_block(ctx, x, filters, stride if i == 0 else 1,
-                                   shortcut_kind=spec.shortcut, name=block)
+                                   shortcut_kind=spec.shortcut, name=block,
+                                   drop_path=drop_path)
         elif spec.layout == "keras":
             x = blocks.bottleneck_block(
                 ctx, x, filters, stride if i == 0 else 1, width=planes,
-                stride_in_1x1=True, use_bias=True, conv_shortcut=(i == 0),
-                name=block, epsilon=1.001e-5, momentum=0.99)
+                stride_in_1x1=True, use_bias=True,
+                shortcut_kind="conv" if i == 0 else "identity", name=block,
+                drop_path=drop_path, epsilon=1.001e-5, momentum=0.99)
         else:
             width = int(planes * spec.group_width / 64) * spec.cardinality
             x = blocks.bottleneck_block(
                 ctx, x, filters, stride if i == 0 else 1, width=width,
                 groups=spec.cardinality, shortcut_kind=spec.shortcut,
-                name=block)
+                name=block, drop_path=drop_path)
     return x
 
 
 def stage_names(spec) -> list[str]:
     """Layers whose outputs end the stem and each stage."""
-    if spec.stem == "cifar":
+    if spec.cifar:
         stem = "conv1_relu"
     else:
         stem = "pool1_pool"
@@ -160,7 +169,6 @@ def build_resnet(spec, ctx, inputs, *, include_top, num_classes, pooling,
     Returns:
         The output tensor.
     """
-    ctx.num_blocks = sum(spec.depths)
     x = _stem(ctx, inputs, spec)
     planes_strides = zip(spec.widths, spec.depths, spec.stage_strides())
     for index, (planes, depth, stride) in enumerate(planes_strides):
@@ -205,14 +213,14 @@ def _reference(spec) -> str:
     layout = {"keras": "keras.applications layout",
               "keras_v2": "keras.applications layout",
               "torch": "torchvision layout"}[spec.layout]
-    if spec.stem == "cifar":
+    if spec.cifar:
         layout = "CIFAR form, " + ("option-A shortcuts" if spec.shortcut == "A"
                                    else "projection shortcuts")
     return f"{paper} ({layout})"
 
 
 def _entry(name, spec, family):
-    cifar = spec.stem == "cifar"
+    cifar = spec.cifar
     return dict(
         name=name, family=family, spec=spec, builder=build_resnet,
         stage_names=stage_names, default_size=32 if cifar else 224,
@@ -221,7 +229,20 @@ def _entry(name, spec, family):
         preprocessing={"keras": "caffe", "keras_v2": "tf"}.get(
             spec.layout, "tf" if cifar else "torch"),
         drop_path=True,
-        imagenet=imagenet_file if spec.layout.startswith("keras") else None)
+        imagenet=imagenet_file if spec.layout.startswith("keras") else None,
+        search=_search(name))
+
+
+def _search(name):
+    """The wide search space's knob that picks a sibling model: the depth of
+    the CIFAR ResNets, the cardinality of ResNeXt-29."""
+    depths = {int(n[6:]): n for n in ("resnet20", "resnet32", "resnet44", "resnet56")}
+    cardinalities = {8: "resnext29_8x64d", 16: "resnext29_16x64d"}
+    if name in depths.values():
+        return {"depth": {"values": [20, 32], "models": depths}}
+    if name in cardinalities.values():
+        return {"cardinality": {"values": [8, 16], "models": cardinalities}}
+    return {}
 
 
 # The registry entries of this module's two families (zoo.registry collects them).
