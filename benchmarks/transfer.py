@@ -77,7 +77,6 @@ def zoo_cli(*argv):
 
 def probe_accuracy(npz, weights):
     """Phase 1 alone (new head fit by the linear probe), on the test split."""
-    import keras
     import zoo
     from zoo import data as data_lib, transfer
     d = data_lib.load(f"npz:{npz}", batch_size=64, seed=0)

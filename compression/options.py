@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from zoo.factory import check_positive_int
-from zoo.errors import InputError
+from zoo.errors import InputError, check_positive_int
 
 QUANTIZE_MODES = (None, "int8", "qat", "dynamic", "float16")
 CENTROID_INITS = ("kmeans++", "linear", "density", "random")

@@ -27,8 +27,7 @@ import subprocess
 import sys
 import time
 
-from zoo.factory import check_positive_int
-from zoo.errors import ZooError
+from zoo.errors import ZooError, check_positive_int
 
 
 class DistributedError(ZooError, RuntimeError):

@@ -24,8 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from zoo.factory import check_positive_int
-from zoo.errors import InputError
+from zoo.errors import InputError, check_positive_int
 
 KFOLD_BELOW = 5000
 DEFAULT_FOLDS = 3

@@ -29,9 +29,8 @@ from tuning import plan as plan_lib
 from tuning import spaces
 from zoo import data as data_lib
 from zoo import training
-from zoo.factory import check_positive_int
+from zoo.errors import InputError, check_positive_int, did_you_mean, require
 from zoo.io import atomic_path, check_writable_dir, write_json, write_text
-from zoo.errors import InputError
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 MODEL_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
@@ -363,16 +362,11 @@ def _defaults_first(oracle):
 
 def check_tuner(kind):
     if kind not in TUNERS:
-        import difflib
-        close = difflib.get_close_matches(str(kind), TUNERS, n=1)
-        hint = f" Did you mean: {close[0]}?" if close else ""
-        raise InputError(f"Unknown tuner {kind!r}.{hint} Use one of {', '.join(TUNERS)}.")
+        raise InputError(f"Unknown tuner {kind!r}.{did_you_mean(kind, TUNERS)} "
+                         f"Use one of {', '.join(TUNERS)}.")
     if kind == "bayesian":
-        try:
-            import sklearn  # noqa: F401
-        except ImportError:
-            raise InputError("The bayesian tuner needs scikit-learn: "
-                             "pip install scikit-learn.") from None
+        require("sklearn", "The bayesian tuner needs scikit-learn: "
+                           "pip install scikit-learn.")
 
 
 def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epochs=None,

@@ -9,7 +9,7 @@ Keras 3 layer is built adds no loss).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from zoo.layers import custom_layers
 
@@ -24,9 +24,8 @@ class Context:
             pointwise and dense kernels (not to depthwise kernels).
         kernel_initializer: identifier for convolution kernels.
         drop_path_rate: final stochastic-depth rate, reached linearly by the
-            last residual block.
+            last residual block (`block_drop_path`).
         zero_init_last_bn: start each residual branch's last BN at gamma 0.
-        num_blocks: residual blocks in the model (for the drop-path schedule).
     """
 
     keras: object
@@ -34,8 +33,6 @@ class Context:
     kernel_initializer: object = "he_normal"
     drop_path_rate: float = 0.0
     zero_init_last_bn: bool = False
-    num_blocks: int = 1
-    _block: int = field(default=0, repr=False)
 
     @property
     def layers(self):
@@ -87,13 +84,12 @@ class Context:
             units, activation=activation, name=name,
             kernel_regularizer=self._regularizer(), **kwargs)
 
-    def next_drop_path_rate(self) -> float:
-        """Rate for the next residual block (linear from 0 to the maximum)."""
-        i = self._block
-        self._block += 1
-        if self.num_blocks <= 1:
+    def block_drop_path(self, index, num_blocks) -> float:
+        """Stochastic-depth rate of residual block `index` (from 0) of
+        `num_blocks`: linear from 0 to drop_path_rate (timm's rule)."""
+        if num_blocks <= 1:
             return self.drop_path_rate
-        return self.drop_path_rate * i / (self.num_blocks - 1)
+        return self.drop_path_rate * index / (num_blocks - 1)
 
     def drop_path(self, x, rate, *, name):
         """Stochastic depth: drops the whole residual branch per sample.
@@ -144,9 +140,12 @@ def conv_bn_act(ctx, x, filters, kernel_size, *, strides=1, name,
 
 def shortcut(ctx, x, out_channels, stride, *, kind, name, use_bias=False,
              epsilon=1e-5, momentum=0.9):
-    """Identity, option-A (parameter-free) or projection shortcut."""
-    in_channels = x.shape[-1]
-    if stride == 1 and in_channels == out_channels and kind != "force_projection":
+    """The residual shortcut. `kind`: "identity"; "conv" (always a 1×1
+    projection: keras.applications' first block of a stage); or, deciding
+    from the shapes, "projection" / "A": identity when they match, else a
+    1×1 projection / option A (parameter-free, the CIFAR ResNets)."""
+    same = stride == 1 and x.shape[-1] == out_channels
+    if kind == "identity" or (same and kind != "conv"):
         return x
     if kind == "A":
         ShortcutA = custom_layers(ctx.keras)["ShortcutA"]
@@ -156,10 +155,10 @@ def shortcut(ctx, x, out_channels, stride, *, kind, name, use_bias=False,
     return ctx.bn(name=f"{name}_0_bn", epsilon=epsilon, momentum=momentum)(s)
 
 
-def basic_block(ctx, x, filters, stride, *, shortcut_kind, name, epsilon=1e-5,
-                momentum=0.9):
-    """Two 3×3 convolutions (ResNet-18/34 and the CIFAR ResNets)."""
-    rate = ctx.next_drop_path_rate()
+def basic_block(ctx, x, filters, stride, *, shortcut_kind, name, drop_path=0.0,
+                epsilon=1e-5, momentum=0.9):
+    """Two 3×3 convolutions (ResNet-18/34 and the CIFAR ResNets); `drop_path`
+    is this block's stochastic-depth rate."""
     sc = shortcut(ctx, x, filters, stride, kind=shortcut_kind, name=name,
                   epsilon=epsilon, momentum=momentum)
     y = conv_bn_act(ctx, x, filters, 3, strides=stride, name=f"{name}_1",
@@ -167,15 +166,14 @@ def basic_block(ctx, x, filters, stride, *, shortcut_kind, name, epsilon=1e-5,
     y = conv_bn_act(ctx, y, filters, 3, name=f"{name}_2", activation=None,
                     epsilon=epsilon, momentum=momentum,
                     zero_gamma=ctx.zero_init_last_bn)
-    y = ctx.drop_path(y, rate, name=f"{name}_drop_path")
+    y = ctx.drop_path(y, drop_path, name=f"{name}_drop_path")
     y = ctx.layers.Add(name=f"{name}_add")([sc, y])
     return ctx.layers.Activation("relu", name=f"{name}_out")(y)
 
 
 def bottleneck_block(ctx, x, filters, stride, *, width, groups=1,
-                     stride_in_1x1=False, use_bias=False, conv_shortcut=None,
-                     shortcut_kind="projection", name, epsilon=1e-5,
-                     momentum=0.9):
+                     stride_in_1x1=False, use_bias=False, shortcut_kind="projection",
+                     name, drop_path=0.0, epsilon=1e-5, momentum=0.9):
     """1×1 → 3×3 (optionally grouped) → 1×1, the ResNet-50 and ResNeXt block.
 
     Args:
@@ -185,19 +183,12 @@ def bottleneck_block(ctx, x, filters, stride, *, width, groups=1,
         stride_in_1x1: put the stride on the first 1×1 convolution
             (keras.applications / original Caffe ResNet) instead of the 3×3
             (torchvision "v1.5").
-        conv_shortcut: force (True) or forbid (False) a projection shortcut;
-            None decides from the shapes.
+        shortcut_kind: see `shortcut`.
+        drop_path: this block's stochastic-depth rate.
     """
     layers = ctx.layers
-    rate = ctx.next_drop_path_rate()
-    kind = shortcut_kind
-    if conv_shortcut:
-        kind = "force_projection"
-    if conv_shortcut is False:
-        sc = x
-    else:
-        sc = shortcut(ctx, x, filters, stride, kind=kind, name=name,
-                      use_bias=use_bias, epsilon=epsilon, momentum=momentum)
+    sc = shortcut(ctx, x, filters, stride, kind=shortcut_kind, name=name,
+                  use_bias=use_bias, epsilon=epsilon, momentum=momentum)
     s1, s2 = (stride, 1) if stride_in_1x1 else (1, stride)
     y = ctx.conv(width, 1, strides=s1, use_bias=use_bias,
                  name=f"{name}_1_conv")(x)
@@ -212,12 +203,13 @@ def bottleneck_block(ctx, x, filters, stride, *, width, groups=1,
     y = ctx.conv(filters, 1, use_bias=use_bias, name=f"{name}_3_conv")(y)
     y = ctx.bn(name=f"{name}_3_bn", epsilon=epsilon, momentum=momentum,
                zero_gamma=ctx.zero_init_last_bn)(y)
-    y = ctx.drop_path(y, rate, name=f"{name}_drop_path")
+    y = ctx.drop_path(y, drop_path, name=f"{name}_drop_path")
     y = layers.Add(name=f"{name}_add")([sc, y])
     return layers.Activation("relu", name=f"{name}_out")(y)
 
 
-def preact_bottleneck_block(ctx, x, filters, stride, *, conv_shortcut, name):
+def preact_bottleneck_block(ctx, x, filters, stride, *, conv_shortcut, name,
+                            drop_path=0.0):
     """Pre-activation bottleneck, exactly keras.applications' ResNetV2 block.
 
     Layer names, biases (on the shortcut and last convolutions only) and the
@@ -225,7 +217,6 @@ def preact_bottleneck_block(ctx, x, filters, stride, *, conv_shortcut, name):
     files load.
     """
     layers = ctx.layers
-    rate = ctx.next_drop_path_rate()
     eps = 1.001e-5
     preact = ctx.bn(name=f"{name}_preact_bn", epsilon=eps)(x)
     preact = layers.Activation("relu", name=f"{name}_preact_relu")(preact)
@@ -244,7 +235,7 @@ def preact_bottleneck_block(ctx, x, filters, stride, *, conv_shortcut, name):
     y = ctx.bn(name=f"{name}_2_bn", epsilon=eps)(y)
     y = layers.Activation("relu", name=f"{name}_2_relu")(y)
     y = ctx.conv(4 * filters, 1, use_bias=True, name=f"{name}_3_conv")(y)
-    y = ctx.drop_path(y, rate, name=f"{name}_drop_path")
+    y = ctx.drop_path(y, drop_path, name=f"{name}_drop_path")
     return layers.Add(name=f"{name}_out")([sc, y])
 
 

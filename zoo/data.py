@@ -33,8 +33,7 @@ import numpy as np
 
 from zoo import augment as augment_lib
 from zoo import preprocessing
-from zoo.factory import check_positive_int
-from zoo.errors import InputError
+from zoo.errors import InputError, check_positive_int, did_you_mean, require
 
 SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
 PREFIXES = ("folder:", "npz:", "tfds:")
@@ -311,9 +310,7 @@ def check_source(source, data_dir=None) -> str:
         return source
     prefix = next((p for p in PREFIXES if source.startswith(p)), None)
     if prefix is None:
-        import difflib
-        close = difflib.get_close_matches(source, SOURCES, n=2)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        hint = did_you_mean(source, SOURCES, n=2)
         raise DataError(f"Unknown dataset {source!r}.{hint} Use one of "
                         f"{', '.join(SOURCES)}, or folder:PATH, npz:PATH, tfds:NAME.")
     rest = source[len(prefix):]
@@ -324,11 +321,8 @@ def check_source(source, data_dir=None) -> str:
     elif prefix == "npz:" and not Path(rest).is_file():
         raise DataError(f"No such .npz file: {rest}.")
     elif prefix == "tfds:":
-        try:
-            import tensorflow_datasets  # noqa: F401
-        except ImportError:
-            raise DataError("tfds: sources need TensorFlow Datasets: "
-                            "pip install 'cnn-zoo[tfds]'.") from None
+        require("tensorflow_datasets", "tfds: sources need TensorFlow Datasets: "
+                                       "pip install 'cnn-zoo[tfds]'.", DataError)
     return source
 
 

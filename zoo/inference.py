@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import preprocessing
-from zoo.factory import check_positive_int
-from zoo.errors import InputError
+from zoo.errors import InputError, check_positive_int
 
 
 class ModelFileError(InputError):

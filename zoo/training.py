@@ -34,7 +34,7 @@ from zoo import data as data_lib
 from zoo import distributed
 from zoo import factory, registry
 from zoo.io import atomic_path, check_writable_dir, write_json, write_text
-from zoo.errors import InputError, ZooError
+from zoo.errors import InputError, ZooError, check_positive_int, did_you_mean
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "warmup_cosine")
@@ -187,9 +187,9 @@ class TrainConfig:
             raise InputError(f"Unknown schedule {self.schedule!r}; use one of "
                              f"{', '.join(SCHEDULES)}.")
         if self.epochs is not None:
-            factory.check_positive_int(self.epochs, "epochs")
-        factory.check_positive_int(self.min_steps, "min_steps")
-        factory.check_positive_int(self.batch_size, "batch_size")
+            check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.min_steps, "min_steps")
+        check_positive_int(self.batch_size, "batch_size")
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) \
                 or not lr > 0 or math.isinf(lr):
@@ -217,13 +217,13 @@ class TrainConfig:
                              "or None. (Keras 3 fit does not run under "
                              "MultiWorkerMirroredStrategy, keras#20585.)")
         if self.patience is not None:
-            factory.check_positive_int(self.patience, "patience")
+            check_positive_int(self.patience, "patience")
         if isinstance(self.warmup_epochs, bool) or not isinstance(
                 self.warmup_epochs, int) or self.warmup_epochs < 0:
             raise InputError(f"warmup_epochs must be an integer >= 0; got "
                              f"{self.warmup_epochs!r}.")
         if self.limit is not None:
-            factory.check_positive_int(self.limit, "limit")
+            check_positive_int(self.limit, "limit")
         if self.fine_tune and not self.weights:
             raise InputError("fine_tune needs pretrained weights (--weights TAG|PATH).")
         if self.keep_head and not self.fine_tune:
@@ -242,9 +242,7 @@ class TrainConfig:
 
 def check_optimizer(name):
     if name not in OPTIMIZERS:
-        import difflib
-        close = difflib.get_close_matches(str(name), OPTIMIZERS, n=2)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, OPTIMIZERS, n=2)
         raise InputError(f"Unknown optimizer {name!r}.{hint} Use one of "
                          f"{', '.join(OPTIMIZERS)}.")
     return name

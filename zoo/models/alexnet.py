@@ -37,6 +37,12 @@ class AlexNetSpec:
     pooled_size: int | None     # adaptive average pool to this size, or None
     batch_norm: bool = False
 
+    @property
+    def cifar(self) -> bool:
+        """The CIFAR form (32 × 32 inputs, no adaptive pooling), as
+        MobileNetSpec.cifar."""
+        return self.pooled_size is None
+
 
 ALEXNETS = {
     "alexnet": AlexNetSpec(
@@ -112,11 +118,11 @@ _REFERENCES = {
 ENTRIES = [
     dict(name=name, family="alexnet", spec=spec, builder=build_alexnet,
          stage_names=stage_names,
-         default_size=32 if spec.pooled_size is None else 224,
+         default_size=32 if spec.cifar else 224,
          min_size=_min_size(spec),
-         default_classes=10 if spec.pooled_size is None else 1000,
+         default_classes=10 if spec.cifar else 1000,
          reference=_REFERENCES[name],
-         preprocessing="tf" if spec.pooled_size is None else "torch",
+         preprocessing="tf" if spec.cifar else "torch",
          # The classifier flattens the feature map: its size must be known.
          default_dropout=0.5, static_input=True)
     for name, spec in ALEXNETS.items()
