@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import textwrap
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -194,41 +195,45 @@ def _check_input(entry, input_shape, input_tensor, include_top):
     return tuple(int(d) if d is not None else None for d in input_shape)
 
 
+# What each build option does (`help(zoo.create_model)` shows it); an option
+# is declared by `validate`'s signature and described here.
+OPTION_DOCS = """\
+num_classes: classifier width (alias `classes`); defaults to the
+    model's reference dataset (1000 for ImageNet models, 10 for CIFAR
+    ones).
+classes: keras.applications' name for num_classes.
+include_top: keep the classifier (default True, False with
+    features_only).
+input_shape: (height, width, channels); defaults to the model's
+    default size with 3 channels, or (None, None, 3) (any size, as
+    keras.applications) with include_top=False.  Height/width may be
+    None for fully convolutional families.
+input_tensor: a Keras tensor to build the model on.
+pooling: "avg", "max" or None, when include_top=False.
+classifier_activation: "softmax", None (logits) or an activation name.
+dropout_rate: dropout before the classifier (AlexNet: in front of each
+    dense layer); defaults as in the reference implementation.
+regularizer: "l1", "l2", "elastic_net", "l2:5e-4",
+    "elastic_net:1e-5,1e-4", a dict or a Keras regularizer; applied
+    at construction to convolution, pointwise and dense kernels.
+kernel_initializer: initializer for convolution kernels.
+drop_path_rate: stochastic-depth rate of the last residual block
+    (resnet and resnext families; linear in depth).
+zero_init_last_bn: initialise the last BN of each residual branch with
+    gamma = 0.
+width_multiplier: MobileNet's alpha, overriding the variant's.
+model_name: the Keras model name (defaults to `name`).
+"""
+
+
 def validate(name, *, num_classes=None, classes=None, include_top=True,
              input_shape=None, input_tensor=None, pooling=None,
              classifier_activation="softmax", dropout_rate=None,
              regularizer=None, kernel_initializer="he_normal",
              drop_path_rate=0.0, zero_init_last_bn=False,
              width_multiplier=None, model_name=None):
-    """Checks `create_model`'s build options; returns (entry, BuildOptions).
-
-    Build options:
-        num_classes: classifier width (alias `classes`); defaults to the
-            model's reference dataset (1000 for ImageNet models, 10 for CIFAR
-            ones).
-        classes: keras.applications' name for num_classes.
-        include_top: keep the classifier (default True, False with
-            features_only).
-        input_shape: (height, width, channels); defaults to the model's
-            default size with 3 channels, or (None, None, 3) (any size, as
-            keras.applications) with include_top=False.  Height/width may be
-            None for fully convolutional families.
-        input_tensor: a Keras tensor to build the model on.
-        pooling: "avg", "max" or None, when include_top=False.
-        classifier_activation: "softmax", None (logits) or an activation name.
-        dropout_rate: dropout before the classifier (AlexNet: in front of each
-            dense layer); defaults as in the reference implementation.
-        regularizer: "l1", "l2", "elastic_net", "l2:5e-4",
-            "elastic_net:1e-5,1e-4", a dict or a Keras regularizer; applied
-            at construction to convolution, pointwise and dense kernels.
-        kernel_initializer: initializer for convolution kernels.
-        drop_path_rate: stochastic-depth rate of the last residual block
-            (resnet and resnext families; linear in depth).
-        zero_init_last_bn: initialise the last BN of each residual branch with
-            gamma = 0.
-        width_multiplier: MobileNet's alpha, overriding the variant's.
-        model_name: the Keras model name (defaults to `name`).
-    """
+    """Checks `create_model`'s build options (OPTION_DOCS says what each
+    does); returns (entry, BuildOptions)."""
     entry = registry.get_entry(name)
     if keras.config.image_data_format() != "channels_last":
         # The builders read shapes as (h, w, c) and normalise axis -1: under
@@ -295,9 +300,8 @@ def check_option_names(options) -> None:
 
 
 def options_doc(indent=8) -> str:
-    """The "Build options" section of `validate`'s docstring, re-indented."""
-    lines = inspect.getdoc(validate).split("Build options:\n", 1)[1].splitlines()
-    return "".join(" " * (indent - 4) + line + "\n" if line else "\n" for line in lines)
+    """OPTION_DOCS, indented for a docstring."""
+    return textwrap.indent(OPTION_DOCS, " " * indent)
 
 
 def recorded(options: BuildOptions, entry) -> dict:
