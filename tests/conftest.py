@@ -8,6 +8,31 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+_JAX_CACHE = "JAX_COMPILATION_CACHE_DIR"
+
+
+def pytest_configure(config):
+    """One JAX compilation cache for the whole run (its xdist workers and the
+    JAX processes the tests start inherit it): every JAX process builds and
+    compiles the same few models, and a cached compilation takes a tenth of
+    the time (resnet20's build 5.0 s -> 0.4 s). Made fresh for each run, so
+    a run never depends on an earlier one."""
+    if hasattr(config, "workerinput") or _JAX_CACHE in os.environ:
+        return
+    import tempfile
+    os.environ[_JAX_CACHE] = tempfile.mkdtemp(prefix="zoo-tests-jax-cache-")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    config._zoo_jax_cache = os.environ[_JAX_CACHE]
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_zoo_jax_cache", None)
+    if folder:
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+        del os.environ[_JAX_CACHE]
+
 
 @pytest.fixture
 def rng():
