@@ -1,6 +1,7 @@
 """Optimizers, schedules, training runs and their failure modes (issue #4)."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -293,3 +294,21 @@ def test_fine_tune_default_learning_rate_is_the_measured_one():
                        lr=5e-4).learning_rate == 5e-4
     assert TrainConfig("resnet20", weights="fashion_mnist", fine_tune=True,
                        optimizer="sgd").learning_rate == 0.1
+
+
+def test_the_training_step_is_traced_once(tmp_path, monkeypatch):
+    # Metrics and optimizer variables exist before fit (build_for_fit), so
+    # tf.function traces the step once, not a second time for them.
+    from keras.src.backend.tensorflow import trainer
+    traces = []
+    real = trainer.TensorFlowTrainer.train_step
+
+    def counted(self, data):
+        traces.append(len(self.metrics_variables))
+        return real(self, data)
+    monkeypatch.setattr(trainer.TensorFlowTrainer, "train_step", counted)
+    config = TrainConfig("resnet20", dataset="digits", image_size=8, limit=64,
+                         batch_size=32, epochs=2, min_steps=1, label_smoothing=0.1)
+    metrics = training.train(config, tmp_path / "run", verbose=0)
+    assert len(traces) == 1 and traces[0] > 0
+    assert metrics["optimizer_steps"] == 4 and not math.isnan(metrics["test_loss"])

@@ -113,6 +113,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         # The pipeline shuffles itself; keras-tuner passes fit's default
         # shuffle=True, which Keras ignores with a warning for tf.data.
         kwargs["shuffle"] = False
+        training.build_for_fit(model, train)
         return model.fit(train.repeat(), *args,
                          steps_per_epoch=self.plan.steps_per_epoch, **kwargs)
 

@@ -357,6 +357,8 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
     floor = probe.get("val_accuracy" if val_data is not None else "train_accuracy")
     keep = _KeepBest("val_accuracy" if val_data is not None else "accuracy",
                      -math.inf if floor is None else floor)
+    from zoo.training import build_for_fit
+    build_for_fit(model, train_data)
     history = model.fit(train_data.repeat() if per_epoch != spe else train_data,
                         steps_per_epoch=per_epoch if per_epoch != spe else None,
                         validation_data=val_data, epochs=epochs,
