@@ -4,7 +4,7 @@ LiteRT latency against float LiteRT and Keras.
 
     python benchmarks/deep_compression.py [--models resnet20,mobilenet_v2_050_cifar,alexnet_cifar]
         [--train-epochs 4] [--limit 20000] [--sweep resnet20]
-        [--variants "prune_steps=3000;prune=0.9;prune=0.7;prune=0.5;clusters=8;clusters=32"]
+        [--variants "prune=0.9,clusters=16;clusters=32;..."]
         [--out runs/deep] [--json out.json]
 
 1. Each model is trained from scratch with `zoo train NAME --dataset
@@ -15,7 +15,7 @@ LiteRT latency against float LiteRT and Keras.
    file as trained (without optimizer state).
 3. Then, for `--sweep` models (must be among `--models`): the same chain
    with each of `--variants` changed (`;` between variants, `,` between the
-   options of one): by default sparsity 50/70/90 % (16 clusters), 8/32
+   options of one): by default sparsity 50/70/90 % (16 clusters), 8/16/32
    clusters (80 %), and a 3,000-step pruning budget (`prune_steps`: the
    default pruning budget, compression.finetune.DEFAULT_STEPS["prune"],
    for that run), for the curve.
@@ -36,7 +36,8 @@ from pathlib import Path
 
 _common = runpy.run_path(str(Path(__file__).with_name("common.py")))
 FASHION = "/usr/share/datasets/fashion-mnist"
-VARIANTS = "prune_steps=3000;prune=0.9;prune=0.7;prune=0.5;clusters=8;clusters=32"
+VARIANTS = ("prune_steps=3000,clusters=16;prune=0.9,clusters=16;prune=0.7,clusters=16;"
+            "prune=0.5,clusters=16;clusters=16;clusters=32")
 
 
 def parse_variants(text):
@@ -63,11 +64,12 @@ def deep(path, data, out, args, prune_steps=None, **override):
     pruning budget for this run. A finished report with the same options
     and budget is reused."""
     import json
-    from compression import compress, finetune
+    from compression import compress, finetune, presets
     done = out / "report.json"
     if done.exists() and (out / "budget.json").exists():
         report = json.loads(done.read_text())
-        same = all(report["options"].get(k) == v for k, v in override.items())
+        wanted = presets.resolve("deep", **override)
+        same = all(report["options"].get(k) == v for k, v in wanted.items())
         if same and json.loads((out / "budget.json").read_text()) == prune_steps:
             print(f"reusing {done}", flush=True)
             return report
@@ -134,7 +136,7 @@ def main():
         path, metrics = train_float(name, args, out)
         print(f"{name}: float32 test accuracy {metrics['test_accuracy']:.4f}", flush=True)
         trained[name] = path, deep(path, data, out / name / "deep", args)
-        rows.append(row(name, "deep (80 %, 16 clusters)", trained[name][1]))
+        rows.append(row(name, "deep (preset defaults)", trained[name][1]))
         print(rows[-1], flush=True)
     curve = []
     for name in filter(None, args.sweep.split(",")):
