@@ -282,7 +282,9 @@ def build_for_fit(model, dataset):
     (`_symbolic_build`, what it runs under a distribution strategy); skipped
     if a Keras version lacks it."""
     build = getattr(model, "_symbolic_build", None)
-    if keras.backend.backend() == "tensorflow" and build is not None:
+    # Under a tf.distribute strategy Keras builds them itself, in its scope.
+    deferred = getattr(model, "_distribute_strategy", None) is None
+    if keras.backend.backend() == "tensorflow" and build is not None and deferred:
         build(data_batch=dataset.element_spec)
 
 
