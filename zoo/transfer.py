@@ -285,15 +285,18 @@ def describe(summary, *, steps, epochs, learning_rate, backbone_lr_factor) -> st
     return "\n".join(lines)
 
 
-def _compile(model, optimizer, learning_rate, total, weight_decay, backbone_lr_factor):
+def _compile(model, optimizer, learning_rate, total, weight_decay, backbone_lr_factor,
+             train_data):
     """Phase 2's optimizer: warm-up + cosine over `total` steps, the
-    backbone's learning rate scaled by `backbone_lr_factor`."""
-    from zoo.training import make_optimizer, make_schedule
+    backbone's learning rate scaled by `backbone_lr_factor`; the model's
+    training variables built for `train_data` (zoo.training.build_for_fit)."""
+    from zoo.training import build_for_fit, make_optimizer, make_schedule
     schedule = make_schedule("warmup_cosine", learning_rate, total, total // 10)
     opt = make_optimizer(optimizer, schedule, weight_decay=weight_decay)
     scale_backbone_lr(opt, model, backbone_lr_factor)
     model.compile(opt, keras.losses.SparseCategoricalCrossentropy(),
                   metrics=["accuracy"])
+    build_for_fit(model, train_data)
 
 
 def _phase2_budget(spe, batch_size, steps):
@@ -352,13 +355,11 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
         print(describe(summary, steps=per_epoch, epochs=epochs, learning_rate=learning_rate,
                        backbone_lr_factor=backbone_lr_factor), flush=True)
     _compile(model, optimizer, learning_rate, epochs * per_epoch, weight_decay,
-             backbone_lr_factor)
+             backbone_lr_factor, train_data)
     probe = summary["probe"] or {}
     floor = probe.get("val_accuracy" if val_data is not None else "train_accuracy")
     keep = _KeepBest("val_accuracy" if val_data is not None else "accuracy",
                      -math.inf if floor is None else floor)
-    from zoo.training import build_for_fit
-    build_for_fit(model, train_data)
     history = model.fit(train_data.repeat() if per_epoch != spe else train_data,
                         steps_per_epoch=per_epoch if per_epoch != spe else None,
                         validation_data=val_data, epochs=epochs,
