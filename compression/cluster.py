@@ -46,8 +46,7 @@ def cluster(model, data, *, clusters=16, init="kmeans++", preserve_sparsity=Fals
         return c.cluster_weights(layer, **params) if layer.name in chosen else layer
 
     clustered = tfk.models.clone_model(twin, clone_function=wrap)
-    finetune.compile_model(clustered, tfk, learning_rate)
-    total = finetune.fit(clustered, data, total, verbose=verbose)
+    total = finetune.fit(clustered, tfk, data, total, learning_rate, verbose=verbose)
     stripped = c.strip_clustering(clustered)
     result = bridge.to_keras(stripped, like=model)
     unique = {n: int(np.unique(np.asarray(stripped.get_layer(n).kernel)).size)

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from compression import options as opts, presets
+from compression import finetune, options as opts, presets
 from compression.options import CompressionError
 from zoo.io import atomic_path, check_writable_dir, write_json
 
@@ -71,7 +71,8 @@ def _check(preset, prune, structure, clusters, init, quantize, steps, epochs,
                "init": opts.check_init(init),
                "quantize": opts.check_quantize(chosen["quantize"]),
                "steps": steps, "epochs": epochs, "io": io,
-               "learning_rate": opts.check_learning_rate(learning_rate)}
+               "learning_rate": opts.check_learning_rate(
+                   finetune.LEARNING_RATE if learning_rate is None else learning_rate)}
     opts.check_structure(options["structure"])
     for value, what in ((steps, "steps"), (epochs, "epochs"),
                         (eval_limit, "eval_limit")):
@@ -155,7 +156,7 @@ def _deliver(run, model, data, verbose) -> bytes:
 
 def compress(model, data, *, out, preset=None, prune=None, structure=None,
              clusters=None, init="kmeans++", quantize="auto", steps=None, epochs=None,
-             learning_rate=1e-3, io="float", data_dir=None, latency_runs=50,
+             learning_rate=None, io="float", data_dir=None, latency_runs=50,
              eval_limit=None, verbose=0):
     """Compresses a Keras 3 model (a zoo model or a user's CNN) and writes the
     deployable `.tflite` and a report (docs/compression.md).
@@ -176,7 +177,9 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
             "float16" or None (float LiteRT).
         steps, epochs: fine-tuning budget of each step in optimizer steps or
             passes (default: compression.finetune.steps_for).
-        learning_rate: Adam's for pruning; a tenth of it for clustering, QAT.
+        learning_rate: Adam's peak rate for pruning (None:
+            compression.finetune.LEARNING_RATE, 3e-3); a tenth of it for
+            clustering and QAT; each step decays it to zero on a cosine.
 
     The classifier (compression.prune.classifier_name) and the first
     convolution are not pruned or clustered.

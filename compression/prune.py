@@ -83,7 +83,7 @@ def aligned_schedule(total_steps: int, frequency: int | None = None,
 
 
 def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
-          learning_rate=1e-3, schedule="polynomial", layers=None,
+          learning_rate=finetune.LEARNING_RATE, schedule="polynomial", layers=None,
           exclude=(), verbose=0):
     """Prunes a Keras 3 model to `sparsity` (or m:n) and returns a Keras 3 model.
 
@@ -132,8 +132,8 @@ def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
                                      **kwargs)
 
     pruned = tfk.models.clone_model(twin, clone_function=wrap)
-    finetune.compile_model(pruned, tfk, learning_rate)
-    total = finetune.fit(pruned, data, total, [s.UpdatePruningStep()], verbose=verbose)
+    total = finetune.fit(pruned, tfk, data, total, learning_rate,
+                         [s.UpdatePruningStep()], verbose=verbose)
     stripped = s.strip_pruning(pruned)
     result = bridge.to_keras(stripped, like=model)
     achieved = bridge.kernel_sparsity(stripped, chosen)

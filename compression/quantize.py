@@ -72,9 +72,8 @@ def quantize_aware(model, data, *, steps=None, epochs=None, learning_rate=1e-5,
     except (ValueError, RuntimeError, TypeError, KeyError) as err:
         raise CompressionError(f"TF-MOT could not quantize {model.name}: {err}. Fix: "
                                "use post-training quantization (quantize='int8').") from None
-    finetune.compile_model(qat, tfk, learning_rate)
-    finetune.fit(qat, data, finetune.steps_for(data, "qat", steps=steps, epochs=epochs),
-                 verbose=verbose)
+    finetune.fit(qat, tfk, data, finetune.steps_for(data, "qat", steps=steps, epochs=epochs),
+                 learning_rate, verbose=verbose)
     return qat
 
 

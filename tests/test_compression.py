@@ -1,6 +1,7 @@
 """Compression with TF-MOT on Keras 3 zoo models (issue #6)."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -338,6 +339,21 @@ def test_budgets_in_steps_and_presets(digits):
         presets.resolve("tiny")
 
 
+
+def test_fine_tuning_decays_its_learning_rate_to_zero(digits):
+    # A constant rate left resnet20 2.2 points below where it started after
+    # 1,000 steps without pruning; a cosine to zero 0.4 (docs/compression.md).
+    from compression import finetune
+    tfk = bridge.tf_keras_module()
+    model = tfk.Sequential([tfk.Input((8, 8, 1)), tfk.layers.Flatten(),
+                            tfk.layers.Dense(10, activation="softmax")])
+    assert finetune.fit(model, tfk, digits, 5, 0.01) == 6     # two whole epochs of 3
+    schedule = model.optimizer.get_config()["learning_rate"]["config"]
+    assert (schedule["initial_learning_rate"], schedule["decay_steps"]) == (0.01, 6)
+    assert int(model.optimizer.iterations) == 6
+    # The rate of the last step (the sixth, step 5 of 6) is on the cosine.
+    last = 0.01 * (1 + math.cos(math.pi * 5 / 6)) / 2
+    assert math.isclose(float(model.optimizer.learning_rate), last, rel_tol=1e-4)
 def test_pareto_front_of_variants():
     from compression.report import pareto
     v = [dict(name="a", accuracy=0.9, gzip_bytes=100), dict(name="b", accuracy=0.8,

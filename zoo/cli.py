@@ -442,9 +442,10 @@ def _compress_parser(sub):
                         "two passes over the data)")
     p.add_argument("--epochs", type=int,
                    help="instead of --steps: passes over the data per step")
-    p.add_argument("--lr", type=float, default=1e-3,
-                   help="Adam learning rate of pruning; a tenth of it for "
-                        "clustering and QAT (default 1e-3)")
+    p.add_argument("--lr", type=float,
+                   help="Adam's peak learning rate of pruning; a tenth of it for "
+                        "clustering and QAT; each step decays it to zero on a "
+                        "cosine (default 3e-3)")
     p.add_argument("--latency-runs", type=int, default=50)
     p.add_argument("--verbose", action="store_true")
 
