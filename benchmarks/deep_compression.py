@@ -20,7 +20,8 @@ LiteRT latency against float LiteRT and Keras.
    default pruning budget, compression.finetune.DEFAULT_STEPS["prune"],
    for that run), for the curve.
 
-A folder whose report.json was written with the same options is reused,
+A folder whose report.json was written with the same options (and the
+same default learning rate) is reused,
 so an interrupted run restarts where it stopped.
 
 Needs /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
@@ -68,7 +69,8 @@ def deep(path, data, out, args, prune_steps=None, **override):
     done = out / "report.json"
     if done.exists() and (out / "budget.json").exists():
         report = json.loads(done.read_text())
-        wanted = presets.resolve("deep", **override)
+        wanted = dict(presets.resolve("deep", **override),
+                      learning_rate=finetune.LEARNING_RATE)
         same = all(report["options"].get(k) == v for k, v in wanted.items())
         if same and json.loads((out / "budget.json").read_text()) == prune_steps:
             print(f"reusing {done}", flush=True)
@@ -142,7 +144,7 @@ def main():
     for name in filter(None, args.sweep.split(",")):
         path, report = trained[name]
         curve += [dict(report["variants"][0], name=f"{name} float32"),
-                  dict(report["variants"][-1], name=f"{name} deep 80 %/16")]
+                  dict(report["variants"][-1], name=f"{name} deep (defaults)")]
         for override in parse_variants(args.variants):
             label = ", ".join(f"{k} {v}" for k, v in override.items())
             swept = deep(path, data, out / name / label.replace(" ", "_"), args, **override)
