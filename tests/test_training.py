@@ -246,7 +246,7 @@ class KillAfter(keras.callbacks.Callback):
             raise Killed()
 
 def config(epochs, min_steps):
-    return training.TrainConfig("resnet20", dataset="digits", image_size=16, limit=96,
+    return training.TrainConfig("resnet20", dataset="digits", image_size=8, limit=96,
                                 batch_size=32, augment="light", epochs=epochs,
                                 min_steps=min_steps, lr=3e-3)
 

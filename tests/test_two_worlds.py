@@ -72,6 +72,7 @@ _IN_JAX = ("import json, sys\n"
            "print(json.dumps(_outputs(json.loads(sys.argv[1]))))\n")
 
 
+@pytest.mark.slow
 def test_same_weights_same_outputs_and_training_step_under_tf_and_jax(tmp_path, rng):
     # One model per family: the same weights give the same logits under
     # TensorFlow and JAX (relative error <= 1e-4), and a training step from
