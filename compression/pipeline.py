@@ -168,8 +168,7 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
             pruned.keras / clustered.keras. With a model file and a source
             name, progress.json lets a rerun after a kill skip finished steps.
         preset: None or a compression.presets.PRESETS name ("deep": prune →
-            sparsity-preserving clustering → int8); explicit
-            options win.
+            sparsity-preserving clustering → int8); explicit options win.
         prune, structure, clusters: target sparsity in (0, 1); "m:n"
             sparsity; number of weight clusters (>= 2). None: off.
         quantize: "auto" (the preset's, else "int8"), "int8", "qat"
@@ -177,9 +176,8 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
             "float16" or None (float LiteRT).
         steps, epochs: fine-tuning budget of each step in optimizer steps or
             passes (default: compression.finetune.steps_for).
-        learning_rate: Adam's peak rate for pruning (None:
-            compression.finetune.LEARNING_RATE, 3e-3); a tenth of it for
-            clustering and QAT; each step decays it to zero on a cosine.
+        learning_rate: Adam's peak rate for pruning (None: 3e-3, finetune.
+            LEARNING_RATE), a tenth for clustering and QAT; cosine to zero.
 
     The classifier (compression.prune.classifier_name) and the first
     convolution are not pruned or clustered.
