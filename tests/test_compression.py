@@ -339,7 +339,6 @@ def test_budgets_in_steps_and_presets(digits):
         presets.resolve("tiny")
 
 
-
 def test_fine_tuning_decays_its_learning_rate_to_zero(digits):
     # A constant rate left resnet20 2.2 points below where it started after
     # 1,000 steps without pruning; a cosine to zero 0.4 (docs/compression.md).
