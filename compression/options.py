@@ -66,6 +66,14 @@ def check_epochs(value, what="epochs"):
     return check_positive_int(value, what, CompressionError)
 
 
+def check_distribution(value):
+    from compression.prune import DISTRIBUTIONS
+    if value not in DISTRIBUTIONS:
+        raise CompressionError(f"Unknown sparsity distribution {value!r}; use "
+                               f"{' or '.join(DISTRIBUTIONS)}.")
+    return value
+
+
 def check_learning_rate(value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) \
             or not math.isfinite(value) or value <= 0:

@@ -60,12 +60,14 @@ def _finished_steps(out, fingerprint):
 
 
 def _check(preset, prune, structure, clusters, init, quantize, steps, epochs,
-           learning_rate, io, latency_runs, eval_limit) -> dict:
+           learning_rate, io, latency_runs, eval_limit, distribution=None) -> dict:
     """Every option checked (before any model or data work), the preset
     filled in under the explicit ones: the options of the run."""
     chosen = presets.resolve(preset, prune=prune, structure=structure,
-                             clusters=clusters, quantize=quantize)
+                             clusters=clusters, quantize=quantize,
+                             distribution=distribution)
     options = {"preset": preset, "prune": opts.check_sparsity(chosen["prune"]),
+               "distribution": opts.check_distribution(chosen["distribution"]),
                "structure": chosen["structure"],
                "clusters": opts.check_clusters(chosen["clusters"]),
                "init": opts.check_init(init),
@@ -127,7 +129,8 @@ def _train(run, model, data, verbose):
         from compression.prune import prune
         model = run.step("prune", "pruned", lambda: prune(
             model, data, sparsity=o["prune"] if o["prune"] is not None else 0.5,
-            structure=o["structure"], learning_rate=lr, verbose=verbose,
+            structure=o["structure"], distribution=o["distribution"],
+            learning_rate=lr, verbose=verbose,
             **run.budget), data)
     if o["clusters"] is not None:
         from compression.cluster import cluster
@@ -157,7 +160,7 @@ def _deliver(run, model, data, verbose) -> bytes:
 def compress(model, data, *, out, preset=None, prune=None, structure=None,
              clusters=None, init="kmeans++", quantize="auto", steps=None, epochs=None,
              learning_rate=None, io="float", data_dir=None, latency_runs=50,
-             eval_limit=None, verbose=0):
+             eval_limit=None, distribution=None, verbose=0):
     """Compresses a Keras 3 model (a zoo model or a user's CNN) and writes the
     deployable `.tflite` and a report (docs/compression.md).
 
@@ -171,6 +174,9 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
             sparsity-preserving clustering → int8); explicit options win.
         prune, structure, clusters: target sparsity in (0, 1); "m:n"
             sparsity; number of weight clusters (>= 2). None: off.
+        distribution: how `prune` is spread over the layers, "uniform" or
+            "erk" (compression.prune.layer_sparsities); None: the preset's,
+            else uniform.
         quantize: "auto" (the preset's, else "int8"), "int8", "qat"
             (pruning-/cluster-preserving after those steps), "dynamic",
             "float16" or None (float LiteRT).
@@ -192,7 +198,7 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
         ...                      out="runs/r20_small")
     """
     options = _check(preset, prune, structure, clusters, init, quantize, steps,
-                     epochs, learning_rate, io, latency_runs, eval_limit)
+                     epochs, learning_rate, io, latency_runs, eval_limit, distribution)
     out, start = check_writable_dir(out), time.perf_counter()
     from compression import bridge, report as rep
     from zoo import inference

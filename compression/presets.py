@@ -40,14 +40,16 @@ PRESETS = {
 
 
 def resolve(preset, *, prune=None, structure=None, clusters=None,
-            quantize="auto") -> dict:
+            quantize="auto", distribution=None) -> dict:
     """The preset's options under the explicit ones (those not None;
     quantize "auto" takes the preset's, else "int8")."""
     if preset is not None and preset not in PRESETS:
         raise CompressionError(f"Unknown preset {preset!r}; use one of "
                                f"{', '.join(PRESETS)}.")
     base = PRESETS.get(preset, {})
-    chosen = {"prune": prune, "structure": structure, "clusters": clusters}
+    chosen = {"prune": prune, "structure": structure, "clusters": clusters,
+              "distribution": distribution}
     chosen = {k: base.get(k) if v is None else v for k, v in chosen.items()}
     chosen["quantize"] = base.get("quantize", "int8") if quantize == "auto" else quantize
+    chosen["distribution"] = chosen["distribution"] or "uniform"
     return chosen

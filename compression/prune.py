@@ -61,6 +61,48 @@ def select_layers(model, *, skip_stem=True, skip_classifier=True, include=None,
     return chosen
 
 
+DISTRIBUTIONS = ("uniform", "erk")
+
+
+def kernel_shape(layer):
+    """Shape of the kernel TF-MOT prunes in a layer (a separable
+    convolution's pointwise kernel)."""
+    kernel = getattr(layer, "pointwise_kernel", None)
+    if kernel is None:
+        kernel = layer.kernel
+    return tuple(int(d) for d in kernel.shape)
+
+
+def layer_sparsities(shapes, sparsity, distribution="uniform"):
+    """Per-layer target sparsity whose weighted mean over `shapes` ({name:
+    kernel shape}) is `sparsity`.
+
+    "uniform": every layer at `sparsity`. "erk" (Erdős–Rényi-Kernel, Evci
+    et al. 2020, "Rigging the Lottery"): a layer's density is proportional
+    to sum(shape) / prod(shape), so large layers (wide 1×1 convolutions,
+    hidden dense layers) are pruned harder and small ones less; a layer
+    whose density would exceed 1 stays dense (sparsity 0) and the others
+    are solved again.
+    """
+    import math
+    if distribution not in DISTRIBUTIONS:
+        raise InputError(f"Unknown sparsity distribution {distribution!r}; use "
+                         f"{' or '.join(DISTRIBUTIONS)}.")
+    if distribution == "uniform":
+        return {name: sparsity for name in shapes}
+    size = {name: math.prod(shape) for name, shape in shapes.items()}
+    raw = {name: sum(shape) / size[name] for name, shape in shapes.items()}
+    dense = set()
+    while True:
+        kept = (1 - sparsity) * sum(size.values()) - sum(size[n] for n in dense)
+        scale = kept / sum(raw[n] * size[n] for n in shapes if n not in dense)
+        over = [n for n in shapes if n not in dense and raw[n] * scale > 1]
+        if not over:
+            break
+        dense.add(max(over, key=raw.get))
+    return {name: 0.0 if name in dense else 1 - raw[name] * scale for name in shapes}
+
+
 def aligned_schedule(total_steps: int, frequency: int | None = None,
                      ramp: float = 0.6):
     """(begin, end, frequency) such that the last pruning step is `end`.
@@ -83,8 +125,8 @@ def aligned_schedule(total_steps: int, frequency: int | None = None,
 
 
 def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
-          learning_rate=finetune.LEARNING_RATE, schedule="polynomial", layers=None,
-          exclude=(), verbose=0):
+          learning_rate=finetune.LEARNING_RATE, schedule="polynomial",
+          distribution="uniform", layers=None, exclude=(), verbose=0):
     """Prunes a Keras 3 model to `sparsity` (or m:n) and returns a Keras 3 model.
 
     The model is rebuilt under tf_keras (the input is never modified), the
@@ -94,7 +136,10 @@ def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
     Args:
         model: a zoo model (Keras 3).
         data: zoo.data.Data with `.train` (and `.val`) pipelines.
-        sparsity: target fraction of zero weights in each pruned kernel.
+        sparsity: target fraction of zero weights in the pruned kernels.
+        distribution: how `sparsity` is spread over the layers: "uniform"
+            (each kernel at `sparsity`) or "erk" (larger kernels pruned
+            harder, the same number of zeros in all; layer_sparsities).
         structure: None or "m:n" (e.g. "2:4": two non-zeros in every four
             consecutive input-channel weights).
         steps, epochs: the fine-tuning budget in optimizer steps or passes
@@ -120,16 +165,17 @@ def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
     chosen = select_layers(twin, include=layers, exclude=exclude)
     if not chosen:
         raise InputError(f"No prunable layer selected in {model.name}.")
+    targets = layer_sparsities({n: kernel_shape(twin.get_layer(n)) for n in chosen},
+                               sparsity, "uniform" if mn else distribution)
     begin, end, frequency = aligned_schedule(total)
     s = tfmot.sparsity.keras
-    pruning_schedule = _schedule(s, sparsity, mn, schedule, begin, end, frequency)
 
     def wrap(layer):
-        if layer.name not in chosen:
+        if layer.name not in chosen or not (mn or targets[layer.name] > 0):
             return layer
         kwargs = {"sparsity_m_by_n": mn} if mn else {}
-        return s.prune_low_magnitude(layer, pruning_schedule=pruning_schedule,
-                                     **kwargs)
+        return s.prune_low_magnitude(layer, pruning_schedule=_schedule(
+            s, targets[layer.name], mn, schedule, begin, end, frequency), **kwargs)
 
     pruned = tfk.models.clone_model(twin, clone_function=wrap)
     total = finetune.fit(pruned, tfk, data, total, learning_rate,
@@ -139,6 +185,8 @@ def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
     achieved = bridge.kernel_sparsity(stripped, chosen)
     info = {"layers": achieved, "target": 1 - mn[0] / mn[1] if mn else sparsity,
             "structure": f"{mn[0]}:{mn[1]}" if mn else None,
+            "distribution": None if mn else distribution,
+            "targets": None if mn else targets,
             "schedule": {"begin_step": begin, "end_step": end,
                          "frequency": frequency, "total_steps": total}}
     return result, info
@@ -170,5 +218,5 @@ def check_m_by_n(kernel, m, n) -> bool:
     return bool(((blocks != 0).sum(-1) <= m).all())
 
 
-__all__ = ["aligned_schedule", "check_m_by_n", "classifier_name", "prune",
-           "select_layers"]
+__all__ = ["DISTRIBUTIONS", "aligned_schedule", "check_m_by_n", "classifier_name",
+           "kernel_shape", "layer_sparsities", "prune", "select_layers"]

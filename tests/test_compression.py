@@ -18,6 +18,7 @@ from hypothesis import given, settings, strategies as st
 import zoo
 from conftest import one_per_family
 from zoo import data as data_lib
+from zoo.errors import InputError
 
 tfmot = pytest.importorskip("tensorflow_model_optimization")
 
@@ -143,6 +144,35 @@ def test_pruning_reaches_target_and_keeps_input_unchanged(small_model, digits):
         assert abs(achieved - 0.7) < 0.01, name
         kernel = pruned.get_layer(name).kernel.numpy()
         assert abs((kernel == 0).mean() - 0.7) < 0.01
+
+
+def test_erk_spreads_the_same_zeros_over_layers_by_size():
+    shapes = {"small": (10, 10), "large": (100, 100)}
+    # By hand (Evci et al.): density ∝ (10+10)/100 = 0.2 and 200/10,000 = 0.02;
+    # 5,050 weights kept puts the small layer at density 4.6 > 1, so it stays
+    # dense and the large one keeps 4,950 of 10,000.
+    targets = prune_lib.layer_sparsities(shapes, 0.5, "erk")
+    assert targets["small"] == 0.0 and targets["large"] == pytest.approx(0.505)
+    conv = {"stem": (3, 3, 16, 16), "mid": (3, 3, 32, 32), "wide": (1, 1, 160, 1280)}
+    targets = prune_lib.layer_sparsities(conv, 0.8, "erk")
+    zeros = sum(targets[n] * np.prod(k) for n, k in conv.items())
+    assert zeros == pytest.approx(0.8 * sum(np.prod(k) for k in conv.values()))
+    assert 0 < targets["stem"] < targets["mid"] < 0.8 < targets["wide"] < 1
+    assert prune_lib.layer_sparsities(conv, 0.8) == dict.fromkeys(conv, 0.8)
+    with pytest.raises(InputError, match="Unknown sparsity distribution 'log'"):
+        prune_lib.layer_sparsities(conv, 0.8, "log")
+
+
+def test_erk_pruning_reaches_each_layers_target(small_model, digits):
+    pruned, info = prune_lib.prune(small_model, digits, sparsity=0.7,
+                                   distribution="erk", epochs=1)
+    sizes = {n: pruned.get_layer(n).kernel.numpy().size for n in info["layers"]}
+    assert len(set(info["targets"].values())) > 2
+    for name, target in info["targets"].items():
+        kernel = pruned.get_layer(name).kernel.numpy()
+        assert abs((kernel == 0).mean() - target) < 0.01, name
+    zeros = sum(info["layers"][n] * sizes[n] for n in sizes)
+    assert abs(zeros / sum(sizes.values()) - 0.7) < 0.01
 
 
 def test_two_four_structured_pruning(small_model, digits):
@@ -331,7 +361,8 @@ def test_budgets_in_steps_and_presets(digits):
     with pytest.raises(CompressionError, match="steps or as epochs, not both"):
         finetune.steps_for(digits, "prune", steps=7, epochs=1)
     deep = presets.resolve("deep")
-    assert deep == {"prune": 0.8, "structure": None, "clusters": 8, "quantize": "int8"}
+    assert deep == {"prune": 0.8, "structure": None, "clusters": 8, "quantize": "int8",
+                    "distribution": "uniform"}
     assert presets.resolve("deep", prune=0.5, quantize=None)["prune"] == 0.5
     assert presets.resolve("deep", quantize=None)["quantize"] is None
     assert presets.resolve(None)["quantize"] == "int8"
@@ -374,6 +405,7 @@ def test_pareto_front_of_variants():
     (dict(steps=0), "steps must be an integer >= 1"),
     (dict(steps=5, epochs=1), "not both"),
     (dict(preset="smallest"), "Unknown preset 'smallest'"),
+    (dict(prune=0.8, distribution="global"), "Unknown sparsity distribution 'global'"),
 ])
 def test_bad_options_fail_before_work(kwargs, message, tmp_path):
     with pytest.raises(CompressionError, match=message):

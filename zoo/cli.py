@@ -402,6 +402,7 @@ def cmd_compress(args) -> int:
                       quantize=None if args.quantize == "none" else args.quantize,
                       steps=args.steps, epochs=args.epochs, learning_rate=args.lr,
                       io=args.io, latency_runs=args.latency_runs,
+                      distribution=args.distribution,
                       verbose=2 if args.verbose else 0)
     base, final = report["variants"][0], report["variants"][-1]
     if report["resumed_steps"]:
@@ -427,6 +428,10 @@ def _compress_parser(sub):
                         "int8 (flags given beside it win)")
     p.add_argument("--prune", type=float, metavar="SPARSITY",
                    help="magnitude pruning to this sparsity, e.g. 0.8")
+    p.add_argument("--distribution", choices=("uniform", "erk"),
+                   help="how --prune is spread over the layers: uniform (each "
+                        "at SPARSITY) or erk (larger layers pruned harder, the "
+                        "same zeros in all); default: the preset's, else uniform")
     p.add_argument("--structure", metavar="M:N", help="structured sparsity, e.g. 2:4")
     p.add_argument("--cluster", type=int, metavar="K", help="weight clustering, K >= 2")
     p.add_argument("--init", default="kmeans++",
