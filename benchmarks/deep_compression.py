@@ -42,12 +42,16 @@ VARIANTS = ("prune_steps=3000,clusters=16;prune=0.9,clusters=16;prune=0.7,cluste
 
 
 def parse_variants(text):
-    """"prune=0.9;clusters=8,prune=0.7" -> [{"prune": 0.9}, {...}]."""
+    """"prune=0.9;clusters=8,distribution=erk" -> [{"prune": 0.9}, {...}]."""
+    def value(key, text):
+        if key in ("clusters", "prune_steps"):
+            return int(text)
+        return text if key == "distribution" else float(text)
+
     variants = []
     for item in filter(None, text.split(";")):
         pairs = (kv.split("=") for kv in item.split(","))
-        variants.append({k.strip(): (int(v) if k.strip() in ("clusters", "prune_steps")
-                                     else float(v)) for k, v in pairs})
+        variants.append({k.strip(): value(k.strip(), v.strip()) for k, v in pairs})
     return variants
 
 

@@ -423,7 +423,7 @@ def _compress_parser(sub):
     p.add_argument("model", help="model.keras")
     _add_data_args(p, out="output folder")
     p.add_argument("--preset", choices=("deep", "balanced", "fast", "structured"),
-                   help="deep: prune 0.8 → 8 clusters → int8; balanced: "
+                   help="deep: prune 0.9 (ERK) → 8 clusters → int8; balanced: "
                         "prune 0.7 → int8; fast: int8 only; structured: 2:4 → "
                         "int8 (flags given beside it win)")
     p.add_argument("--prune", type=float, metavar="SPARSITY",
