@@ -3,14 +3,15 @@ on Fashion-MNIST, the sparsity/cluster curve it was chosen from, and int8
 LiteRT latency against float LiteRT and Keras.
 
     python benchmarks/deep_compression.py [--models resnet20,mobilenet_v2_050_cifar,alexnet_cifar]
-        [--train-epochs 4] [--limit 20000] [--sweep resnet20]
+        [--train-epochs 4] [--limit N] [--sweep resnet20]
         [--variants "prune=0.9,clusters=16;clusters=32;..."]
         [--out runs/deep] [--json out.json]
 
 1. Each model is trained from scratch with `zoo train NAME --dataset
    fashion_mnist --epochs E` (float32; resumable, reused when finished).
 2. `compression.compress(model.keras, data, preset="deep")` with default
-   budgets: fine-tuning on the first `--limit` training images, tested on
+   budgets: fine-tuning on the training images the model was trained on
+   (or the first `--limit`), tested on
    the full 10,000-image test split. Sizes are against the float32 `.keras`
    file as trained (without optimizer state).
 3. Then, for `--sweep` models (must be among `--models`): the same chain
@@ -122,8 +123,9 @@ def main():
     parser.add_argument("--models", default="resnet20,mobilenet_v2_050_cifar,alexnet_cifar")
     parser.add_argument("--data-dir", default=FASHION)
     parser.add_argument("--train-epochs", type=int, default=4)
-    parser.add_argument("--limit", type=int, default=20000,
-                        help="training images used for fine-tuning")
+    parser.add_argument("--limit", type=int,
+                        help="training images used for fine-tuning (default: "
+                             "all, the 54,000 the float model was trained on)")
     parser.add_argument("--sweep", default="resnet20",
                         help="models whose sparsity/cluster curve is measured")
     parser.add_argument("--variants", default=VARIANTS,
