@@ -174,9 +174,8 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
             sparsity-preserving clustering → int8); explicit options win.
         prune, structure, clusters: target sparsity in (0, 1); "m:n"
             sparsity; number of weight clusters (>= 2). None: off.
-        distribution: how `prune` is spread over the layers, "uniform" or
-            "erk" (compression.prune.layer_sparsities); None: the preset's,
-            else uniform.
+        distribution: "uniform" or "erk" (prune.layer_sparsities); None:
+            the preset's, else uniform.
         quantize: "auto" (the preset's, else "int8"), "int8", "qat"
             (pruning-/cluster-preserving after those steps), "dynamic",
             "float16" or None (float LiteRT).
@@ -185,13 +184,11 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
         learning_rate: Adam's peak rate for pruning (None: 3e-3, finetune.
             LEARNING_RATE), a tenth for clustering and QAT; cosine to zero.
 
-    The classifier (compression.prune.classifier_name) and the first
-    convolution are not pruned or clustered.
+    The classifier and the stem are never pruned or clustered (select_layers).
 
     Returns:
         The report: {"variants": [...], "details", "kernels", ...}; variants
-        "float" (as given), "float LiteRT", the intermediate models, and the
-        delivered "compressed".
+        "float", "float LiteRT", the intermediate models, "compressed".
 
     Example:
         >>> compression.compress("runs/r20/model.keras", "digits", preset="deep",

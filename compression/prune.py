@@ -137,9 +137,8 @@ def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
         model: a zoo model (Keras 3).
         data: zoo.data.Data with `.train` (and `.val`) pipelines.
         sparsity: target fraction of zero weights in the pruned kernels.
-        distribution: how `sparsity` is spread over the layers: "uniform"
-            (each kernel at `sparsity`) or "erk" (larger kernels pruned
-            harder, the same number of zeros in all; layer_sparsities).
+        distribution: "uniform" (each kernel at `sparsity`) or "erk" (larger
+            kernels pruned harder, the same zeros in all; layer_sparsities).
         structure: None or "m:n" (e.g. "2:4": two non-zeros in every four
             consecutive input-channel weights).
         steps, epochs: the fine-tuning budget in optimizer steps or passes
@@ -169,15 +168,8 @@ def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
                                sparsity, "uniform" if mn else distribution)
     begin, end, frequency = aligned_schedule(total)
     s = tfmot.sparsity.keras
-
-    def wrap(layer):
-        if layer.name not in chosen or not (mn or targets[layer.name] > 0):
-            return layer
-        kwargs = {"sparsity_m_by_n": mn} if mn else {}
-        return s.prune_low_magnitude(layer, pruning_schedule=_schedule(
-            s, targets[layer.name], mn, schedule, begin, end, frequency), **kwargs)
-
-    pruned = tfk.models.clone_model(twin, clone_function=wrap)
+    pruned = tfk.models.clone_model(twin, clone_function=_wrapper(
+        s, targets, mn, schedule, begin, end, frequency))
     total = finetune.fit(pruned, tfk, data, total, learning_rate,
                          [s.UpdatePruningStep()], verbose=verbose)
     stripped = s.strip_pruning(pruned)
@@ -190,6 +182,20 @@ def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
             "schedule": {"begin_step": begin, "end_step": end,
                          "frequency": frequency, "total_steps": total}}
     return result, info
+
+
+def _wrapper(s, targets, mn, kind, begin, end, frequency):
+    """The clone function that wraps each layer of `targets` ({name:
+    sparsity}; those at 0 stay dense unless m:n) in `prune_low_magnitude`
+    with its own schedule."""
+    kwargs = {"sparsity_m_by_n": mn} if mn else {}
+
+    def wrap(layer):
+        if layer.name not in targets or not (mn or targets[layer.name] > 0):
+            return layer
+        return s.prune_low_magnitude(layer, pruning_schedule=_schedule(
+            s, targets[layer.name], mn, kind, begin, end, frequency), **kwargs)
+    return wrap
 
 
 def _schedule(s, sparsity, mn, kind, begin, end, frequency):
