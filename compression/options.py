@@ -9,6 +9,7 @@ from zoo.errors import InputError, check_positive_int
 
 QUANTIZE_MODES = (None, "int8", "qat", "dynamic", "float16")
 CENTROID_INITS = ("kmeans++", "linear", "density", "random")
+DISTRIBUTIONS = ("uniform", "erk")      # how pruning's zeros spread over layers
 
 
 class CompressionError(InputError):
@@ -67,7 +68,6 @@ def check_epochs(value, what="epochs"):
 
 
 def check_distribution(value):
-    from compression.prune import DISTRIBUTIONS
     if value not in DISTRIBUTIONS:
         raise CompressionError(f"Unknown sparsity distribution {value!r}; use "
                                f"{' or '.join(DISTRIBUTIONS)}.")

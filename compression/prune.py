@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from compression import bridge, finetune
-from compression.options import check_sparsity, check_structure
+from compression.options import check_distribution, check_sparsity, check_structure
 from zoo.errors import InputError
 
 PRUNABLE = ("Conv2D", "Dense", "SeparableConv2D")
@@ -61,9 +61,6 @@ def select_layers(model, *, skip_stem=True, skip_classifier=True, include=None,
     return chosen
 
 
-DISTRIBUTIONS = ("uniform", "erk")
-
-
 def kernel_shape(layer):
     """Shape of the kernel TF-MOT prunes in a layer (a separable
     convolution's pointwise kernel)."""
@@ -85,10 +82,7 @@ def layer_sparsities(shapes, sparsity, distribution="uniform"):
     are solved again.
     """
     import math
-    if distribution not in DISTRIBUTIONS:
-        raise InputError(f"Unknown sparsity distribution {distribution!r}; use "
-                         f"{' or '.join(DISTRIBUTIONS)}.")
-    if distribution == "uniform":
+    if check_distribution(distribution) == "uniform":
         return {name: sparsity for name in shapes}
     size = {name: math.prod(shape) for name, shape in shapes.items()}
     raw = {name: sum(shape) / size[name] for name, shape in shapes.items()}
@@ -224,5 +218,5 @@ def check_m_by_n(kernel, m, n) -> bool:
     return bool(((blocks != 0).sum(-1) <= m).all())
 
 
-__all__ = ["DISTRIBUTIONS", "aligned_schedule", "check_m_by_n", "classifier_name",
+__all__ = ["aligned_schedule", "check_m_by_n", "classifier_name",
            "kernel_shape", "layer_sparsities", "prune", "select_layers"]
