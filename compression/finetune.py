@@ -6,7 +6,8 @@ optimizer steps, not epochs: on a small dataset an epoch is a handful of
 steps, too few for a pruned network to recover (issue #14 measured 16 steps
 in all on a 500-image dataset). `steps_for` turns the caller's `steps` or
 `epochs` into steps; without either a step gets its default floor or
-MIN_PASSES passes over the training data, whichever is more.
+MIN_PASSES passes over the training data (a preset may ask for more:
+compression.presets), whichever is more.
 docs/compression.md has the accuracy-vs-steps measurements behind the
 defaults.
 """
@@ -33,9 +34,9 @@ def steps_in(dataset) -> int:
     return max(1, n)
 
 
-def steps_for(data, kind, *, steps=None, epochs=None) -> int:
+def steps_for(data, kind, *, steps=None, epochs=None, passes=MIN_PASSES) -> int:
     """Optimizer steps of one fine-tuning step: `steps`, else `epochs`
-    passes, else max(DEFAULT_STEPS[kind], MIN_PASSES passes)."""
+    passes, else max(DEFAULT_STEPS[kind], `passes` passes)."""
     if steps is not None and epochs is not None:
         raise CompressionError("Give the fine-tuning budget as steps or as epochs, "
                                "not both.")
@@ -44,7 +45,7 @@ def steps_for(data, kind, *, steps=None, epochs=None) -> int:
     per_pass = steps_in(data.train)
     if epochs is not None:
         return check_epochs(epochs) * per_pass
-    return max(DEFAULT_STEPS[kind], MIN_PASSES * per_pass)
+    return max(DEFAULT_STEPS[kind], check_epochs(passes, "passes") * per_pass)
 
 
 def fit(model, tfk, data, steps, learning_rate, callbacks=(), verbose=0):

@@ -72,7 +72,7 @@ def _check(preset, prune, structure, clusters, init, quantize, steps, epochs,
                "clusters": opts.check_clusters(chosen["clusters"]),
                "init": opts.check_init(init),
                "quantize": opts.check_quantize(chosen["quantize"]),
-               "steps": steps, "epochs": epochs, "io": io,
+               "steps": steps, "epochs": epochs, "passes": chosen["passes"], "io": io,
                "learning_rate": opts.check_learning_rate(
                    finetune.LEARNING_RATE if learning_rate is None else learning_rate)}
     opts.check_structure(options["structure"])
@@ -98,7 +98,14 @@ class _Run:
         self.finished = _finished_steps(out, self.fingerprint)
         self.resumed = sorted(self.finished)
         self.details, self.variants = {}, []
-        self.budget = {k: options[k] for k in ("steps", "epochs")}
+
+    def budget(self, kind, data) -> dict:
+        """A step's fine-tuning budget: the caller's steps or epochs, else
+        the default floor with the preset's least number of passes."""
+        o = self.options
+        if o["steps"] is None and o["epochs"] is None:
+            return {"steps": finetune.steps_for(data, kind, passes=o["passes"])}
+        return {k: o[k] for k in ("steps", "epochs")}
 
     def step(self, name, variant, run, data):
         """Runs a TF-MOT step, or reloads its model when a killed run with
@@ -131,13 +138,13 @@ def _train(run, model, data, verbose):
             model, data, sparsity=o["prune"] if o["prune"] is not None else 0.5,
             structure=o["structure"], distribution=o["distribution"],
             learning_rate=lr, verbose=verbose,
-            **run.budget), data)
+            **run.budget("prune", data)), data)
     if o["clusters"] is not None:
         from compression.cluster import cluster
         model = run.step("cluster", "clustered", lambda: cluster(
             model, data, clusters=o["clusters"], init=o["init"],
             preserve_sparsity="prune" in run.details, learning_rate=lr / 10,
-            verbose=verbose, **run.budget), data)
+            verbose=verbose, **run.budget("cluster", data)), data)
     return model
 
 
@@ -151,7 +158,8 @@ def _deliver(run, model, data, verbose) -> bytes:
     preserve = "cluster" if "cluster" in run.details else (
         "sparsity" if "prune" in run.details else None)
     qat_model = quantize_aware(model, data, learning_rate=o["learning_rate"] / 10,
-                               preserve=preserve, verbose=verbose, **run.budget)
+                               preserve=preserve, verbose=verbose,
+                               **run.budget("qat", data))
     run.details["qat"] = {"preserve": preserve,
                           "sparsity_preserved": "prune" in run.details}
     return convert(qat_model, "qat", data=data, io=o["io"])
@@ -180,7 +188,8 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
             (pruning-/cluster-preserving after those steps), "dynamic",
             "float16" or None (float LiteRT).
         steps, epochs: fine-tuning budget of each step in optimizer steps or
-            passes (default: compression.finetune.steps_for).
+            passes (default: compression.finetune.steps_for, with the
+            preset's least number of passes: four for deep, else two).
         learning_rate: Adam's peak rate for pruning (None: 3e-3, finetune.
             LEARNING_RATE), a tenth for clustering and QAT; cosine to zero.
 

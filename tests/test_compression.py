@@ -277,11 +277,16 @@ def test_qat_refuses_preactivation_bn_with_fix():
         quant.quantize_aware(model, None)
 
 
-def test_deep_chain_end_to_end_checked_in_the_file(small_model, digits, tmp_path):
+def test_deep_chain_end_to_end_checked_in_the_file(small_model, digits, tmp_path,
+                                                   monkeypatch):
     # prune → sparsity-preserving clustering → int8, a few steps each; what
     # the .tflite file holds is read back from the file itself.
-    report = compress(small_model, digits, out=tmp_path, preset="deep", steps=12,
-                      latency_runs=3)
+    from compression import finetune
+    # Floors of one step: the budget is then the deep preset's four passes.
+    monkeypatch.setattr(finetune, "DEFAULT_STEPS", {"prune": 1, "cluster": 1, "qat": 1})
+    report = compress(small_model, digits, out=tmp_path, preset="deep", latency_runs=3)
+    assert report["details"]["prune"]["schedule"]["total_steps"] == 4 * 3  # 3 a pass
+    assert report["details"]["cluster"]["steps"] == 4 * 3
     assert [v["name"] for v in report["variants"]] == [
         "float", "float LiteRT", "pruned", "clustered", "compressed"]
     for name in ("model.tflite", "float.tflite", "report.json", "report.md",
@@ -302,7 +307,6 @@ def test_deep_chain_end_to_end_checked_in_the_file(small_model, digits, tmp_path
     table = (tmp_path / "report.md").read_text()
     assert "| compressed | tflite |" in table and "| float LiteRT | tflite |" in table
     assert report["details"]["cluster"]["preserve_sparsity"] is True
-    assert report["details"]["prune"]["schedule"]["total_steps"] >= 12
     from compression.report import tflite_kernels
     kernels = tflite_kernels((tmp_path / "model.tflite").read_bytes())
     pruned = set(report["details"]["prune"]["layers"])
@@ -369,7 +373,9 @@ def test_budgets_in_steps_and_presets(digits):
         finetune.steps_for(digits, "prune", steps=7, epochs=1)
     deep = presets.resolve("deep")
     assert deep == {"prune": 0.9, "structure": None, "clusters": 8, "quantize": "int8",
-                    "distribution": "erk"}
+                    "distribution": "erk", "passes": 4}
+    assert presets.resolve("balanced")["passes"] == finetune.MIN_PASSES == 2
+    assert finetune.steps_for(digits, "prune", passes=500) == 500 * per_pass
     assert presets.resolve("deep", distribution="uniform")["distribution"] == "uniform"
     assert presets.resolve("balanced")["distribution"] == "uniform"
     assert presets.resolve("deep", prune=0.5, quantize=None)["prune"] == 0.5

@@ -444,7 +444,7 @@ def _compress_parser(sub):
     p.add_argument("--steps", type=int, metavar="N",
                    help="optimizer steps of each fine-tuning step (default: at "
                         "least 1000 for pruning, 300 for clustering and QAT, or "
-                        "two passes over the data)")
+                        "two passes over the data, four with --preset deep)")
     p.add_argument("--epochs", type=int,
                    help="instead of --steps: passes over the data per step")
     p.add_argument("--lr", type=float,
