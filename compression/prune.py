@@ -148,6 +148,7 @@ def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
     sparsity = check_sparsity(sparsity) if structure is None else (
         check_sparsity(sparsity) if sparsity is not None else None)
     mn = check_structure(structure)
+    check_distribution(distribution)        # also with m:n, which ignores it
     total = finetune.steps_for(data, "prune", steps=steps, epochs=epochs)
     if schedule not in ("polynomial", "constant"):
         raise InputError(f"Unknown pruning schedule {schedule!r}; use polynomial "

@@ -428,6 +428,12 @@ def test_bad_options_fail_before_work(kwargs, message, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_prune_refuses_a_bad_distribution_with_a_structure_too(small_model):
+    # m:n sparsity ignores the distribution, but a wrong one is still an error.
+    with pytest.raises(CompressionError, match="Unknown sparsity distribution 'global'"):
+        prune_lib.prune(small_model, None, structure="2:4", distribution="global")
+
+
 def test_int8_needs_representative_data(small_model):
     with pytest.raises(CompressionError, match="needs representative data"):
         quant.convert(small_model, "int8")
