@@ -188,8 +188,7 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
             (pruning-/cluster-preserving after those steps), "dynamic",
             "float16" or None (float LiteRT).
         steps, epochs: fine-tuning budget of each step in optimizer steps or
-            passes (default: compression.finetune.steps_for, with the
-            preset's least number of passes: four for deep, else two).
+            passes (default: finetune.steps_for, four passes for deep).
         learning_rate: Adam's peak rate for pruning (None: 3e-3, finetune.
             LEARNING_RATE), a tenth for clustering and QAT; cosine to zero.
 
