@@ -100,12 +100,11 @@ class _Run:
         self.details, self.variants = {}, []
 
     def budget(self, kind, data) -> dict:
-        """A step's fine-tuning budget: the caller's steps or epochs, else
-        the default floor with the preset's least number of passes."""
+        """A step's fine-tuning budget in steps: the caller's steps or epochs,
+        else the default floor with the preset's least number of passes."""
         o = self.options
-        if o["steps"] is None and o["epochs"] is None:
-            return {"steps": finetune.steps_for(data, kind, passes=o["passes"])}
-        return {k: o[k] for k in ("steps", "epochs")}
+        return {"steps": finetune.steps_for(data, kind, steps=o["steps"],
+                                            epochs=o["epochs"], passes=o["passes"])}
 
     def step(self, name, variant, run, data):
         """Runs a TF-MOT step, or reloads its model when a killed run with
