@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 from compression.options import CompressionError, check_epochs
+from zoo.heads import sparse_loss
 
 MIN_PASSES = 2
 # Adam's peak rate for pruning (clustering and QAT take a tenth), decayed to
@@ -49,7 +50,8 @@ def steps_for(data, kind, *, steps=None, epochs=None, passes=MIN_PASSES) -> int:
 
 
 def fit(model, tfk, data, steps, learning_rate, callbacks=(), verbose=0):
-    """Compiles `model` (Adam, sparse cross-entropy) and trains it for
+    """Compiles `model` (Adam, the sparse cross-entropy that fits its
+    output: probabilities or logits, zoo.heads) and trains it for
     `steps` optimizer steps (rounded up to whole epochs of the repeated
     training data, validating at most 10 times along the way).
 
@@ -64,7 +66,7 @@ def fit(model, tfk, data, steps, learning_rate, callbacks=(), verbose=0):
     total = per_epoch * epochs
     schedule = tfk.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total)
     model.compile(optimizer=tfk.optimizers.Adam(schedule),
-                  loss=tfk.losses.SparseCategoricalCrossentropy(),
+                  loss=sparse_loss(model, tfk),
                   metrics=["accuracy"])
     model.fit(data.train.repeat(), validation_data=data.val, epochs=epochs,
               steps_per_epoch=per_epoch, callbacks=list(callbacks), verbose=verbose)

@@ -6,27 +6,9 @@ from __future__ import annotations
 from compression import bridge, finetune
 from compression.options import check_distribution, check_sparsity, check_structure
 from zoo.errors import InputError
+from zoo.heads import classifier_name
 
 PRUNABLE = ("Conv2D", "Dense", "SeparableConv2D")
-# Layers between a classifier and the model's output (no weights, one input).
-PASS_THROUGH = ("Activation", "Softmax", "ReLU", "Dropout", "Reshape", "Flatten")
-
-
-def classifier_name(model):
-    """The layer that computes the model's class scores: walking back from
-    the output through activations, dropout and reshapes, the first Dense or
-    convolution (zoo models: `predictions` or MobileNet's `conv_preds`; a
-    user's `Sequential([..., Dense(10, "softmax")])`: its last Dense). None
-    when the output comes from anything else (a feature extractor)."""
-    if len(model.outputs) != 1:
-        return None
-    layer = model.outputs[0]._keras_history[0]
-    while type(layer).__name__ in PASS_THROUGH:
-        inputs = layer.input if not isinstance(layer.input, list) else None
-        if inputs is None:
-            return None
-        layer = inputs._keras_history[0]
-    return layer.name if type(layer).__name__ in PRUNABLE else None
 
 
 def select_layers(model, *, skip_stem=True, skip_classifier=True, include=None,

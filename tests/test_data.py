@@ -359,3 +359,79 @@ def test_pipeline_and_augmentation_do_not_depend_on_the_backend(tmp_path):
         batches[backend] = np.load(out)
     assert np.isfinite(batches["jax"]).all()
     np.testing.assert_array_equal(batches["jax"], batches["tensorflow"])
+
+
+def _class_folders(root, classes, rng, n=4, size=(8, 8)):
+    for label in classes:
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            img = rng.integers(0, 255, (*size, 3)).astype(np.uint8)
+            Image.fromarray(img).save(root / label / f"{i}.png")
+
+
+def test_folder_test_classes_are_matched_by_name(tmp_path, rng):
+    # test/ lacks "ant": its cat and dog images used to get labels 0 and 1
+    # (ant's and cat's) instead of 1 and 2.
+    _class_folders(tmp_path / "train", ("ant", "cat", "dog"), rng)
+    _class_folders(tmp_path / "test", ("cat", "dog"), rng, n=3)
+    with pytest.warns(UserWarning, match="no images of class.*ant"):
+        data = data_lib.load(f"folder:{tmp_path}", batch_size=8)
+    labels = np.concatenate([np.asarray(y) for _, y in data.test])
+    assert sorted(labels.tolist()) == [1, 1, 1, 2, 2, 2]
+    assert data.info.class_names == ["ant", "cat", "dog"]
+
+
+def test_folder_test_class_unknown_to_training_is_refused(tmp_path, rng):
+    _class_folders(tmp_path / "train", ("cat", "dog"), rng)
+    _class_folders(tmp_path / "test", ("cat", "dog", "eel"), rng)
+    with pytest.raises(DataError, match="eel.*training split lacks"):
+        data_lib.load(f"folder:{tmp_path}", batch_size=8)
+
+
+def test_folder_limit_is_honoured(tmp_path, rng):
+    _class_folders(tmp_path, ("cat", "dog"), rng, n=10)
+    data = data_lib.load(f"folder:{tmp_path}", batch_size=4, validation_split=0.2,
+                         limit=6)
+    assert data.info.num_train == 6
+    labels = np.concatenate([np.asarray(y) for _, y in data.train.take(2)])
+    assert set(labels.tolist()) == {0, 1}         # a random subset, not one class
+
+
+def test_undecodable_image_is_named(tmp_path, rng):
+    _class_folders(tmp_path, ("cat", "dog"), rng)
+    (tmp_path / "dog" / "broken.png").write_bytes(b"not an image at all")
+    with pytest.raises(DataError, match=r"broken\.png is not a PNG"):
+        data_lib.load(f"folder:{tmp_path}", batch_size=4)
+    # A real PNG header with a damaged body is named when it is decoded.
+    good = (tmp_path / "dog" / "0.png").read_bytes()
+    (tmp_path / "dog" / "broken.png").write_bytes(good[:40])
+    with pytest.raises(DataError, match=r"broken\.png cannot be decoded"):
+        data_lib.load(f"folder:{tmp_path}", batch_size=4)
+
+
+def _npz_with(tmp_path, **changes):
+    arrays = dict(x_train=np.zeros((6, 8, 8), np.uint8), y_train=np.arange(6) % 2,
+                  x_test=np.zeros((4, 8, 8), np.uint8), y_test=np.arange(4) % 2)
+    arrays.update(changes)
+    np.savez(tmp_path / "d.npz", **arrays)
+    return f"npz:{tmp_path / 'd.npz'}"
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(y_train=np.array([0, 0.5, 1, 0, 1, 0])), r"whole numbers.*label 1 is 0\.5"),
+    (dict(y_train=np.array([0, np.nan, 1, 0, 1, 0])), "whole numbers.*label 1 is nan"),
+    (dict(y_train=np.arange(5) % 2), "6 images but 5 labels"),
+    (dict(x_test=np.zeros((4, 10, 10), np.uint8)), r"test images are \(10, 10, 1\)"),
+    (dict(x_train=np.where(np.arange(6)[:, None, None] == 3, np.nan,
+                           np.zeros((6, 8, 8), np.float32))),
+     "Image 3 of .*train.* NaN or infinite"),
+], ids=["fractional", "nan-label", "counts", "sizes", "nan-pixels"])
+def test_npz_data_problems_are_named(tmp_path, changes, message):
+    with pytest.raises(DataError, match=message):
+        data_lib.load(_npz_with(tmp_path, **changes), batch_size=2)
+
+
+def test_whole_float_labels_are_accepted(tmp_path):
+    data = data_lib.load(_npz_with(tmp_path, y_train=(np.arange(6) % 2).astype(float)),
+                         batch_size=2, validation_split=0)
+    assert data.info.num_classes == 2

@@ -25,6 +25,7 @@ the training data with `seed`; the test split never changes.
 from __future__ import annotations
 
 import gzip
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,6 +292,7 @@ def _arrays(source: str, data_dir) -> _Arrays:
         names = CIFAR10_CLASSES if source == "cifar10" else [str(i) for i in range(100)]
         return _Arrays(xtr, ytr, xte, yte, names)
     xtr, ytr, xte, yte, names = _npz_arrays(source[len("npz:"):])
+    xtr, ytr, xte, yte = check_array_data(xtr, ytr, xte, yte, source)
     num = int(max(ytr.max(initial=0), yte.max(initial=0))) + 1
     return _Arrays(xtr, ytr, xte, yte, names or [str(i) for i in range(num)])
 
@@ -345,6 +347,52 @@ def _check_folder(path: Path):
         if empty:
             raise DataError(f"Class folder(s) without images in {root}: "
                             f"{', '.join(empty)}.")
+
+
+def _integer_labels(y, where):
+    """`y` as int64, or a DataError naming the first label that is not a
+    whole number (0.5, NaN)."""
+    y = np.asarray(y)
+    if y.dtype.kind in "iu":
+        return y.astype(np.int64)
+    if y.dtype.kind not in "fb":
+        raise DataError(f"Labels in {where} must be integers 0..k-1; got dtype {y.dtype}.")
+    bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y))) if y.dtype.kind == "f" \
+        else np.array([], int)
+    if len(bad):
+        raise DataError(f"Labels in {where} must be whole numbers 0..k-1; label "
+                        f"{int(bad[0])} is {float(y[bad[0]]):g} ({len(bad)} such).")
+    return y.astype(np.int64)
+
+
+def _finite_images(x, where):
+    """A DataError naming the first image with a NaN or infinite pixel."""
+    if x.dtype.kind != "f":
+        return
+    bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+    if len(bad):
+        raise DataError(f"Image {int(bad[0])} of {where} has NaN or infinite pixels "
+                        f"({len(bad)} such images); fix or drop them.")
+
+
+def check_array_data(x_train, y_train, x_test, y_test, where):
+    """Images and labels that fit each other, checked before any training:
+    as many labels as images, whole-number labels, finite pixels and one
+    image shape in both splits. Returns them with int64 labels."""
+    y_train, y_test = np.asarray(y_train).reshape(-1), np.asarray(y_test).reshape(-1)
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if len(x) != len(y):
+            raise DataError(f"{where} ({split}) has {len(x)} images but {len(y)} "
+                            "labels; they must be as many.")
+    y_train = _integer_labels(y_train, f"{where} (train)")
+    y_test = _integer_labels(y_test, f"{where} (test)")
+    if tuple(x_train.shape[1:]) != tuple(x_test.shape[1:]):
+        raise DataError(f"{where}: the test images are {tuple(x_test.shape[1:])} but "
+                        f"the training images {tuple(x_train.shape[1:])}; give both "
+                        "splits one image size (image_size resizes both together).")
+    _finite_images(x_train, f"{where} (train)")
+    _finite_images(x_test, f"{where} (test)")
+    return x_train, y_train, x_test, y_test
 
 
 def check_labels(y, num_classes, where):
@@ -562,7 +610,8 @@ def _check_shard(shard, batch_size):
 
 
 def _check_arguments(source, data_dir, mode, batch_size, validation_split, channels,
-                     image_size, augment, augment_knobs, fold=None, shard=None):
+                     image_size, augment, augment_knobs, fold=None, shard=None,
+                     limit=None):
     """`load`'s checks, before anything is read; returns the checked source
     and image_size as (h, w) or None."""
     source = check_source(source, data_dir)
@@ -580,6 +629,8 @@ def _check_arguments(source, data_dir, mode, batch_size, validation_split, chann
     augment_lib.resolve(augment, **(augment_knobs or {}))
     _check_fold(fold)
     _check_shard(shard, batch_size)
+    if limit is not None:
+        check_positive_int(limit, "limit", DataError)
     return source, image_size
 
 
@@ -621,18 +672,19 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
     """
     source, image_size = _check_arguments(
         source, data_dir, preprocessing_mode, batch_size, validation_split, channels,
-        image_size, augment, augment_knobs, fold, shard)
+        image_size, augment, augment_knobs, fold, shard, limit)
     common = dict(image_size=image_size, channels=channels, batch_size=batch_size,
                   validation_split=validation_split, augment=augment,
                   augment_knobs=augment_knobs, seed=seed)
     if source.startswith("folder:"):
         return _load_folder(source, mode=preprocessing_mode, cache=cache, fold=fold,
-                            shard=shard, **common)
+                            shard=shard, limit=limit, **common)
     if source.startswith("tfds:"):
         builder = _tfds_builder(source[len("tfds:"):], data_dir)
         if not _tfds_fits(builder):
             _check_streamable(source, fold, shard)
-            return _load_tfds_stream(source, builder, mode=preprocessing_mode, **common)
+            return _load_tfds_stream(source, builder, mode=preprocessing_mode,
+                                     limit=limit, **common)
         arrays = _tfds_arrays(builder)
     else:
         arrays = _arrays(source, data_dir)
@@ -649,6 +701,9 @@ def _check_streamable(source, fold, shard):
 
 def _check_arrays(arrays, source):
     """Labels in range, non-empty splits and at least two classes."""
+    (arrays.x_train, arrays.y_train, arrays.x_test,
+     arrays.y_test) = check_array_data(arrays.x_train, arrays.y_train, arrays.x_test,
+                                       arrays.y_test, source)
     num_classes = len(arrays.class_names)
     check_labels(arrays.y_train, num_classes, f"{source} (train)")
     check_labels(arrays.y_test, num_classes, f"{source} (test)")
@@ -733,7 +788,7 @@ def _tfds_arrays(builder):
 
 
 def _load_tfds_stream(source, builder, *, image_size, channels, batch_size,
-                      validation_split, augment, augment_knobs, seed, mode):
+                      validation_split, augment, augment_knobs, seed, mode, limit=None):
     """A TFDS dataset too large for memory, streamed from its files: the
     validation part is the first `validation_split` of the training split
     (file order, not stratified), and each pass is shuffled in windows of
@@ -750,7 +805,8 @@ def _load_tfds_stream(source, builder, *, image_size, channels, batch_size,
 
     def split(name):
         return builder.as_dataset(split=name, as_supervised=True, shuffle_files=False)
-    train = split(f"train[{n_val}:]")
+    n_train = n - n_val if not limit else min(limit, n - n_val)
+    train = split(f"train[{n_val}:{n_val + n_train}]")
     buffer = max(1, TFDS_SHUFFLE_BYTES // (int(np.prod(image_shape)) * 4))
 
     def one_pass(p):
@@ -769,14 +825,14 @@ def _load_tfds_stream(source, builder, *, image_size, channels, batch_size,
                 .batch(buffer).enumerate().flat_map(permute).batch(batch_size))
     augmenter = augment_lib.build_augmenter(augment, image_shape=image_shape,
                                             seed=seed, **(augment_knobs or {}))
-    train_ds, counter = _training_stream(one_pass, n - n_val, batch_size=batch_size,
+    train_ds, counter = _training_stream(one_pass, n_train, batch_size=batch_size,
                                          seed=seed, augmenter=augmenter, mode=mode)
     common = dict(prepare=prepare, batch_size=batch_size, mode=mode, cache=False)
     val = _pipeline(split(f"train[:{n_val}]"), **common) if n_val else None
     test = _pipeline(split("test"), **common)
     info = DatasetInfo(
         name=source, class_names=list(builder.info.features["label"].names),
-        image_shape=image_shape, source_shape=stored, num_train=n - n_val,
+        image_shape=image_shape, source_shape=stored, num_train=n_train,
         num_val=n_val, num_test=builder.info.splits["test"].num_examples,
         preprocessing=mode)
     sample = next(iter(train.take(32).map(prepare).batch(32)))
@@ -784,17 +840,58 @@ def _load_tfds_stream(source, builder, *, image_size, channels, batch_size,
                 (np.asarray(sample[0]), np.asarray(sample[1])), counter)
 
 
-def _list_folder(root: Path):
+def _list_folder(root: Path, class_names=None):
     """(paths, labels, class names) of a folder with one sub-folder of images
-    per class (sorted by name, as Keras' image_dataset_from_directory)."""
+    per class (sorted by name, as Keras' image_dataset_from_directory).
+
+    With `class_names` (the training split's), labels are matched by name:
+    a sub-folder that is not among them is refused (its images cannot be
+    labelled), never relabelled by position."""
     classes = _class_dirs(root)
+    names = [c.name for c in classes] if class_names is None else list(class_names)
+    unknown = sorted(c.name for c in classes if c.name not in names)
+    if unknown:
+        raise DataError(f"{root} has class folder(s) {', '.join(unknown)} that the "
+                        f"training split lacks (it has {', '.join(names)}); a model "
+                        "trained there cannot predict them. Add them to train/ or "
+                        "remove them from this split.")
     paths, labels = [], []
-    for k, folder in enumerate(classes):
+    for folder in classes:
         files = sorted(f for f in folder.rglob("*")
                        if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        _check_image_files(files)
         paths += [str(f) for f in files]
-        labels += [k] * len(files)
-    return np.array(paths), np.array(labels, np.int32), [c.name for c in classes]
+        labels += [names.index(folder.name)] * len(files)
+    return np.array(paths), np.array(labels, np.int32), names
+
+
+# The first bytes of the formats TensorFlow's decode_image reads.
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF87a", b"GIF89a")
+
+
+def _check_image_files(files):
+    """A DataError naming the first file that is no PNG, JPEG, BMP or GIF
+    (by its first bytes: cheap enough for every file before training; a
+    file damaged further in is named when it is decoded, `_read_all`)."""
+    for f in files:
+        with open(f, "rb") as handle:
+            head = handle.read(8)
+        if not head.startswith(IMAGE_SIGNATURES):
+            raise DataError(f"{f} is not a PNG, JPEG, BMP or GIF image (its first "
+                            f"bytes are {head!r}); remove or replace it.")
+
+
+def _test_folder(root: Path, class_names):
+    """The test split of a folder with train/ and test/, labelled by the
+    training split's class names; training classes without test images are
+    reported (their accuracy is not measured), not refused."""
+    paths, labels, _ = _list_folder(root / "test", class_names)
+    missing = [name for k, name in enumerate(class_names) if k not in set(labels)]
+    if missing:
+        warnings.warn(f"{root / 'test'} has no images of class(es) "
+                      f"{', '.join(missing)}: test accuracy covers the other "
+                      f"{len(class_names) - len(missing)} classes only.", stacklevel=3)
+    return paths, labels
 
 
 def _image_reader(image_shape):
@@ -822,15 +919,31 @@ def _read_all(paths, labels, read, image_shape):
         images = tf.Variable(tf.zeros((len(paths), *image_shape), tf.uint8),
                              trainable=False, name="train_images")
     start = 0
-    for x, _ in ds:
-        images[start:start + len(x)].assign(
-            tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8))
-        start += len(x)
+    try:
+        for x, _ in ds:
+            images[start:start + len(x)].assign(
+                tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8))
+            start += len(x)
+    except tf.errors.InvalidArgumentError:
+        raise DataError(f"{_undecodable(paths[start:start + 256])} cannot be decoded "
+                        "as an image; remove or replace it.") from None
     return images
 
 
+def _undecodable(paths):
+    """The first of `paths` that TensorFlow cannot decode."""
+    import tensorflow as tf
+    for path in paths:
+        try:
+            tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
+        except tf.errors.InvalidArgumentError:
+            return path
+    return "An image among " + ", ".join(map(str, paths[:3]))
+
+
 def _load_folder(source, *, image_size, channels, batch_size, validation_split,
-                 augment, augment_knobs, seed, mode, cache, fold=None, shard=None):
+                 augment, augment_knobs, seed, mode, cache, fold=None, shard=None,
+                 limit=None):
     """An image folder, streamed from disk: file names and labels are held in
     memory, images are decoded batch by batch (no shuffle buffer: each pass
     reads the files in a seeded random order). With `cache`, the decoded
@@ -843,8 +956,12 @@ def _load_folder(source, *, image_size, channels, batch_size, validation_split,
     image_shape = (*size, 1 if channels == 1 else 3)
     split = validation_split or (0.0 if has_test else 0.2)
     ptr, ltr, pva, lva = _split(paths, labels, split, seed, fold)
+    if limit and limit < len(ptr):
+        # The files are listed class by class: a seeded random subset.
+        keep = np.sort(np.random.default_rng(seed).permutation(len(ptr))[:limit])
+        ptr, ltr = ptr[keep], ltr[keep]
     if has_test:
-        pte, lte, _ = _list_folder(root / "test")
+        pte, lte = _test_folder(root, class_names)
     else:
         pte, lte = pva, lva
     read = _image_reader(image_shape)

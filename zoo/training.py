@@ -32,7 +32,7 @@ import keras
 
 from zoo import data as data_lib
 from zoo import distributed
-from zoo import factory, registry
+from zoo import factory, heads, registry
 from zoo.io import atomic_path, check_writable_dir, write_json, write_text
 from zoo.errors import InputError, ZooError, check_positive_int, did_you_mean
 
@@ -688,9 +688,8 @@ def _build_and_compile(config, data, verbose, prepare_model, initial_weights, sh
         # of weight 0 (zoo.data._pipeline): the loss and the accuracy are
         # weighted there, so that the padding does not count.
         reduction = "mean_with_sample_weight" if shard else "sum_over_batch_size"
-        loss = keras.losses.SparseCategoricalCrossentropy(reduction=reduction) \
-            if not config.label_smoothing else keras.losses.CategoricalCrossentropy(
-                label_smoothing=config.label_smoothing, reduction=reduction)
+        loss = heads.sparse_loss(model, keras, label_smoothing=config.label_smoothing,
+                                 reduction=reduction)
         model.compile(optimizer=optimizer, loss=loss,
                       metrics=None if shard else ["accuracy"],
                       weighted_metrics=["accuracy"] if shard else None,

@@ -25,6 +25,7 @@ import numpy as np
 
 from zoo import registry
 from zoo.errors import InputError
+from zoo.heads import sparse_loss
 
 
 def stage_slices(model, name=None):
@@ -294,7 +295,7 @@ def _compile(model, optimizer, learning_rate, total, weight_decay, backbone_lr_f
     schedule = make_schedule("warmup_cosine", learning_rate, total, total // 10)
     opt = make_optimizer(optimizer, schedule, weight_decay=weight_decay)
     scale_backbone_lr(opt, model, backbone_lr_factor)
-    model.compile(opt, keras.losses.SparseCategoricalCrossentropy(),
+    model.compile(opt, sparse_loss(model, keras),
                   metrics=["accuracy"])
     build_for_fit(model, train_data)
 
