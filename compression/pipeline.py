@@ -66,8 +66,10 @@ def _check(preset, prune, structure, clusters, init, quantize, steps, epochs,
     chosen = presets.resolve(preset, prune=prune, structure=structure,
                              clusters=clusters, quantize=quantize,
                              distribution=distribution)
-    options = {"preset": preset, "prune": opts.check_sparsity(chosen["prune"]),
-               "distribution": opts.check_distribution(chosen["distribution"]),
+    options = {"preset": preset, "prune": None if chosen["prune"] is None
+               else opts.check_sparsity(chosen["prune"]),
+               "distribution": None if chosen["distribution"] is None
+               else opts.check_distribution(chosen["distribution"]),
                "structure": chosen["structure"],
                "clusters": opts.check_clusters(chosen["clusters"]),
                "init": opts.check_init(init),
@@ -134,7 +136,7 @@ def _train(run, model, data, verbose):
     if o["prune"] is not None or o["structure"] is not None:
         from compression.prune import prune
         model = run.step("prune", "pruned", lambda: prune(
-            model, data, sparsity=o["prune"] if o["prune"] is not None else 0.5,
+            model, data, sparsity=o["prune"],
             structure=o["structure"], distribution=o["distribution"],
             learning_rate=lr, verbose=verbose,
             **run.budget("prune", data)), data)

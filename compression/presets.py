@@ -59,10 +59,37 @@ def resolve(preset, *, prune=None, structure=None, clusters=None,
         raise CompressionError(f"Unknown preset {preset!r}; use one of "
                                f"{', '.join(PRESETS)}.")
     base = PRESETS.get(preset, {})
+    _check_combination(preset, base, prune, structure, distribution)
+    if structure is not None:           # replaces the preset's unstructured pruning
+        base = {k: v for k, v in base.items() if k not in ("prune", "distribution")}
     chosen = {"prune": prune, "structure": structure, "clusters": clusters,
               "distribution": distribution}
     chosen = {k: base.get(k) if v is None else v for k, v in chosen.items()}
     chosen["quantize"] = base.get("quantize", "int8") if quantize == "auto" else quantize
-    chosen["distribution"] = chosen["distribution"] or "uniform"
+    unstructured = chosen["prune"] is not None and chosen["structure"] is None
+    chosen["distribution"] = (chosen["distribution"] or "uniform") if unstructured \
+        else None
     chosen["passes"] = base.get("passes", finetune.MIN_PASSES)
     return chosen
+
+
+def _check_combination(preset, base, prune, structure, distribution):
+    """Options that would have no effect together are refused with the
+    reason (docs/errors.md): m:n fixes the sparsity and ignores the
+    distribution, and a distribution needs something to prune."""
+    structure = structure if structure is not None else base.get("structure")
+    named = f"the {preset} preset's " if preset and "structure" in base else ""
+    if structure is not None and prune is not None:
+        raise CompressionError(
+            f"prune={prune!r} and {named}structure {structure!r} both set the "
+            f"sparsity: m:n keeps m of every n weights (sparsity 1 - m/n). Give one "
+            "of them.")
+    if distribution is not None and structure is not None:
+        raise CompressionError(
+            f"distribution={distribution!r} has no effect with {named}structure "
+            f"{structure!r}: m:n prunes every layer alike. Drop one of them.")
+    if distribution is not None and prune is None and base.get("prune") is None:
+        raise CompressionError(
+            f"distribution={distribution!r} has no effect: nothing is pruned"
+            + (f" in the {preset} preset" if preset else "")
+            + ". Add prune (--prune) or drop the distribution.")

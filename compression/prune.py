@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 from compression import bridge, finetune
-from compression.options import check_distribution, check_sparsity, check_structure
+from compression.options import (CompressionError, check_distribution, check_sparsity,
+                                 check_structure)
 from zoo.errors import InputError
 from zoo.heads import classifier_name
 
@@ -100,9 +101,12 @@ def aligned_schedule(total_steps: int, frequency: int | None = None,
     return begin, end, frequency
 
 
-def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
+DEFAULT_SPARSITY = 0.8
+
+
+def prune(model, data, *, sparsity=None, structure=None, steps=None, epochs=None,
           learning_rate=finetune.LEARNING_RATE, schedule="polynomial",
-          distribution="uniform", layers=None, exclude=(), verbose=0):
+          distribution=None, layers=None, exclude=(), verbose=0):
     """Prunes a Keras 3 model to `sparsity` (or m:n) and returns a Keras 3 model.
 
     The model is rebuilt under tf_keras (the input is never modified), the
@@ -112,9 +116,11 @@ def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
     Args:
         model: a zoo model (Keras 3).
         data: zoo.data.Data with `.train` (and `.val`) pipelines.
-        sparsity: target fraction of zero weights in the pruned kernels.
-        distribution: "uniform" (each kernel at `sparsity`) or "erk" (larger
-            kernels pruned harder, the same zeros in all; layer_sparsities).
+        sparsity: target fraction of zero weights in the pruned kernels
+            (default DEFAULT_SPARSITY; refused with `structure`).
+        distribution: "uniform" (default: each kernel at `sparsity`) or
+            "erk" (larger kernels pruned harder, the same zeros in all;
+            layer_sparsities); refused with `structure`.
         structure: None or "m:n" (e.g. "2:4": two non-zeros in every four
             consecutive input-channel weights).
         steps, epochs: the fine-tuning budget in optimizer steps or passes
@@ -127,10 +133,14 @@ def prune(model, data, *, sparsity=0.8, structure=None, steps=None, epochs=None,
     Returns:
         (keras.Model, {"layers": {name: achieved sparsity}, ...})
     """
-    sparsity = check_sparsity(sparsity) if structure is None else (
-        check_sparsity(sparsity) if sparsity is not None else None)
     mn = check_structure(structure)
-    check_distribution(distribution)        # also with m:n, which ignores it
+    if mn and (sparsity is not None or distribution is not None):
+        raise CompressionError(f"structure {structure!r} fixes the sparsity at 1 - m/n and "
+                         "prunes every layer alike; sparsity and distribution "
+                         "would have no effect. Give structure or them.")
+    if not mn:
+        sparsity = check_sparsity(DEFAULT_SPARSITY if sparsity is None else sparsity)
+        distribution = check_distribution(distribution or "uniform")
     total = finetune.steps_for(data, "prune", steps=steps, epochs=epochs)
     if schedule not in ("polynomial", "constant"):
         raise InputError(f"Unknown pruning schedule {schedule!r}; use polynomial "

@@ -135,6 +135,17 @@ def test_damaged_config_is_not_silently_ignored(tmp_path):
     assert result["examples"] == 8
 
 
+def test_damaged_run_card_is_refused(tmp_path):
+    # A damaged metrics.json used to fall back to numeric class names.
+    from zoo import inference
+    from zoo.errors import InputError
+    (tmp_path / "metrics.json").write_text('{"dataset": {"class_names": ["cat", ')
+    with pytest.raises(InputError, match=r"metrics.json .beside the model. is damaged"):
+        inference.class_names(tmp_path / "m.keras", 2)
+    (tmp_path / "metrics.json").write_text('{"dataset": {"class_names": ["cat", "dog"]}}')
+    assert inference.class_names(tmp_path / "m.keras", 2) == ["cat", "dog"]
+
+
 def test_create_model_options_are_the_factorys_each_documented_once():
     # create_model passes build options through to zoo.factory.validate:
     # its help lists each one (from validate's docstring) and a misspelt one

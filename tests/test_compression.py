@@ -421,6 +421,13 @@ def test_pareto_front_of_variants():
     (dict(steps=5, epochs=1), "not both"),
     (dict(preset="smallest"), "Unknown preset 'smallest'"),
     (dict(prune=0.8, distribution="global"), "Unknown sparsity distribution 'global'"),
+    # Options that would have no effect together (issue #28: 0.9 with 2:4
+    # pruned 50 % without a word; a distribution without pruning did nothing).
+    (dict(prune=0.9, structure="2:4"), "both set the sparsity"),
+    (dict(preset="structured", prune=0.8), "structured preset's structure '2:4'"),
+    (dict(structure="2:4", distribution="erk"), "has no effect with structure"),
+    (dict(distribution="erk"), "has no effect: nothing is pruned"),
+    (dict(preset="fast", distribution="erk"), "nothing is pruned in the fast preset"),
 ])
 def test_bad_options_fail_before_work(kwargs, message, tmp_path):
     with pytest.raises(CompressionError, match=message):
@@ -428,10 +435,12 @@ def test_bad_options_fail_before_work(kwargs, message, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_prune_refuses_a_bad_distribution_with_a_structure_too(small_model):
-    # m:n sparsity ignores the distribution, but a wrong one is still an error.
-    with pytest.raises(CompressionError, match="Unknown sparsity distribution 'global'"):
-        prune_lib.prune(small_model, None, structure="2:4", distribution="global")
+def test_prune_refuses_a_distribution_or_sparsity_with_a_structure(small_model):
+    # m:n sparsity ignores both: they are refused, not dropped.
+    for kwargs in (dict(distribution="global"), dict(distribution="erk"),
+                   dict(sparsity=0.9)):
+        with pytest.raises(CompressionError, match="would have no effect"):
+            prune_lib.prune(small_model, None, structure="2:4", **kwargs)
 
 
 def test_int8_needs_representative_data(small_model):
@@ -586,6 +595,7 @@ def test_random_options_give_compression_error_or_pass(prune, structure, cluster
     valid = ((prune is None or (isinstance(prune, (int, float))
                                 and not isinstance(prune, bool) and 0 < prune < 1))
              and _valid_structure(structure)
+             and (prune is None or structure is None)
              and (clusters is None or (isinstance(clusters, int)
                                        and not isinstance(clusters, bool) and clusters >= 2))
              and init in ("kmeans++", "linear", "density", "random")

@@ -133,6 +133,21 @@ def test_unfinished_run_with_other_config_is_refused(tmp_path):
                        tmp_path, verbose=0)
 
 
+def test_damaged_state_files_are_refused_not_reset(tmp_path):
+    # A damaged config.json used to skip the configuration check (the run
+    # resumed); a damaged best.json reset the best score to -inf.
+    (tmp_path / "config.json").write_text('{"model": "resnet20", "epo')
+    with pytest.raises(ValueError, match=r"config.json is damaged.*--overwrite"):
+        training.train(TrainConfig("resnet20", dataset="digits", epochs=3),
+                       tmp_path, verbose=0)
+    (tmp_path / "best.keras").write_bytes(b"a model")
+    (tmp_path / "best.json").write_text('{"value": ')
+    with pytest.raises(ValueError, match=r"best.json is damaged.*worse epoch"):
+        training.AtomicBestCheckpoint(tmp_path / "best.keras")
+    (tmp_path / "best.json").write_text('{"value": 0.75}')
+    assert training.AtomicBestCheckpoint(tmp_path / "best.keras").best == 0.75
+
+
 def test_unwritable_output_folder(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

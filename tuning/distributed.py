@@ -67,6 +67,8 @@ def run(argv, *, workers, out, host="127.0.0.1", port=None, max_restarts=2,
         {"restarts": {tuner_id: n}, "wall_time_s": ...}
     """
     check_positive_int(workers, "workers")
+    check_positive_int(timeout, "timeout")
+    check_positive_int(max_restarts + 1, "max_restarts + 1")
     port = port or free_port(host)
     log_dir = os.path.join(out, "logs")
     os.makedirs(log_dir, exist_ok=True)

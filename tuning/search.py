@@ -431,19 +431,32 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=10, epoch
     return result
 
 
+def check_arguments(model_name, dataset="digits", *, tuner="random", max_trials=10,
+                    objective="val_accuracy", space=None, data_dir=None,
+                    trials_per_process=None, retrain=True, final_epochs=None,
+                    final_steps=None, final_augment=None, compare_default=True,
+                    **_) -> dict:
+    """search()'s arguments that need no data, checked (the command line
+    calls it before it starts a distributed search's processes): the
+    final retraining's options, the objectives and the resolved space."""
+    check_tuner(tuner)
+    check_positive_int(max_trials, "max_trials")
+    final = _final_options(retrain, final_epochs, final_steps, final_augment,
+                           compare_default)
+    if trials_per_process is not None:
+        check_positive_int(trials_per_process, "trials_per_process")
+    objectives = parse_objectives(objective)
+    resolved = spaces.resolve_space(model_name, space)
+    data_lib.check_source(dataset, data_dir)
+    return {"final": final, "objectives": objectives, "space": resolved}
+
+
 def _setup(call) -> dict:
     """search()'s arguments checked (before any trial), its space, plan and
     output folder; writes search_config.json."""
     c = call
-    check_tuner(c["tuner"])
-    check_positive_int(c["max_trials"], "max_trials")
-    final = _final_options(c["retrain"], c["final_epochs"], c["final_steps"],
-                           c["final_augment"], c["compare_default"])
-    if c["trials_per_process"] is not None:
-        check_positive_int(c["trials_per_process"], "trials_per_process")
-    objectives = parse_objectives(c["objective"])
-    space = spaces.resolve_space(c["model_name"], c["space"])
-    data_lib.check_source(c["dataset"], c["data_dir"])
+    checked = check_arguments(**c)
+    final, objectives, space = checked["final"], checked["objectives"], checked["space"]
     out = check_writable_dir(c["out"])
     data_kwargs = {k: c[k] for k in ("data_dir", "image_size", "seed", "limit")}
     info, plan = _plan(c["model_name"], c["dataset"], data_kwargs, space,
@@ -482,6 +495,10 @@ def _final_options(retrain, epochs, steps, augment, compare_default) -> dict:
     for value, what in ((epochs, "final_epochs"), (steps, "final_steps")):
         if value is not None:
             check_positive_int(value, what)
+    if epochs is not None and steps is not None:
+        raise InputError("Give the final retraining's budget as final_epochs or "
+                         "final_steps (--final-epochs, --final-steps), not both: "
+                         "one would replace the other.")
     if augment is not None and augment not in spaces.AUGMENTS:
         raise InputError(f"final_augment must be one of {', '.join(spaces.AUGMENTS)}; "
                          f"got {augment!r}.")
@@ -500,16 +517,19 @@ def _retrain(values, space, options, **kwargs):
 def _plan(model_name, dataset, data_kwargs, space, **budget):
     """The dataset's info and the search's TrialPlan, after checking that
     the images fit the model."""
-    info = data_lib.load(dataset, batch_size=64, validation_split=0.0,
-                         **{**data_kwargs, "limit": None}).info
+    kwargs = {**data_kwargs, "limit": None, "batch_size": 64, "cache": False}
+    info = data_lib.load(dataset, validation_split=0.0, **kwargs).info
     entry = zoo.registry.get_entry(model_name)
     if min(info.image_shape[:2]) < entry.min_size:
         raise InputError(f"{dataset} images are {info.image_shape[0]}×"
                          f"{info.image_shape[1]}, smaller than {model_name}'s minimum "
                          f"{entry.min_size}; pass image_size (--image-size).")
     batch = spaces.first_value("batch_size", space.get("batch_size") or {}) or 64
-    return info, plan_lib.plan_trials(info.num_train, batch_size=int(batch),
-                                      limit=data_kwargs.get("limit"), **budget)
+    plan = plan_lib.plan_trials(info.num_train, batch_size=int(batch),
+                                limit=data_kwargs.get("limit"), **budget)
+    if plan.folds > 1:          # every class must fill the folds: checked here,
+        data_lib.load(dataset, fold=(0, plan.folds), **kwargs)  # not in a trial
+    return info, plan
 
 
 def _read_best(out):
@@ -729,8 +749,12 @@ def report(out) -> str:
     best_path = out / "best_hyperparameters.json"
     if best_path.is_file():
         best = json.loads(best_path.read_text())
-        lines.append(f"best trial {best['trial_id']}: {best['objective']} = "
-                     f"{best['score']:.4f}")
+        if best.get("score") is None:
+            lines.append("no trial finished with a score: every trial failed "
+                         f"(their errors are in {out / 'trials.csv'})")
+        else:
+            lines.append(f"best trial {best['trial_id']}: {best['objective']} = "
+                         f"{best['score']:.4f}")
         for k, v in sorted(best["values"].items()):
             lines.append(f"  {k} = {v}")
     if (out / "pareto.csv").is_file():

@@ -155,6 +155,7 @@ def cmd_train(args) -> int:
                              "machine; --coordinator/--num-processes/--process-id "
                              "(or their environment variables) run one process of "
                              "a job started elsewhere. Use one or the other.")
+        distributed.check_job(args.processes, config.batch_size)
         distributed.launch(_without(args.argv, "--processes"), args.processes)
         return 0
     group = distributed.process_group(*given)
@@ -354,6 +355,7 @@ def cmd_export(args) -> int:
     from zoo import export, inference
     # Formats, packages and backend are checked before the model is loaded.
     formats = export.check_formats(args.formats, keras.backend.backend())
+    export.check_tolerance(args.tolerance)
     model = inference.load_keras(args.model)
     batch = None
     if args.dataset:
@@ -458,6 +460,7 @@ def _compress_parser(sub):
 # Where a distributed search's processes run: the chief's own options, not
 # passed on to the processes it starts.
 _PLACEMENT = ("workers", "chief_host", "chief_port", "timeout")
+_DEFAULT_CHIEF_HOST = "127.0.0.1"
 
 
 def _argv_for(parser, args, skip=()):
@@ -497,33 +500,36 @@ def cmd_tune(args) -> int:
     if args.workers is not None and args.trials_per_process is not None:
         raise UsageError("--trials-per-process is for local searches; with "
                          "--workers each worker is its own process already.")
+    placed = [f"--{n.replace('_', '-')}" for n in _PLACEMENT[1:]
+              if getattr(args, n) not in (None, _DEFAULT_CHIEF_HOST)]
+    if args.workers is None and placed:
+        raise UsageError(f"{', '.join(placed)} only apply to a distributed search "
+                         "and would have no effect here: add --workers N, or drop "
+                         "them.")
+    kwargs = dict(tuner=args.tuner,
+                  max_trials=args.max_trials, epochs=args.epochs,
+                  trial_steps=args.trial_steps, folds=args.folds,
+                  objective=args.objective, out=args.out, seed=args.seed,
+                  space=args.space, data_dir=args.data_dir,
+                  image_size=args.image_size, prune=not args.no_pruning,
+                  limit=args.limit, verbose=2 if args.verbose else 0,
+                  trials_per_process=args.trials_per_process,
+                  retrain=not args.no_retrain, final_epochs=args.final_epochs,
+                  final_steps=args.final_steps, final_augment=args.final_augment,
+                  compare_default=not args.no_compare_default)
     if args.workers is not None:
         from tuning import distributed
-        from tuning.search import check_tuner, parse_objectives
-        from zoo import data as data_lib
-        check_tuner(args.tuner)
-        parse_objectives(args.objective)
-        tuning.spaces.resolve_space(args.name, args.space)
-        data_lib.check_source(args.dataset, args.data_dir)
+        from tuning.search import check_arguments
+        check_arguments(args.name, args.dataset, **kwargs)
         argv = [args.command, *_argv_for(args.parser, args, skip=_PLACEMENT)]
         info = distributed.run(argv, workers=args.workers, out=args.out,
                                host=args.chief_host, port=args.chief_port,
-                               timeout=args.timeout)
+                               timeout=3600 if args.timeout is None else args.timeout)
         print(f"distributed search finished in {info['wall_time_s']:.0f} s "
               f"(worker restarts: {sum(info['restarts'].values())})")
         print(tuning.report(args.out))
         return 0
-    result = tuning.search(args.name, args.dataset, tuner=args.tuner,
-                           max_trials=args.max_trials, epochs=args.epochs,
-                           trial_steps=args.trial_steps, folds=args.folds,
-                           objective=args.objective, out=args.out, seed=args.seed,
-                           space=args.space, data_dir=args.data_dir,
-                           image_size=args.image_size, prune=not args.no_pruning,
-                           limit=args.limit, verbose=2 if args.verbose else 0,
-                           trials_per_process=args.trials_per_process,
-                           retrain=not args.no_retrain, final_epochs=args.final_epochs,
-                           final_steps=args.final_steps, final_augment=args.final_augment,
-                           compare_default=not args.no_compare_default)
+    result = tuning.search(args.name, args.dataset, **kwargs)
     if result:
         print(tuning.report(args.out))
     return 0
@@ -591,12 +597,13 @@ def _tune_process_args(p):
                         "trained model)")
     p.add_argument("--workers", type=int,
                    help="run a chief and N workers on this host (keras-tuner gRPC)")
-    p.add_argument("--chief-host", default="127.0.0.1",
+    p.add_argument("--chief-host", default=_DEFAULT_CHIEF_HOST,
                    help="address the chief binds to (default 127.0.0.1); for "
                         "several hosts set KERASTUNER_TUNER_ID/ORACLE_IP/ORACLE_PORT")
     p.add_argument("--chief-port", type=int, help="default: a free port")
-    p.add_argument("--timeout", type=int, default=3600,
-                   help="seconds before a distributed search is stopped")
+    p.add_argument("--timeout", type=int,
+                   help="seconds before a distributed search is stopped "
+                        "(default 3600)")
 
 
 def cmd_demo(args) -> int:

@@ -599,7 +599,7 @@ def _check_fold(fold):
     _check_part(fold, "fold", "(i, k) with k >= 2 and 0 <= i < k", 2)
 
 
-def _check_shard(shard, batch_size):
+def check_shard(shard, batch_size):
     _check_part(shard, "shard", "(i, n) with 0 <= i < n", 1)
     if shard is None:
         return
@@ -628,7 +628,7 @@ def _check_arguments(source, data_dir, mode, batch_size, validation_split, chann
         raise DataError(f"image_size must be a positive int or (h, w); got {image_size!r}.")
     augment_lib.resolve(augment, **(augment_knobs or {}))
     _check_fold(fold)
-    _check_shard(shard, batch_size)
+    check_shard(shard, batch_size)
     if limit is not None:
         check_positive_int(limit, "limit", DataError)
     return source, image_size

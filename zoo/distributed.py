@@ -176,6 +176,16 @@ def free_port(host="127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def check_job(n, batch_size) -> None:
+    """The launcher's checks, before any process starts: a process count
+    and a global batch that splits evenly over the processes (the same
+    check each process makes, zoo.data.check_shard)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InputError(f"--processes must be an integer >= 1; got {n!r}.")
+    from zoo import data as data_lib
+    data_lib.check_shard((0, n), batch_size)
+
+
 def launch(argv, n, *, poll_s=0.5, grace_s=10) -> None:
     """Runs `zoo ARGV` as an n-process job on this machine (coordinator on
     127.0.0.1) and waits. Process 0 prints to this terminal; the others'

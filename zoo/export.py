@@ -35,6 +35,16 @@ class ExportError(InputError):
     """A format that cannot be exported here (backend, missing package)."""
 
 
+def check_tolerance(tolerance) -> float:
+    """A finite number >= 0: the largest output difference a format may show."""
+    import numbers
+    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) \
+            or not math.isfinite(tolerance) or tolerance < 0:
+        raise ExportError(f"tolerance must be a number >= 0 (the largest absolute "
+                          f"output difference allowed); got {tolerance!r}.")
+    return float(tolerance)
+
+
 def check_formats(formats, backend: str) -> list:
     """The formats, checked before any work: known, their packages
     installed, and LiteRT/ONNX on the TensorFlow backend."""
@@ -119,6 +129,7 @@ def export(model, out, formats=("saved_model", "tflite"), *, batch=None,
     """
     import keras
     formats = check_formats(formats, keras.backend.backend())
+    tolerance = check_tolerance(tolerance)
     out = check_writable_dir(out)
     x = sample_batch(model, batch)
     expected = np.asarray(model.predict_on_batch(x))   # also builds the model

@@ -115,8 +115,13 @@ def run_card(path) -> dict:
         if f.is_file():
             try:
                 card[name[:-5]] = json.loads(f.read_text())
+                if not isinstance(card[name[:-5]], dict):
+                    raise ValueError("not an object")
             except ValueError:
-                continue        # a damaged card only loses its defaults
+                # Falling back would print numeric class names without a word.
+                raise InputError(f"{f} (beside the model) is damaged, so the "
+                                 "model's class names and preprocessing are unknown; "
+                                 "repair or delete it.") from None
     return card
 
 

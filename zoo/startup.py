@@ -43,13 +43,29 @@ def backend_option(argv=None):
     return None
 
 
+# The backends Keras 3 itself knows (KERAS_BACKEND); BACKENDS are the tested ones.
+KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
+
+
 def apply_backend_option():
     """On the command line, `--backend NAME` sets KERAS_BACKEND before Keras
     is imported (it wins over the environment variable). An unknown name is
-    left to the argument parser, which names the choices."""
+    left to the argument parser, which names the choices. An unknown
+    KERAS_BACKEND is refused here, by name, instead of Keras' import
+    traceback: on the command line as a usage error (exit 2), in Python as
+    an InputError."""
     name = backend_option() if running_command_line() else None
     if name in BACKENDS:
         os.environ["KERAS_BACKEND"] = name
+    wanted = os.environ.get("KERAS_BACKEND")
+    if wanted and wanted not in KERAS_BACKENDS and "keras" not in sys.modules:
+        message = (f"KERAS_BACKEND={wanted!r} is not a Keras backend; set it to "
+                   f"{' or '.join(BACKENDS)} (the tested ones), or unset it.")
+        if running_command_line():
+            print(f"zoo: error: {message}", file=sys.stderr)
+            sys.exit(2)
+        from zoo.errors import InputError
+        raise InputError(message)
 
 
 def quiet() -> bool:

@@ -334,8 +334,13 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         if self.meta.is_file() and self.path.is_file():
             try:
                 self.best = float(json.loads(self.meta.read_text())["value"])
-            except (ValueError, KeyError):
-                self.best = -math.inf
+            except (ValueError, KeyError, TypeError):
+                # Starting from -inf would let a worse epoch replace best.keras.
+                raise InputError(
+                    f"{self.meta} is damaged, so the score of {self.path.name} is "
+                    f"unknown and resuming could replace it with a worse epoch. "
+                    f"Repair it ({{\"value\": <{monitor}>}}), delete both files to "
+                    "keep only later epochs, or pass --overwrite.") from None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -524,9 +529,14 @@ def _prepare_out(out: Path, config: TrainConfig, overwrite: bool):
     if saved.exists() and not metrics.exists() and not overwrite:
         try:
             previous = json.loads(saved.read_text())
+            if not isinstance(previous, dict):
+                raise ValueError(type(previous).__name__)
         except ValueError:
-            previous = None
-        if previous is not None and _comparable(previous) != _comparable(config.to_dict()):
+            raise InputError(f"{saved} is damaged, so the unfinished run in {out} "
+                             "cannot be checked against this configuration and is "
+                             "not resumed. Pass --overwrite to start again, or "
+                             "choose another --out.") from None
+        if _comparable(previous) != _comparable(config.to_dict()):
             changed = sorted(k for k in _comparable(config.to_dict())
                              if previous.get(k) != config.to_dict().get(k))
             raise InputError(f"{out} holds an unfinished run with a different "
