@@ -140,7 +140,7 @@ def test_damaged_run_card_is_refused(tmp_path):
     from zoo import inference
     from zoo.errors import InputError
     (tmp_path / "metrics.json").write_text('{"dataset": {"class_names": ["cat", ')
-    with pytest.raises(InputError, match=r"metrics.json .beside the model. is damaged"):
+    with pytest.raises(InputError, match=r"metrics.json \(beside the model\) is damaged"):
         inference.class_names(tmp_path / "m.keras", 2)
     (tmp_path / "metrics.json").write_text('{"dataset": {"class_names": ["cat", "dog"]}}')
     assert inference.class_names(tmp_path / "m.keras", 2) == ["cat", "dog"]

@@ -400,7 +400,7 @@ def test_folder_limit_is_honoured(tmp_path, rng):
 def test_undecodable_image_is_named(tmp_path, rng):
     _class_folders(tmp_path, ("cat", "dog"), rng)
     (tmp_path / "dog" / "broken.png").write_bytes(b"not an image at all")
-    with pytest.raises(DataError, match=r"broken\.png is not a PNG"):
+    with pytest.raises(DataError, match=r"broken\.png is not a PNG, JPEG, BMP or GIF"):
         data_lib.load(f"folder:{tmp_path}", batch_size=4)
     # A real PNG header with a damaged body is named when it is decoded.
     good = (tmp_path / "dog" / "0.png").read_bytes()

@@ -77,7 +77,37 @@ def files(tmp_path_factory):
     for name, space in spaces.items():
         (root / name).write_text(json.dumps(space))
     (root / "space_not_json.json").write_text("optimizer: [adam")
+    _bad_data(root)
     return root
+
+
+def _bad_data(root):
+    """The data placeholders: folders and .npz files with one problem each."""
+    for split, classes in (("train", ("cat", "dog")), ("test", ("cat", "dog", "eel"))):
+        for label in classes:
+            (root / "mismatched" / split / label).mkdir(parents=True)
+            for i in range(3):
+                Image.new("RGB", (8, 8)).save(root / "mismatched" / split / label / f"{i}.png")
+    for label in ("cat", "dog"):
+        (root / "broken" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8)).save(root / "broken" / label / f"{i}.png")
+    (root / "broken" / "dog" / "broken.png").write_text("not an image")
+    x, y = np.zeros((6, 8, 8), np.uint8), np.arange(6) % 2
+    for name, changes in (("fractional", dict(y_train=np.array([0, 0.5, 1, 0, 1, 0]))),
+                          ("unequal", dict(y_train=np.arange(5) % 2)),
+                          ("nan", dict(x_train=np.full((6, 8, 8), np.nan, np.float32))),
+                          ("sizes", dict(x_test=np.zeros((4, 10, 10), np.uint8)))):
+        np.savez(root / f"{name}.npz", **{**dict(x_train=x, y_train=y, x_test=x[:4],
+                                                 y_test=y[:4]), **changes})
+    y = np.array([0] * 6 + [1] * 6 + [2] * 2)
+    np.savez(root / "small_class.npz", x_train=np.zeros((14, 8, 8), np.uint8),
+             y_train=y, x_test=np.zeros((4, 8, 8), np.uint8), y_test=y[:4] % 2)
+    (root / "damaged_run").mkdir()
+    (root / "damaged_run" / "config.json").write_text('{"model": "resnet20", "epo')
+    (root / "card").mkdir()
+    (root / "card" / "model.keras").write_bytes((root / "model.keras").read_bytes())
+    (root / "card" / "metrics.json").write_text('{"dataset": {"class_names": ["a", ')
 
 
 PLACEHOLDERS = {
@@ -85,6 +115,10 @@ PLACEHOLDERS = {
     "TEXT": "notes.txt", "FAKE_TFLITE": "fake.tflite", "TRUNCATED": "truncated.keras",
     "EMPTY_DIR": "empty", "FILE": "plain_file", "OTHER_DIR": "other",
     "MISSING": "does/not/exist", "NO_ARRAYS_NPZ": "noarrays.npz",
+    "MISMATCHED_FOLDER": "mismatched", "BROKEN_IMAGE_FOLDER": "broken",
+    "FRACTIONAL_NPZ": "fractional.npz", "UNEQUAL_NPZ": "unequal.npz",
+    "NAN_NPZ": "nan.npz", "SIZES_NPZ": "sizes.npz", "SMALL_CLASS_NPZ": "small_class.npz",
+    "DAMAGED_RUN": "damaged_run", "CARD_MODEL": "card/model.keras",
 }
 
 
@@ -116,19 +150,35 @@ def test_command_line_row(row, files, tmp_path, capsys):
     assert "Traceback" not in captured.err
 
 
-def _test_names(path):
+def _test_strings(path, name):
+    """The string constants of test `name` in `path` (adjacent literals
+    joined, as Python joins them), regex escapes removed."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    found = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+    if not found:
+        return None
+    return [n.value.replace("\\", "") for n in ast.walk(found[0])
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)]
 
 
 @pytest.mark.parametrize("row", PY_ROWS, ids=[r[0] for r in PY_ROWS])
-def test_python_row_names_an_existing_test(row):
+def test_python_row_test_asserts_its_message(row):
+    # Each row names a test, and that test asserts the row's message: every
+    # `quoted` phrase of "the user sees" (those with a space; a name such as
+    # `DataError` is not a message) is in the test's strings, each part of
+    # it between "…" in one string. The test itself checks the message at
+    # run time, so the table cannot drift from what users see.
     _, cells = row
     ref = _code(cells[-1])
     file, _, name = ref.partition("::")
     path = Path(__file__).resolve().parent / Path(file).name
     assert path.is_file(), ref
-    assert name in _test_names(path), ref
+    strings = _test_strings(path, name)
+    assert strings is not None, ref
+    phrases = [p for p in re.findall(r"`([^`]*)`", cells[-2]) if " " in p]
+    for phrase in phrases:
+        for part in filter(None, (p.strip() for p in phrase.split("…"))):
+            assert any(part in s for s in strings), (ref, part)
 
 
 # Faults that the tables cannot express.
@@ -220,6 +270,22 @@ def test_unicode_and_spaces_in_paths(files, tmp_path, capsys):
     assert cli.main(["export", str(folder / "mon modèle.keras"), "--out",
                      str(folder / "sortie é"), "--formats", "tflite"]) == 0
     assert (folder / "sortie é" / "model.tflite").read_bytes()[4:8] == b"TFL3"
+
+
+@pytest.mark.parametrize("argv", [["-m", "zoo.cli", "list"], ["-c", "import zoo"]],
+                         ids=["command", "import"])
+def test_unknown_keras_backend_is_named(argv):
+    # Keras' own message was a traceback: "Unable to import backend : foo".
+    import subprocess
+    import sys
+    from conftest import subprocess_env
+    done = subprocess.run([sys.executable, *argv], capture_output=True, text=True,
+                          env=subprocess_env(KERAS_BACKEND="foo"), timeout=120)
+    assert "KERAS_BACKEND='foo' is not a Keras backend" in done.stderr
+    if argv[0] == "-m":
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+    else:
+        assert "InputError" in done.stderr
 
 
 def test_lambda_models_are_refused(tmp_path):

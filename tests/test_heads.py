@@ -42,7 +42,8 @@ def test_loss_fits_the_output():
 
 
 def test_other_output_activations_are_refused():
-    with pytest.raises(InputError, match="sigmoid.*softmax.*or logits"):
+    with pytest.raises(InputError, match="sigmoid; training, fine-tuning and compression need class "
+                                         r"probabilities \(softmax\) or logits"):
         heads.from_logits(_cnn(keras.layers.Dense(3, activation="sigmoid")))
 
 

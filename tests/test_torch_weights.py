@@ -124,7 +124,7 @@ def test_pth_without_torch_says_how(tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_torch)
     (tmp_path / "r18.pth").write_bytes(b"\x80\x04not a real checkpoint")
-    with pytest.raises(WeightsError, match="needs torch .pip install torch.*safetensors"):
+    with pytest.raises(WeightsError, match=r"needs torch \(pip install torch\).*safetensors"):
         zoo.create_model("resnet18", weights=tmp_path / "r18.pth", num_classes=10)
 
 
