@@ -1,6 +1,8 @@
 """Makes the torchvision parity fixtures in tests/data/torchvision/.
 
     python benchmarks/torchvision_reference.py      # needs torch + torchvision
+    python benchmarks/torchvision_reference.py --pth-fixtures   # needs torch
+
 
 For each model it writes the state dict's keys and shapes (`NAME.json`) and
 torchvision's logits on a fixed input (`NAME_logits.npy`). The weights are
@@ -64,7 +66,33 @@ def reference_input(size, seed=1) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((2, size, size, 3)).astype(np.float32)
 
 
+def pth_fixtures():
+    """Small files written by torch.save for the `.pth` reading path
+    (tests/test_torch_weights.py reads them with torch when it is installed):
+    a training checkpoint of a DataParallel model (its state dict under
+    "state_dict", "module."-prefixed keys, float16, bfloat16 and int64
+    tensors) with the arrays it must read as (`pth_checkpoint.npz`), and a
+    file holding a list of tensors instead of a state dict."""
+    import torch
+    rng = np.random.default_rng(0)
+    arrays = {"conv1.weight": rng.standard_normal((4, 3, 3, 3)).astype(np.float16),
+              "bn1.running_var": rng.uniform(0.5, 1.5, 4).astype(np.float32),
+              "bn1.num_batches_tracked": np.array(7, np.int64),
+              "fc.bias": rng.standard_normal(10).astype(np.float32)}
+    state = {f"module.{k}": torch.from_numpy(v) for k, v in arrays.items()}
+    state["module.fc.bias"] = state["module.fc.bias"].to(torch.bfloat16)
+    expected = {k: v.detach().float().numpy() if v.is_floating_point() else v.numpy()
+                for k, v in ((k[len("module."):], v) for k, v in state.items())}
+    torch.save({"state_dict": state, "epoch": 3}, OUT / "pth_checkpoint.pth")
+    np.savez(OUT / "pth_checkpoint.npz", **expected)
+    torch.save([torch.zeros(2)], OUT / "pth_list.pth")
+    print(f"torch {torch.__version__}: wrote pth_checkpoint.pth (+ .npz) and pth_list.pth")
+    return 0
+
+
 def main():
+    if "--pth-fixtures" in sys.argv[1:]:
+        return pth_fixtures()
     import torch
     import torchvision
     OUT.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,9 @@ from conftest import one_per_family
 from zoo import data as data_lib
 from zoo.errors import InputError
 
-tfmot = pytest.importorskip("tensorflow_model_optimization")
+# Installed with the package: a missing TF-MOT fails the run instead of
+# skipping these tests without a word.
+import tensorflow_model_optimization as tfmot  # noqa: E402
 
 from compression import bridge, cluster as cluster_lib, prune as prune_lib  # noqa: E402
 from compression import quantize as quant  # noqa: E402
@@ -469,7 +471,7 @@ def test_cli_compress_end_to_end(small_model, tmp_path):
     small_model.save(tmp_path / "model.keras")
     result = subprocess.run(
         [sys.executable, "-m", "zoo.cli", "compress", str(tmp_path / "model.keras"),
-         "--dataset", "digits", "--prune", "0.5", "--structure", "2:4",
+         "--dataset", "digits", "--structure", "2:4",
          "--quantize", "dynamic", "--epochs", "1", "--latency-runs", "5",
          "--out", str(tmp_path / "out")],
         capture_output=True, text=True, timeout=600)
@@ -506,11 +508,28 @@ def test_pruning_and_int8_on_other_families(name, tmp_path):
     options = {"width_multiplier": float(width)} if width else {}
     model = (_grouped_conv_model(data.info.image_shape) if name.startswith("grouped")
              else zoo.create_model(name, input_shape=data.info.image_shape, **options))
+    # Trained until BatchNormalization's moving statistics fit the data:
+    # only then do the outputs depend on the image in inference mode.
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data.train.repeat(), epochs=1, steps_per_epoch=150, verbose=0)
     pruned, info = prune_lib.prune(model, data, sparsity=0.6, epochs=1)
     assert info["layers"] and all(abs(s - 0.6) < 0.01 for s in info["layers"].values())
     blob = quant.convert(pruned, "int8", data=data, samples=16)
-    from compression.report import keras_accuracy
-    assert abs(_tflite_accuracy(blob, data, tmp_path) - keras_accuracy(pruned, data)) <= 0.1
+    # Image by image, not accuracy against accuracy: an untrained model near
+    # chance, or an int8 file with a constant output, would pass that.
+    from zoo.inference import TFLiteModel
+    (tmp_path / "m.tflite").write_bytes(blob)
+    x = np.concatenate([np.asarray(b) for b, _ in data.test])[:64]
+    keras_out = np.asarray(pruned.predict(x, verbose=0))
+    lite_out = np.asarray(TFLiteModel(tmp_path / "m.tflite").predict(x))
+    assert np.isfinite(lite_out).all()
+    for out in (keras_out, lite_out):                  # the outputs vary by image
+        assert out.std(axis=0).max() > 1e-3
+    assert np.abs(lite_out - keras_out).mean() <= 0.02
+    # Top-1 agreement on a briefly trained model (close runners-up flip):
+    # MobileNetV2 0.77, the others higher; a constant output agrees far less.
+    agree = (lite_out.argmax(-1) == keras_out.argmax(-1)).mean()
+    assert agree >= 0.7, agree
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from zoo import data as data_lib
 from zoo import distributed
 from zoo.errors import InputError
 
-pytest.importorskip("jax")
+import jax  # noqa: E402,F401  (required by the test extra: missing fails)
 ZOO = [sys.executable, "-m", "zoo.cli"]
 TINY = ["train", "resnet20", "--dataset", "digits", "--image-size", "16",
         "--limit", "256", "--seed", "3"]
@@ -168,19 +168,52 @@ def _job(tmp_path, out, n=2, extra=()):
             for i in range(n)]
 
 
+# Runs `zoo ARGS` with a Python audit hook that lists every file the process
+# opens for writing, creates, renames or removes under a folder: what
+# Python-level code (model.keras, JSON, CSV, plots, atomic renames) writes.
+AUDITED_ZOO = """
+import os, runpy, sys
+log, root = open(sys.argv[1], "w"), os.path.realpath(sys.argv[2])
+WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND
+def hook(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        mode, flags = args[1], args[2] or 0
+        if not ((mode and any(c in str(mode) for c in "wax+")) or flags & WRITE):
+            return
+    elif event not in ("os.rename", "os.replace", "os.remove", "os.mkdir"):
+        return
+    path = os.path.realpath(os.fsdecode(args[0]))
+    if path.startswith(root):
+        log.write(event + " " + path + "\\n")
+        log.flush()
+sys.addaudithook(hook)
+sys.argv = ["zoo", *sys.argv[3:]]
+runpy.run_module("zoo.cli", run_name="__main__", alter_sys=True)
+"""
+
+
 @pytest.mark.slow
 def test_two_processes_end_equal_and_match_one_process(tmp_path):
     env = subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    (tmp_path / "audited.py").write_text(AUDITED_ZOO)
+    out = tmp_path / "two"
+    jobs = [[sys.executable, str(tmp_path / "audited.py"), str(tmp_path / f"writes{i}"),
+             str(out), *argv[len(ZOO):]] for i, argv in enumerate(_job(tmp_path, out))]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env) for argv in _job(tmp_path, tmp_path / "two")]
+                              text=True, env=env) for argv in jobs]
     outputs = [p.communicate(timeout=900) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
     digests = [re.search(r"process \d/2: weights sha256 (\w+)", out).group(1)
                for out, _ in outputs]
     assert digests[0] == digests[1]
-    # Only process 0 wrote outputs; they are complete.
+    # Only process 0 wrote outputs (process 1 wrote nothing into --out, by
+    # the audit hook); they are complete.
     assert (tmp_path / "two" / "model.keras").is_file()
+    chief = (tmp_path / "writes0").read_text()
+    # The hook sees the chief's atomic writes (".model.<random>.keras", …).
+    assert "/.model." in chief and "/.metrics." in chief and "backup" in chief
+    assert (tmp_path / "writes1").read_text() == ""
     # The same global batch (64) and data order in one process.
     result = zoo(*TINY, "--epochs", "2", "--out", tmp_path / "one")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -5,6 +5,7 @@ benchmarks/torchvision_reference.py; the weights are regenerated here from
 the same seeded generator, so neither torch nor the network is needed.
 """
 
+import importlib.util
 import json
 import runpy
 from pathlib import Path
@@ -151,3 +152,41 @@ def test_convert_weights_command(tmp_path):
     assert np.abs(logits - expected).max() / np.abs(expected).max() <= 1e-4
     assert main(["convert-weights", str(path), "--model", "alexnet",
                  "--out", str(tmp_path / "x.h5")]) == 2
+
+
+# The `.pth` path needs torch (torch.load(weights_only=True): no pickle of
+# our own). torch is not a test dependency (5.5 GB of wheels): without it
+# these tests are skipped, and pytest's summary line counts them.
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed "
+                                 "(pip install torch to run the .pth reading tests)")
+
+
+@needs_torch
+def test_pth_checkpoint_written_by_torch_is_read_as_saved():
+    # Made by torch.save (benchmarks/torchvision_reference.py --pth-fixtures):
+    # a DataParallel training checkpoint with float16, bfloat16 and int64.
+    state = torch_weights.read_state_dict(DATA / "pth_checkpoint.pth")
+    expected = np.load(DATA / "pth_checkpoint.npz")
+    assert sorted(state) == sorted(expected.files)        # wrapper and prefix gone
+    for key in expected.files:
+        assert state[key].dtype == expected[key].dtype, key
+        np.testing.assert_array_equal(state[key], expected[key])
+    with pytest.raises(WeightsError, match="holds a list, not a state dict"):
+        torch_weights.read_state_dict(DATA / "pth_list.pth")
+
+
+@needs_torch
+def test_pth_file_loads_like_the_safetensors_file(tmp_path):
+    import torch
+    path, meta = reference_file(tmp_path, "resnet18")
+    state = REFERENCE["seeded_state_dict"](meta["keys"])
+    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, tmp_path / "r18.pth")
+    size = meta["input_size"]
+    logits = [np.asarray(zoo.create_model("resnet18", weights=p, input_shape=(size, size, 3),
+                                          classifier_activation=None)(
+        REFERENCE["reference_input"](size), training=False))
+        for p in (path, tmp_path / "r18.pth")]
+    expected = np.load(DATA / "resnet18_logits.npy")
+    np.testing.assert_array_equal(logits[1], logits[0])
+    assert np.abs(logits[1] - expected).max() <= 1e-4 * np.abs(expected).max()

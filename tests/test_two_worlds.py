@@ -17,7 +17,7 @@ FAMILIES = one_per_family()
 
 @pytest.mark.parametrize("name", ONE_PER_LAYOUT)
 def test_tf_keras_twin_has_same_weights_and_outputs(name, rng):
-    tf_keras = pytest.importorskip("tf_keras")
+    import tf_keras
     size = 71 if name == "xception" else 32
     entry, options = factory.validate(name, num_classes=5,
                                       input_shape=(size, size, 3),
@@ -79,7 +79,7 @@ def test_same_weights_same_outputs_and_training_step_under_tf_and_jax(tmp_path, 
     # the same state computes the same loss (<= 1e-4; BatchNormalization in
     # training mode, with batch statistics). What the step then changes is
     # compared in docs/distributed.md ("Backends").
-    pytest.importorskip("jax")
+    import jax  # noqa: F401  (a required test dependency: missing fails, not skips)
     import zoo
     arrays = {}
     for name in FAMILIES:

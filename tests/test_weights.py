@@ -15,7 +15,7 @@ from conftest import subprocess_env
 from zoo import registry, transfer, weights as weights_lib
 from zoo.weights import WeightsError
 
-tf_keras = pytest.importorskip("tf_keras")
+import tf_keras  # noqa: E402  (installed with the package: missing fails)
 
 KA_CASES = {
     # zoo name: (tf_keras builder, keras.applications builder, input size)
@@ -371,7 +371,15 @@ def test_fine_tune_improves_on_a_small_dataset(digits28):
     model = _checkpoint_model(digits28)
     result = zoo.fine_tune(model, digits28.train, digits28.val, steps=64,
                            unfreeze_stages=1)
-    assert result["best_val_accuracy"] >= result["summary"]["probe"]["val_accuracy"]
+    # The probe is the floor (best >= probe holds by construction): phase 2
+    # must beat it clearly (measured 0.79 -> 0.94), and the model returned
+    # must be the one that scored it.
+    probe = result["summary"]["probe"]["val_accuracy"]
+    assert result["kept"] == "fine_tune"
+    assert result["best_val_accuracy"] >= probe + 0.05, (probe, result)
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert abs(model.evaluate(digits28.val, verbose=0)[1]
+               - result["best_val_accuracy"]) < 1e-6
     assert np.isfinite(result["history"]["loss"]).all()
     # The stem is in no unfrozen stage: it never moved.
     np.testing.assert_array_equal(
