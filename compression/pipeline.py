@@ -72,7 +72,7 @@ def _check(preset, prune, structure, clusters, init, quantize, steps, epochs,
                else opts.check_distribution(chosen["distribution"]),
                "structure": chosen["structure"],
                "clusters": opts.check_clusters(chosen["clusters"]),
-               "init": opts.check_init(init),
+               "init": opts.check_init("kmeans++" if init is None else init),
                "quantize": opts.check_quantize(chosen["quantize"]),
                "steps": steps, "epochs": epochs, "passes": chosen["passes"], "io": io,
                "learning_rate": opts.check_learning_rate(
@@ -88,7 +88,34 @@ def _check(preset, prune, structure, clusters, init, quantize, steps, epochs,
     opts.check_epochs(latency_runs, "latency_runs")
     if io not in ("float", "int8"):
         raise CompressionError(f"io must be 'float' or 'int8'; got {io!r}.")
+    _check_effect(options, init=init, steps=steps, epochs=epochs,
+                  learning_rate=learning_rate, io=io)
     return options
+
+
+def _check_effect(options, *, init, steps, epochs, learning_rate, io):
+    """Options that would have no effect in this run are refused
+    (docs/errors.md): a fine-tuning budget or rate when nothing is
+    fine-tuned, centroids without clustering, int8 input/output without
+    integer quantization."""
+    trains = any(options[k] is not None for k in ("prune", "structure", "clusters")) \
+        or options["quantize"] == "qat"
+    given = [f"{name}={value!r}" for name, value in
+             (("steps", steps), ("epochs", epochs), ("learning_rate", learning_rate))
+             if value is not None]
+    if given and not trains:
+        raise CompressionError(
+            f"{', '.join(given)} would have no effect: they set the fine-tuning of "
+            "pruning, clustering and QAT, and this run fine-tunes nothing (quantize "
+            f"{options['quantize']!r} after no training step). Drop them, or add "
+            "prune, structure, clusters or quantize='qat'.")
+    if init is not None and options["clusters"] is None:
+        raise CompressionError(f"init={init!r} chooses clustering's centroids and "
+                               "would have no effect without clusters (--cluster K).")
+    if io == "int8" and options["quantize"] not in ("int8", "qat"):
+        raise CompressionError(f"io='int8' would have no effect with quantize "
+                               f"{options['quantize']!r}: int8 inputs and outputs "
+                               "need integer quantization (int8 or qat).")
 
 
 class _Run:
@@ -167,7 +194,7 @@ def _deliver(run, model, data, verbose) -> bytes:
 
 
 def compress(model, data, *, out, preset=None, prune=None, structure=None,
-             clusters=None, init="kmeans++", quantize="auto", steps=None, epochs=None,
+             clusters=None, init=None, quantize="auto", steps=None, epochs=None,
              learning_rate=None, io="float", data_dir=None, latency_runs=50,
              eval_limit=None, distribution=None, verbose=0):
     """Compresses a Keras 3 model (a zoo model or a user's CNN) and writes the

@@ -430,6 +430,10 @@ def test_pareto_front_of_variants():
     (dict(structure="2:4", distribution="erk"), "has no effect with structure"),
     (dict(distribution="erk"), "has no effect: nothing is pruned"),
     (dict(preset="fast", distribution="erk"), "nothing is pruned in the fast preset"),
+    (dict(preset="fast", steps=100), "steps=100 would have no effect"),
+    (dict(quantize="int8", learning_rate=1e-3), "fine-tunes nothing"),
+    (dict(prune=0.5, init="linear"), "without clusters"),
+    (dict(prune=0.5, quantize="dynamic", io="int8"), "io='int8' would have no effect"),
 ])
 def test_bad_options_fail_before_work(kwargs, message, tmp_path):
     with pytest.raises(CompressionError, match=message):
@@ -615,12 +619,16 @@ def test_random_options_give_compression_error_or_pass(prune, structure, cluster
                                 and not isinstance(prune, bool) and 0 < prune < 1))
              and _valid_structure(structure)
              and (prune is None or structure is None)
+             and clusters is not None            # `init` is always given
+             and (prune is not None or structure is not None or clusters is not None
+                  or quantize == "qat")          # `epochs` is always given
              and (clusters is None or (isinstance(clusters, int)
                                        and not isinstance(clusters, bool) and clusters >= 2))
              and init in ("kmeans++", "linear", "density", "random")
              and quantize in (None, "int8", "qat", "dynamic", "float16")
              and isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1
-             and io in ("float", "int8"))
+             and io in ("float", "int8")
+             and (io == "float" or quantize in ("int8", "qat")))
     out = Path(tempfile.mkdtemp()) / "out"
     with pytest.raises(ValueError) as err:
         compress(out.parent / "missing.keras", "digits", out=out, prune=prune,

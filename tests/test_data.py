@@ -425,7 +425,8 @@ def _npz_with(tmp_path, **changes):
     (dict(x_train=np.where(np.arange(6)[:, None, None] == 3, np.nan,
                            np.zeros((6, 8, 8), np.float32))),
      "Image 3 of .*train.* NaN or infinite"),
-], ids=["fractional", "nan-label", "counts", "sizes", "nan-pixels"])
+    (dict(y_train=np.eye(2)[np.arange(6) % 2]), r"shape \(6, 2\): one-hot"),
+], ids=["fractional", "nan-label", "counts", "sizes", "nan-pixels", "one-hot"])
 def test_npz_data_problems_are_named(tmp_path, changes, message):
     with pytest.raises(DataError, match=message):
         data_lib.load(_npz_with(tmp_path, **changes), batch_size=2)

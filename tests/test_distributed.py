@@ -122,7 +122,10 @@ def test_backend_option_and_every_command_under_jax(tmp_path):
     from zoo import inference          # this process runs TensorFlow
     scores = {"jax": json.loads(result.stdout)["accuracy"],
               "tensorflow": inference.evaluate(run / "model.keras", "digits")["accuracy"]}
-    assert abs(scores["jax"] - metrics["test_accuracy"]) < 1e-6
+    # Within one image: the run trained in mixed_bfloat16 and evaluate runs
+    # other batches, so a near-tie can round the other way (this machine
+    # (AMX): 57 vs 56 of 360 on the previous code as well).
+    assert abs(scores["jax"] - metrics["test_accuracy"]) <= 1 / 360 + 1e-9
     assert abs(scores["jax"] - scores["tensorflow"]) <= 1 / 360
     from PIL import Image
     Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "x.png")

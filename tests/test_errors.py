@@ -97,7 +97,8 @@ def _bad_data(root):
     for name, changes in (("fractional", dict(y_train=np.array([0, 0.5, 1, 0, 1, 0]))),
                           ("unequal", dict(y_train=np.arange(5) % 2)),
                           ("nan", dict(x_train=np.full((6, 8, 8), np.nan, np.float32))),
-                          ("sizes", dict(x_test=np.zeros((4, 10, 10), np.uint8)))):
+                          ("sizes", dict(x_test=np.zeros((4, 10, 10), np.uint8))),
+                          ("one_hot", dict(y_train=np.eye(2)[y]))):
         np.savez(root / f"{name}.npz", **{**dict(x_train=x, y_train=y, x_test=x[:4],
                                                  y_test=y[:4]), **changes})
     y = np.array([0] * 6 + [1] * 6 + [2] * 2)
@@ -119,6 +120,7 @@ PLACEHOLDERS = {
     "FRACTIONAL_NPZ": "fractional.npz", "UNEQUAL_NPZ": "unequal.npz",
     "NAN_NPZ": "nan.npz", "SIZES_NPZ": "sizes.npz", "SMALL_CLASS_NPZ": "small_class.npz",
     "DAMAGED_RUN": "damaged_run", "CARD_MODEL": "card/model.keras",
+    "ONE_HOT_NPZ": "one_hot.npz",
 }
 
 

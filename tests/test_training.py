@@ -66,6 +66,14 @@ def test_each_schedule(name):
     ({"strategy": "multi_worker"}, "keras#20585"),
     ({"fine_tune": True}, "fine_tune needs pretrained weights"),
     ({"momentum": 1.5}, r"momentum must be in \[0, 1\)"),
+    # Knobs that would have no effect are refused (issue #28).
+    ({"momentum": 0.5}, "momentum has no effect with the adam optimizer"),
+    ({"optimizer": "sgd", "momentum": 0.5}, "momentum has no effect with the sgd"),
+    ({"optimizer": "momentum", "beta_1": 0.8}, "beta_1 has no effect with the momentum"),
+    ({"epsilon": 0}, "epsilon must be a number > 0"),
+    ({"schedule": "cosine", "warmup_epochs": 2}, "warmup_epochs has no effect with the "
+                                                 "cosine schedule"),
+    ({"epochs": 3, "warmup_epochs": 3}, r"warmup_epochs \(3\) must be fewer"),
 ])
 def test_config_validation(changes, message):
     config = TrainConfig(**{"model": "resnet20", **changes})

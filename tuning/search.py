@@ -495,6 +495,14 @@ def _final_options(retrain, epochs, steps, augment, compare_default) -> dict:
     for value, what in ((epochs, "final_epochs"), (steps, "final_steps")):
         if value is not None:
             check_positive_int(value, what)
+    given = [name for name, value in (("final_epochs", epochs), ("final_steps", steps),
+                                      ("final_augment", augment)) if value is not None]
+    if not compare_default:
+        given.append("compare_default=False")
+    if not retrain and given:
+        raise InputError(f"{', '.join(given)} set the final retraining, which "
+                         "retrain=False (--no-retrain) skips: they would have no "
+                         "effect. Drop them or the retrain=False.")
     if epochs is not None and steps is not None:
         raise InputError("Give the final retraining's budget as final_epochs or "
                          "final_steps (--final-epochs, --final-steps), not both: "

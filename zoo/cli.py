@@ -203,11 +203,14 @@ def _train_optimization_args(p):
     p.add_argument("--lr", type=float, help="peak learning rate (default per "
                    "optimizer: 0.1 SGD family, 0.01 adagrad, 1e-3 others; 3e-3 "
                    "for Adam/AdamW with --fine-tune)")
-    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--momentum", type=float,
+                   help="momentum of the momentum and nesterov optimizers (default 0.9)")
     p.add_argument("--schedule", default="warmup_cosine",
                    help="constant | step | cosine | warmup_cosine (default "
                         "warmup_cosine)")
-    p.add_argument("--warmup-epochs", type=int, default=1)
+    p.add_argument("--warmup-epochs", type=int,
+                   help="warm-up of warmup_cosine (default: one epoch, at most a "
+                        "tenth of the run; a number given is honoured)")
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="decoupled weight decay (AdamW-style for every optimizer)")
     p.add_argument("--label-smoothing", type=float, default=0.0)
@@ -436,8 +439,9 @@ def _compress_parser(sub):
                         "same zeros in all); default: the preset's, else uniform")
     p.add_argument("--structure", metavar="M:N", help="structured sparsity, e.g. 2:4")
     p.add_argument("--cluster", type=int, metavar="K", help="weight clustering, K >= 2")
-    p.add_argument("--init", default="kmeans++",
-                   help="cluster centroids: kmeans++ | linear | density | random")
+    p.add_argument("--init",
+                   help="cluster centroids: kmeans++ (default) | linear | density | "
+                        "random")
     p.add_argument("--quantize", default="auto",
                    choices=("auto", "int8", "qat", "dynamic", "float16", "none"),
                    help="auto (default): the preset's, else int8")

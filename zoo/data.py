@@ -266,7 +266,7 @@ def _npz_arrays(path):
     if xtr.ndim != 4 or xte.ndim != 4:
         raise DataError(f"{path}: x_train/x_test must be (n, h, w[, c]) images; "
                         f"got {xtr.shape} and {xte.shape}.")
-    return xtr, ytr.reshape(-1), xte, yte.reshape(-1), names
+    return xtr, ytr, xte, yte, names     # labels checked by check_array_data
 
 
 def _digits():
@@ -379,6 +379,12 @@ def check_array_data(x_train, y_train, x_test, y_test, where):
     """Images and labels that fit each other, checked before any training:
     as many labels as images, whole-number labels, finite pixels and one
     image shape in both splits. Returns them with int64 labels."""
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[0] == len(x) and y.shape[1] > 1:
+            raise DataError(f"{where} ({split}) labels have shape {y.shape}: one-hot "
+                            "or scores, where class indices are needed; pass "
+                            "np.argmax(labels, axis=1).")
     y_train, y_test = np.asarray(y_train).reshape(-1), np.asarray(y_test).reshape(-1)
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if len(x) != len(y):

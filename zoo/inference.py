@@ -23,9 +23,7 @@ def load_keras(path, compile=False):
     need no optimizer, and compiling would restore the training optimizer's
     state only to warn that it was skipped."""
     import keras
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"Model file {str(path)!r} does not exist.")
+    path = check_file(path, "Model file", "give the .keras file inside it", ModelFileError)
     if path.suffix == ".tflite":
         raise ModelFileError(f"{path} is a LiteRT model; this command needs a "
                              ".keras file.")
@@ -44,9 +42,8 @@ class TFLiteModel:
 
     def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
-        path = Path(path)
-        if not path.is_file():
-            raise ModelFileError(f"Model file {str(path)!r} does not exist.")
+        path = check_file(path, "Model file", "give the .tflite file inside it",
+                          ModelFileError)
         from zoo.startup import native_stderr_hidden
         try:
             with native_stderr_hidden():     # LiteRT's "Created … delegate" line
@@ -200,19 +197,31 @@ def evaluate(path, source, *, data_dir=None, batch_size=128, preprocessing_mode=
             "examples": total, "model": str(path), "dataset": source}
 
 
+def check_file(path, what, folder_hint, error=InputError) -> Path:
+    """`path` as a Path when it is a file; else `error` saying whether it is
+    missing or a folder (with `folder_hint`)."""
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{what} {str(path)!r} is a folder; {folder_hint}.")
+    if not path.is_file():
+        raise error(f"{what} {str(path)!r} does not exist.")
+    return path
+
+
 def load_images(paths, shape):
     """Loads image files resized to the model's (h, w, c), values in [0, 255]."""
     import keras
     h, w, c = shape
     images = []
     for p in paths:
-        if not Path(p).is_file():
-            raise InputError(f"Image file {str(p)!r} does not exist.")
+        check_file(p, "Image file", "give image files, e.g. DIR/*.png")
         try:
             img = keras.utils.load_img(p, target_size=(h, w),
                                        color_mode="grayscale" if c == 1 else "rgb")
         except Exception as err:
-            raise InputError(f"Cannot read {p} as an image: {err}") from None
+            reason = "it is empty" if Path(p).stat().st_size == 0 else \
+                f"{type(err).__name__}: {str(err).split(' <')[0]}"
+            raise InputError(f"Cannot read {p} as an image ({reason}).") from None
         images.append(keras.utils.img_to_array(img))
     return np.stack(images)
 

@@ -38,6 +38,10 @@ from zoo.errors import InputError, ZooError, check_positive_int, did_you_mean
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "warmup_cosine")
+# The optimizer knobs of TrainConfig and the optimizers that have them.
+OPTIMIZER_KNOBS = {"momentum": ("momentum", "nesterov"), "rho": ("rmsprop",),
+                   "beta_1": ("adam", "adamw"), "beta_2": ("adam", "adamw"),
+                   "epsilon": ("rmsprop", "adam", "adamw")}
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = (None, "mirrored")
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.01,
@@ -101,8 +105,12 @@ class TrainConfig:
         lr: peak learning rate; default per optimizer (0.1 for SGD family,
             0.01 Adagrad, 1e-3 otherwise).
         schedule: constant | step (×0.1 at 50 % and 75 %) | cosine |
-            warmup_cosine (default: linear warm-up for `warmup_epochs`, at
-            most a tenth of the run, then cosine decay to 0).
+            warmup_cosine (default: linear warm-up, then cosine decay to 0).
+        warmup_epochs: warmup_cosine's warm-up; None: one epoch, at most a
+            tenth of the run; a number is honoured (fewer than the epochs).
+        momentum, rho, beta_1, beta_2, epsilon: the optimizer's own knobs
+            (None: Keras' defaults, momentum 0.9); one the optimizer does not
+            have is refused, not ignored.
         weight_decay: decoupled weight decay of the Keras optimizer.
         label_smoothing: for the cross-entropy loss.
         regularizer, dropout, drop_path, width_multiplier (MobileNets):
@@ -126,13 +134,13 @@ class TrainConfig:
     batch_size: int = 64
     optimizer: str = "adam"
     lr: float | None = None
-    momentum: float = 0.9
-    rho: float = 0.9
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    epsilon: float = 1e-7
+    momentum: float | None = None
+    rho: float | None = None
+    beta_1: float | None = None
+    beta_2: float | None = None
+    epsilon: float | None = None
     schedule: str = "warmup_cosine"
-    warmup_epochs: int = 1
+    warmup_epochs: int | None = None
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     regularizer: str | None = None
@@ -178,6 +186,33 @@ class TrainConfig:
             raise InputError(f"Unknown config key(s): {', '.join(unknown)}.")
         return cls(**d)
 
+    def _check_knobs_apply(self):
+        """An optimizer knob the chosen optimizer does not have is refused
+        (docs/errors.md: an option without effect is not ignored)."""
+        if self.epsilon is not None and (isinstance(self.epsilon, bool) or not isinstance(
+                self.epsilon, (int, float)) or not self.epsilon > 0):
+            raise InputError(f"epsilon must be a number > 0; got {self.epsilon!r}.")
+        for knob, users in OPTIMIZER_KNOBS.items():
+            if getattr(self, knob) is not None and self.optimizer not in users:
+                raise InputError(
+                    f"{knob} has no effect with the {self.optimizer} optimizer (it is a "
+                    f"knob of {', '.join(users)}); drop it or choose one of those.")
+
+    def _check_warmup(self):
+        """warmup_epochs: None (one epoch, at most a tenth of the run), or an
+        explicit number that the warmup_cosine schedule honours."""
+        w = self.warmup_epochs
+        if w is None:
+            return
+        if isinstance(w, bool) or not isinstance(w, int) or w < 0:
+            raise InputError(f"warmup_epochs must be an integer >= 0; got {w!r}.")
+        if self.schedule != "warmup_cosine":
+            raise InputError(f"warmup_epochs has no effect with the {self.schedule} "
+                             "schedule; use --schedule warmup_cosine or drop it.")
+        if self.epochs is not None and w >= self.epochs:
+            raise InputError(f"warmup_epochs ({w}) must be fewer than the run's "
+                             f"epochs ({self.epochs}).")
+
     def validate(self) -> "TrainConfig":
         """Checks every field; raises ValueError naming the bad one."""
         registry.get_entry(self.model)
@@ -196,8 +231,11 @@ class TrainConfig:
             raise InputError(f"Learning rate must be > 0; got {lr!r}.")
         for name in ("momentum", "rho", "beta_1", "beta_2", "label_smoothing"):
             v = getattr(self, name)
+            if v is None and name != "label_smoothing":
+                continue
             if not isinstance(v, (int, float)) or not 0 <= v < 1:
                 raise InputError(f"{name} must be in [0, 1); got {v!r}.")
+        self._check_knobs_apply()
         if not isinstance(self.weight_decay, (int, float)) or not self.weight_decay >= 0:
             raise InputError(f"weight_decay must be >= 0; got {self.weight_decay!r}.")
         if self.precision not in PRECISIONS:
@@ -218,10 +256,7 @@ class TrainConfig:
                              "MultiWorkerMirroredStrategy, keras#20585.)")
         if self.patience is not None:
             check_positive_int(self.patience, "patience")
-        if isinstance(self.warmup_epochs, bool) or not isinstance(
-                self.warmup_epochs, int) or self.warmup_epochs < 0:
-            raise InputError(f"warmup_epochs must be an integer >= 0; got "
-                             f"{self.warmup_epochs!r}.")
+        self._check_warmup()
         if self.limit is not None:
             check_positive_int(self.limit, "limit")
         if self.fine_tune and not self.weights:
@@ -248,8 +283,11 @@ def check_optimizer(name):
     return name
 
 
-def make_schedule(name, lr, total_steps, warmup_steps=0):
-    """A Keras learning-rate schedule (or a float for "constant")."""
+def make_schedule(name, lr, total_steps, warmup_steps=0, max_warmup=0.1):
+    """A Keras learning-rate schedule (or a float for "constant").
+
+    warmup_cosine warms up for `warmup_steps`, at most `max_warmup` of the
+    run (None: as asked, short of the whole run)."""
     schedules = keras.optimizers.schedules
     total_steps = max(1, int(total_steps))
     if name == "constant":
@@ -260,9 +298,10 @@ def make_schedule(name, lr, total_steps, warmup_steps=0):
     if name == "cosine":
         return schedules.CosineDecay(lr, decay_steps=total_steps)
     if name == "warmup_cosine":
-        # Warm-up never takes more than a tenth of the run (none in a run
-        # of fewer than 10 steps).
-        warmup_steps = min(int(warmup_steps), total_steps // 10)
+        # By default warm-up never takes more than a tenth of the run (none
+        # in a run of fewer than 10 steps).
+        cap = total_steps - 1 if max_warmup is None else int(total_steps * max_warmup)
+        warmup_steps = min(int(warmup_steps), cap)
         if warmup_steps < 1:
             return schedules.CosineDecay(lr, decay_steps=total_steps)
         return schedules.CosineDecay(0.0, decay_steps=total_steps - warmup_steps,
@@ -681,12 +720,17 @@ def _build_and_compile(config, data, verbose, prepare_model, initial_weights, sh
                       f"{config.batch_size} ({config.schedule}, peak lr "
                       f"{config.learning_rate:g})"
                       + (f", {shard[1]} processes" if shard else ""))
-        schedule = make_schedule(config.schedule, config.learning_rate,
-                                 steps * epochs, steps * config.warmup_epochs)
-        optimizer = make_optimizer(
-            config.optimizer, schedule, weight_decay=config.weight_decay,
-            momentum=config.momentum, rho=config.rho, beta_1=config.beta_1,
-            beta_2=config.beta_2, epsilon=config.epsilon)
+        explicit = config.warmup_epochs is not None
+        if explicit and config.warmup_epochs >= epochs:
+            raise InputError(f"warmup_epochs ({config.warmup_epochs}) must be fewer "
+                             f"than the run's {epochs} epochs.")
+        schedule = make_schedule(config.schedule, config.learning_rate, steps * epochs,
+                                 steps * (config.warmup_epochs if explicit else 1),
+                                 max_warmup=None if explicit else 0.1)
+        knobs = {k: getattr(config, k) for k in OPTIMIZER_KNOBS
+                 if getattr(config, k) is not None}
+        optimizer = make_optimizer(config.optimizer, schedule,
+                                   weight_decay=config.weight_decay, **knobs)
         if summary is not None:
             from zoo import transfer
             transfer.scale_backbone_lr(optimizer, model, config.backbone_lr_factor)
