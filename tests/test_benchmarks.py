@@ -56,3 +56,35 @@ def test_compression_tiny(tmp_path):
     out = bench("compression.py", "--dataset", "digits", "--limit", "96", "--epochs", "1",
                 "--recipes", "prune80_int8", "--latency-runs", "3", "--out", str(tmp_path))
     assert "| prune80_int8 |" in out
+
+
+def test_docs_name_every_benchmark_script_and_only_existing_ones():
+    # docs/benchmarks.md once listed a script that had been deleted.
+    import re
+    scripts = {p.name for p in (ROOT / "benchmarks").glob("*.py")}
+    listed = set(re.findall(r"`(\w+\.py)`", (ROOT / "docs" / "benchmarks.md").read_text(
+        encoding="utf-8").split("## ", 1)[0]))
+    assert listed == scripts, (sorted(listed - scripts), sorted(scripts - listed))
+    for doc in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        named = set(re.findall(r"benchmarks/(\w+\.py)", doc.read_text(encoding="utf-8")))
+        assert named <= scripts, (doc.name, sorted(named - scripts))
+
+
+@pytest.mark.parametrize("script,doc", [("deep_compression.py", "benchmarks.md"),
+                                        ("transfer.py", "transfer.md"),
+                                        ("search_quality.py", "tuning.md")])
+def test_doc_tables_have_the_format_their_script_prints(script, doc):
+    # These tables were once assembled by hand: other columns, another sign.
+    # The script's TABLE (the header it prints) must head a table of the doc.
+    import ast
+    tree = ast.parse((ROOT / "benchmarks" / script).read_text(encoding="utf-8"))
+    tables = [ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+              and any(getattr(t, "id", None) == "TABLE" for t in n.targets)]
+    assert len(tables) == 1, script
+    lines = (ROOT / "docs" / doc).read_text(encoding="utf-8").splitlines()
+    assert tables[0] in lines, (script, tables[0])
+    width = tables[0].count(" | ") + 1
+    rows = lines[lines.index(tables[0]) + 2:]
+    rows = rows[:next((i for i, line in enumerate(rows) if not line.startswith("|")),
+                      len(rows))]
+    assert rows and all(line.count(" | ") + 1 == width for line in rows), rows
