@@ -104,6 +104,25 @@ def aligned_schedule(total_steps: int, frequency: int | None = None,
 DEFAULT_SPARSITY = 0.8
 
 
+def _check_target(sparsity, structure, distribution, schedule):
+    """prune()'s target, checked: (m:n or None, sparsity, distribution).
+    m:n fixes the sparsity and prunes every layer alike, so a sparsity or a
+    distribution beside it is refused, not ignored."""
+    mn = check_structure(structure)
+    if mn and (sparsity is not None or distribution is not None):
+        raise CompressionError(f"structure {structure!r} fixes the sparsity at 1 - m/n "
+                               "and prunes every layer alike; sparsity and "
+                               "distribution would have no effect. Give structure "
+                               "or them.")
+    if not mn:
+        sparsity = check_sparsity(DEFAULT_SPARSITY if sparsity is None else sparsity)
+        distribution = check_distribution(distribution or "uniform")
+    if schedule not in ("polynomial", "constant"):
+        raise InputError(f"Unknown pruning schedule {schedule!r}; use polynomial "
+                         "or constant.")
+    return mn, sparsity, distribution
+
+
 def prune(model, data, *, sparsity=None, structure=None, steps=None, epochs=None,
           learning_rate=finetune.LEARNING_RATE, schedule="polynomial",
           distribution=None, layers=None, exclude=(), verbose=0):
@@ -133,18 +152,9 @@ def prune(model, data, *, sparsity=None, structure=None, steps=None, epochs=None
     Returns:
         (keras.Model, {"layers": {name: achieved sparsity}, ...})
     """
-    mn = check_structure(structure)
-    if mn and (sparsity is not None or distribution is not None):
-        raise CompressionError(f"structure {structure!r} fixes the sparsity at 1 - m/n and "
-                         "prunes every layer alike; sparsity and distribution "
-                         "would have no effect. Give structure or them.")
-    if not mn:
-        sparsity = check_sparsity(DEFAULT_SPARSITY if sparsity is None else sparsity)
-        distribution = check_distribution(distribution or "uniform")
+    mn, sparsity, distribution = _check_target(sparsity, structure, distribution,
+                                               schedule)
     total = finetune.steps_for(data, "prune", steps=steps, epochs=epochs)
-    if schedule not in ("polynomial", "constant"):
-        raise InputError(f"Unknown pruning schedule {schedule!r}; use polynomial "
-                         "or constant.")
     import tensorflow_model_optimization as tfmot
     tfk = bridge.tf_keras_module()
     twin = bridge.to_tf_keras(model)

@@ -515,7 +515,7 @@ def test_pruning_and_int8_on_other_families(name, tmp_path):
     # Trained until BatchNormalization's moving statistics fit the data:
     # only then do the outputs depend on the image in inference mode.
     model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(data.train.repeat(), epochs=1, steps_per_epoch=150, verbose=0)
+    model.fit(data.train.repeat(), epochs=1, steps_per_epoch=100, verbose=0)
     pruned, info = prune_lib.prune(model, data, sparsity=0.6, epochs=1)
     assert info["layers"] and all(abs(s - 0.6) < 0.01 for s in info["layers"].values())
     blob = quant.convert(pruned, "int8", data=data, samples=16)
