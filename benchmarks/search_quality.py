@@ -34,7 +34,7 @@ import numpy as np
 
 common = runpy.run_path(str(Path(__file__).with_name("common.py")))
 FASHION = "/usr/share/datasets/fashion-mnist"
-REFERENCE = ["--augment", "light", "--lr", "3e-3", "--min-steps", "2000"]
+REFERENCE = ["--augment", "natural", "--lr", "3e-3", "--min-steps", "2000"]
 
 
 def fashion_subset(path, per_class=100, seed=1):

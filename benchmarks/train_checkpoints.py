@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
 COMMON = ["--dataset", "fashion_mnist", "--data-dir", DATA_DIR,
           "--batch-size", "128", "--optimizer", "adam", "--schedule", "cosine",
-          "--augment", "light"]
+          "--augment", "natural"]
 RECIPES = {
     "resnet20": ["--epochs", "12", "--lr", "2e-3"],
     "mobilenet_v2_050_cifar": ["--epochs", "6", "--lr", "2e-3"],

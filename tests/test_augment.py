@@ -43,10 +43,24 @@ def test_colour_knobs_only_for_rgb():
 
 
 def test_knobs_override_presets_and_flip_respects_dataset():
-    aug = augment.build_augmenter("light", image_shape=(16, 16, 1), allow_flip=False,
+    aug = augment.build_augmenter("natural", image_shape=(16, 16, 1), allow_flip=False,
                                   rotation=0.1)
     names = [type(l).__name__ for l in aug.layers]
     assert "RandomFlip" not in names and "RandomRotation" in names
+
+
+def _layers(preset, **knobs):
+    aug = augment.build_augmenter(preset, image_shape=(16, 16, 1), **knobs)
+    return [type(l).__name__ for l in aug.layers]
+
+
+def test_light_never_flips_and_natural_does():
+    # Issue #27: `light` flipped images, which changes what digits and letters
+    # mean (benchmarks/flip.py: 0.9283 with the flip, 0.9517 without).
+    assert "RandomFlip" not in _layers("light")
+    assert "RandomTranslation" in _layers("light")
+    assert "RandomFlip" in _layers("natural") and "RandomTranslation" in _layers("natural")
+    assert "RandomFlip" in _layers("light", flip=True)      # asked for by name
 
 
 @pytest.mark.parametrize("knobs,message", [

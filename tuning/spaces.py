@@ -45,7 +45,7 @@ from zoo.training import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 from zoo.errors import InputError, require
 
 REGULARIZERS = ("none", "l1", "l2", "elastic_net")
-AUGMENTS = ("none", "light", "standard", "strong")
+AUGMENTS = ("none", "light", "natural", "standard", "strong")
 TRAINING_KNOBS = ("optimizer", "learning_rate", "momentum", "rho", "beta_1", "beta_2",
                   "epsilon", "weight_decay", "schedule", "regularizer", "l1", "l2",
                   "dropout", "label_smoothing", "augment", "batch_size")
