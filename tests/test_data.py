@@ -334,6 +334,13 @@ def test_tfds_in_memory_and_streamed(tmp_path, monkeypatch):
     np.testing.assert_array_equal(again, second)
     x, _ = next(iter(big.test))
     assert x.shape[1:] == (8, 8, 1) and float(np.max(x)) <= 1.0
+    # `limit` is honoured when streamed too (it used to be ignored, while the
+    # search still sized its budgets with it).
+    few = data_lib.load("tfds:zoo_tiny_shapes", data_dir=str(tmp_path), batch_size=16,
+                        limit=20)
+    assert few.info.num_train == 20
+    (labels,) = _labels_of_passes(few.train, 1)
+    assert len(labels) == 20
 
 
 FIRST_BATCH = """
