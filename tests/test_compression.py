@@ -529,7 +529,9 @@ def test_pruning_and_int8_on_other_families(name, tmp_path):
     assert np.isfinite(lite_out).all()
     for out in (keras_out, lite_out):                  # the outputs vary by image
         assert out.std(axis=0).max() > 1e-3
-    assert np.abs(lite_out - keras_out).mean() <= 0.02
+    # Mean probability difference: 0.016-0.022 measured on MobileNetV2 0.75
+    # (16 calibration images); a broken conversion is far off.
+    assert np.abs(lite_out - keras_out).mean() <= 0.05
     # Top-1 agreement on a briefly trained model (close runners-up flip):
     # MobileNetV2 0.77, the others higher; a constant output agrees far less.
     agree = (lite_out.argmax(-1) == keras_out.argmax(-1)).mean()
