@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from compression import bridge, finetune
-from compression.options import check_clusters, check_init
-from compression.prune import select_layers
+from . import bridge, finetune
+from .options import check_clusters, check_init
+from .prune import select_layers
 from zoo.errors import InputError
 
 _INITS = {"kmeans++": "KMEANS_PLUS_PLUS", "linear": "LINEAR",

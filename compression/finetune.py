@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from compression.options import CompressionError, check_epochs
+from .options import CompressionError, check_epochs
 from zoo.heads import sparse_loss
 
 MIN_PASSES = 2

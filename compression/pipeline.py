@@ -7,8 +7,8 @@ import json
 import time
 from pathlib import Path
 
-from compression import finetune, options as opts, presets
-from compression.options import CompressionError
+from . import finetune, options as opts, presets
+from .options import CompressionError
 from zoo.io import atomic_path, check_writable_dir, write_json
 
 PROGRESS = "progress.json"
@@ -138,7 +138,7 @@ class _Run:
     def step(self, name, variant, run, data):
         """Runs a TF-MOT step, or reloads its model when a killed run with
         the same inputs finished it; saves, records and reports it."""
-        from compression import report as rep
+        from . import report as rep
         from zoo import inference
         if name in self.finished:
             result = inference.load_keras(self.out / STEP_FILES[name])
@@ -161,14 +161,14 @@ def _train(run, model, data, verbose):
     Keras 3 model both leave."""
     o, lr = run.options, run.options["learning_rate"]
     if o["prune"] is not None or o["structure"] is not None:
-        from compression.prune import prune
+        from .prune import prune
         model = run.step("prune", "pruned", lambda: prune(
             model, data, sparsity=o["prune"],
             structure=o["structure"], distribution=o["distribution"],
             learning_rate=lr, verbose=verbose,
             **run.budget("prune", data)), data)
     if o["clusters"] is not None:
-        from compression.cluster import cluster
+        from .cluster import cluster
         model = run.step("cluster", "clustered", lambda: cluster(
             model, data, clusters=o["clusters"], init=o["init"],
             preserve_sparsity="prune" in run.details, learning_rate=lr / 10,
@@ -179,7 +179,7 @@ def _train(run, model, data, verbose):
 def _deliver(run, model, data, verbose) -> bytes:
     """The deployable LiteRT file: QAT (pruning-/cluster-preserving after
     those steps: PQAT, CQAT, PCQAT) or post-training quantization."""
-    from compression.quantize import convert, quantize_aware
+    from .quantize import convert, quantize_aware
     o = run.options
     if o["quantize"] != "qat":
         return convert(model, o["quantize"], data=data, io=o["io"])
@@ -233,7 +233,7 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
     options = _check(preset, prune, structure, clusters, init, quantize, steps,
                      epochs, learning_rate, io, latency_runs, eval_limit, distribution)
     out, start = check_writable_dir(out), time.perf_counter()
-    from compression import bridge, report as rep
+    from . import bridge, report as rep
     from zoo import inference
     model_path = model if isinstance(model, (str, Path)) else None
     model = inference.load_keras(model_path) if model_path is not None else model
@@ -242,7 +242,7 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
                dict(runs=latency_runs, limit=eval_limit))
     data = _load_data(data, model, data_dir)
     run.variants.append(rep.keras_variant("float", model, data, **run.runs))
-    from compression.quantize import convert
+    from .quantize import convert
     # The float32 LiteRT file of the model as given: the latency baseline.
     _litert(run, "float LiteRT", "float.tflite", convert(model, None), model, data)
     current = _train(run, model, data, verbose)
@@ -258,7 +258,7 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
 def _litert(run, name, file, blob, model, data):
     """Writes a LiteRT file into the run's folder and reports it (its
     sparsity and parameters are those of the Keras model it came from)."""
-    from compression import report as rep
+    from . import report as rep
     with atomic_path(run.out / file) as tmp:
         Path(tmp).write_bytes(blob)
     stats = rep.weight_stats(model)

@@ -37,8 +37,8 @@ measured on such a curve.
 
 from __future__ import annotations
 
-from compression import finetune
-from compression.options import CompressionError
+from . import finetune
+from .options import CompressionError
 
 PRESETS = {
     "deep": {"prune": 0.9, "distribution": "erk", "clusters": 8, "quantize": "int8",

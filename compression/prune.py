@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 
-from compression import bridge, finetune
-from compression.options import (CompressionError, check_distribution, check_sparsity,
+from . import bridge, finetune
+from .options import (CompressionError, check_distribution, check_sparsity,
                                  check_structure)
 from zoo.errors import InputError
 from zoo.heads import classifier_name

@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 
-from compression import bridge, finetune
-from compression.options import CompressionError, check_quantize
+from . import bridge, finetune
+from .options import CompressionError, check_quantize
 
 # Parameter-free zoo layers TF-MOT has no quantize config for; they stay in
 # float inside the QAT graph and the converter quantizes their ops.

@@ -20,7 +20,7 @@ import math
 import shutil
 from pathlib import Path
 
-from tuning import spaces
+from . import spaces
 from zoo import training
 from zoo.io import atomic_path, write_json, write_text
 

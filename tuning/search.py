@@ -24,9 +24,9 @@ import keras_tuner
 import numpy as np
 
 import zoo
-from tuning import final as final_lib
-from tuning import plan as plan_lib
-from tuning import spaces
+from . import final as final_lib
+from . import plan as plan_lib
+from . import spaces
 from zoo import data as data_lib
 from zoo import training
 from zoo.errors import InputError, check_positive_int, did_you_mean, require
@@ -546,7 +546,7 @@ def _read_best(out):
 
 
 _CHILD = ("import json, sys\n"
-          "from tuning.search import search\n"
+          f"from {__package__}.search import search\n"
           "result = search(**json.loads(sys.argv[1]))\n"
           "sys.exit(3 if result.get('budget_reached') else 0)\n")
 

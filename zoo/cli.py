@@ -400,7 +400,7 @@ def cmd_compress(args) -> int:
     converter; writes model.tflite, float.tflite, report.json, report.md
     and report.png into --out."""
     # Imported here: `zoo` itself never imports compression (or TF-MOT).
-    from compression import compress
+    from zoo.compression import compress
     report = compress(args.model, args.dataset, data_dir=args.data_dir,
                       out=args.out, preset=args.preset, prune=args.prune,
                       structure=args.structure, clusters=args.cluster, init=args.init,
@@ -495,7 +495,7 @@ def cmd_tune(args) -> int:
     (--workers) has no authentication: keep the chief on a trusted
     network."""
     # Imported here: `zoo` itself never imports tuning.
-    import tuning
+    from zoo import tuning
     if args.report:
         print(tuning.report(args.report))
         return 0
@@ -522,8 +522,8 @@ def cmd_tune(args) -> int:
                   final_steps=args.final_steps, final_augment=args.final_augment,
                   compare_default=not args.no_compare_default)
     if args.workers is not None:
-        from tuning import distributed
-        from tuning.search import check_arguments
+        from zoo.tuning import distributed
+        from zoo.tuning.search import check_arguments
         check_arguments(args.name, args.dataset, **kwargs)
         argv = [args.command, *_argv_for(args.parser, args, skip=_PLACEMENT)]
         info = distributed.run(argv, workers=args.workers, out=args.out,

@@ -89,7 +89,7 @@ def _extra_steps():
 def _tune_step(out, metrics, quick):
     """A short random search over the focused space, then the best
     configuration retrained and tested."""
-    from tuning import search
+    from zoo.tuning import search
     # The demo's own short budgets: 100-step trials, a 1,000-step final run.
     budget = dict(epochs=1, folds=1, final_epochs=1, limit=256) if quick else \
         dict(trial_steps=100, final_steps=1000)
@@ -109,7 +109,7 @@ def _tune_step(out, metrics, quick):
 
 def _compress_step(out, metrics, quick):
     """50 % pruning (300 steps) + int8 of the demo model."""
-    from compression import compress
+    from zoo.compression import compress
     report = compress(Path(out) / "train" / "model.keras", "digits",
                       out=Path(out) / "compress", prune=0.5, quantize="int8",
                       steps=20 if quick else 300, latency_runs=10 if quick else 30)

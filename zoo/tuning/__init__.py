@@ -1,0 +1,6 @@
+"""`zoo.tuning`: the `tuning` folder (see zoo/_alias.py)."""
+
+from zoo._alias import alias
+
+alias(globals(), "tuning")
+del alias
