@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import finetune, options as opts, presets
 from .options import CompressionError
-from zoo.io import atomic_path, check_writable_dir, write_json
+from zoo.io import atomic_path, check_writable_dir, save_model, write_json
 
 PROGRESS = "progress.json"
 STEP_FILES = {"prune": "pruned.keras", "cluster": "clustered.keras"}   # in order
@@ -145,8 +145,7 @@ class _Run:
             info = self.finished[name]
         else:
             result, info = run()
-            with atomic_path(self.out / STEP_FILES[name]) as tmp:
-                result.save(tmp)
+            save_model(result, self.out / STEP_FILES[name])
             self.finished[name] = info
             if self.fingerprint is not None:
                 write_json(self.out / PROGRESS, {"fingerprint": self.fingerprint,

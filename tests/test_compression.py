@@ -19,6 +19,8 @@ import zoo
 from conftest import one_per_family
 from zoo import data as data_lib
 from zoo.errors import InputError
+from zoo.inference import load_keras
+from zoo.io import save_model
 
 # Installed with the package: a missing TF-MOT fails the run instead of
 # skipping these tests without a word.
@@ -85,8 +87,8 @@ def test_bridge_reads_recorded_width_after_reload(tmp_path, rng):
     # so the width cannot be read back from the layers: it is recorded.
     model = zoo.create_model("mobilenet_v2_100", width_multiplier=0.5, num_classes=4,
                              input_shape=(32, 32, 3), model_name="tuned_best")
-    model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    save_model(model, tmp_path / "m.keras")     # the options travel in the file
+    loaded = load_keras(tmp_path / "m.keras")
     assert loaded.zoo_options["width_multiplier"] == 0.5
     assert loaded.zoo_options["model"] == "mobilenet_v2_100"
     twin = bridge.to_tf_keras(loaded)

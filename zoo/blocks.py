@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo.layers import custom_layers
 
 
 @dataclass
@@ -138,6 +137,28 @@ def conv_bn_act(ctx, x, filters, kernel_size, *, strides=1, name,
     return x
 
 
+def option_a(ctx, x, out_channels, stride, *, name):
+    """Option A of He et al. 2016 (§4.2), parameter-free: every `stride`-th
+    pixel, and the new channels as zeros (half before, half after), so the
+    CIFAR ResNets keep their published parameter counts.
+
+    Built from standard layers, so that a saved model loads where this
+    package is not installed: a 1×1 max pooling with the stride (the
+    subsampling x[:, ::s, ::s]) and one PAD of the channel axis — a
+    ZeroPadding2D told its input is channels-first pads the last two axes,
+    here width by (0, 0) and channels by the zeros. One PAD op keeps one
+    quantization scale for the shortcut, which LiteRT's int8 kernels need.
+    (Files saved before this used the equivalent custom layer
+    `zoo.layers` ShortcutA, still registered to load them.)"""
+    if stride > 1:
+        x = ctx.layers.MaxPooling2D(1, strides=stride, name=f"{name}_subsample")(x)
+    pad = out_channels - x.shape[-1]
+    if pad:
+        x = ctx.layers.ZeroPadding2D(((0, 0), (pad // 2, pad - pad // 2)),
+                                     data_format="channels_first", name=name)(x)
+    return x
+
+
 def shortcut(ctx, x, out_channels, stride, *, kind, name, use_bias=False,
              epsilon=1e-5, momentum=0.9):
     """The residual shortcut. `kind`: "identity"; "conv" (always a 1×1
@@ -148,8 +169,7 @@ def shortcut(ctx, x, out_channels, stride, *, kind, name, use_bias=False,
     if kind == "identity" or (same and kind != "conv"):
         return x
     if kind == "A":
-        ShortcutA = custom_layers(ctx.keras)["ShortcutA"]
-        return ShortcutA(out_channels, stride, name=f"{name}_0_shortcut")(x)
+        return option_a(ctx, x, out_channels, stride, name=f"{name}_0_shortcut")
     s = ctx.conv(out_channels, 1, strides=stride, use_bias=use_bias,
                  name=f"{name}_0_conv")(x)
     return ctx.bn(name=f"{name}_0_bn", epsilon=epsilon, momentum=momentum)(s)

@@ -323,10 +323,10 @@ def recorded(options: BuildOptions, entry) -> dict:
 
 @keras.saving.register_keras_serializable(package="zoo")
 class ZooModel(keras.Model):
-    """The functional model `create_model` returns: a plain functional
-    `keras.Model` that also remembers the options it was built with
-    (`zoo_options`, see `recorded`), saved in its `.keras` config and read
-    back on load. The compression bridge rebuilds a model from them."""
+    """What `create_model` returned before models became plain functional
+    ones (their options are now the attribute `zoo_options`, saved beside
+    the config by `zoo.io.save_model`): registered so that `.keras` files
+    of that time still load; nothing builds it any more."""
 
     zoo_options = None
 
@@ -371,6 +371,6 @@ def build(entry, options: BuildOptions, module=keras):
         dropout_rate=options.dropout_rate)
     if module is not keras:
         return module.Model(model_inputs, outputs, name=options.name)
-    model = ZooModel(model_inputs, outputs, name=options.name)
+    model = keras.Model(model_inputs, outputs, name=options.name)
     model.zoo_options = recorded(options, entry)
     return model

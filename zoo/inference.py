@@ -10,6 +10,7 @@ import numpy as np
 
 from zoo import preprocessing
 from zoo.errors import InputError, check_positive_int
+from zoo.io import saved_options
 
 
 class ModelFileError(InputError):
@@ -31,10 +32,14 @@ def load_keras(path, compile=False):
         raise ModelFileError(f"{path} is not a .keras model file (a zip archive "
                              "written by model.save).")
     try:
-        return keras.models.load_model(path, safe_mode=True, compile=compile)
+        model = keras.models.load_model(path, safe_mode=True, compile=compile)
+        options = saved_options(path)
     except Exception as err:
         raise ModelFileError(f"Cannot load {path}: {type(err).__name__}: "
                              f"{str(err)[:300]}") from None
+    if options is not None:
+        model.zoo_options = options
+    return model
 
 
 class TFLiteModel:

@@ -10,7 +10,9 @@ import contextlib
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
+
 from zoo.errors import InputError
 
 
@@ -52,6 +54,40 @@ def atomic_path(path):
             shutil.rmtree(tmp, ignore_errors=True)
         elif os.path.exists(tmp):
             os.unlink(tmp)
+
+
+# The member of a `.keras` archive that holds a zoo model's build options
+# (zoo.factory.recorded). Keras' loader reads only its own members, so the
+# file loads with plain `keras.saving.load_model` where zoo is not installed.
+OPTIONS_MEMBER = "zoo_options.json"
+
+
+def save_model(model, path) -> Path:
+    """Writes `model` to the `.keras` file `path` atomically, with its build
+    options (`model.zoo_options`, when it has them) in the archive.
+
+    The model is a plain functional `keras.Model`, so the file loads with
+    `keras.saving.load_model(path)` (safe mode on) in any Keras 3; zoo's
+    loader (`zoo.inference.load_keras`) puts the options back.
+
+    Example:
+        >>> save_model(zoo.create_model("resnet20"), "out/model.keras")
+    """
+    options = getattr(model, "zoo_options", None)
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+        if options:
+            with zipfile.ZipFile(tmp, "a") as archive:
+                archive.writestr(OPTIONS_MEMBER, json.dumps(dict(options), sort_keys=True))
+    return Path(path)
+
+
+def saved_options(path) -> dict | None:
+    """The build options saved with a `.keras` file (None without them)."""
+    with zipfile.ZipFile(path) as archive:
+        if OPTIONS_MEMBER not in archive.namelist():
+            return None
+        return json.loads(archive.read(OPTIONS_MEMBER))
 
 
 def write_text(path, text: str) -> Path:

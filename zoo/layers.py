@@ -1,10 +1,11 @@
-"""Custom layers of the zoo, defined once for any Keras module.
+"""The zoo's one custom layer, kept so that older model files still load.
 
-The zoo builds every model from standard Keras layers except for one
-parameter-free layer: the option-A shortcut of He et al. (2016, §4.2).  It is
-defined by a factory so that the same class exists both for Keras 3 (the
-user's models) and for tf_keras (the twin TF-MOT needs), and it is registered
-as serializable so `.keras` files reload with `safe_mode=True`.
+The zoo builds every model from standard Keras layers. Until models became
+portable (zoo.blocks.option_a), the option-A shortcut of He et al. (2016,
+§4.2) was this parameter-free layer; `.keras` files of the CIFAR ResNets
+saved then name it. It is defined by a factory so that the same class
+exists for Keras 3 and for tf_keras (the twin TF-MOT needs), and it is
+registered as serializable so those files reload with `safe_mode=True`.
 """
 
 from __future__ import annotations

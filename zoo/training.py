@@ -33,7 +33,7 @@ import keras
 from zoo import data as data_lib
 from zoo import distributed
 from zoo import factory, heads, registry
-from zoo.io import atomic_path, check_writable_dir, write_json, write_text
+from zoo.io import atomic_path, check_writable_dir, save_model, write_json, write_text
 from zoo.errors import InputError, ZooError, check_positive_int, did_you_mean
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
@@ -386,8 +386,8 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         if value is None or math.isnan(value) or value <= self.best:
             return
         self.best = float(value)
-        with atomic_path(self.path) as tmp, distributed.local_only():
-            self.model.save(tmp)
+        with distributed.local_only():
+            save_model(self.model, self.path)
         write_json(self.meta, {"epoch": epoch + 1, "monitor": self.monitor,
                                "value": self.best})
 
@@ -807,8 +807,8 @@ def _write_outputs(model, out, config, info, result, steps, wall_time_s):
     """model.keras, history.csv, curves.png, metrics.json; removes the
     run's temporary files."""
     rows = _history_rows(out / "log.csv")
-    with atomic_path(out / "model.keras") as tmp, distributed.local_only():
-        model.save(tmp)
+    with distributed.local_only():
+        save_model(model, out / "model.keras")
     _write_history(rows, out / "history.csv")
     if rows:
         plot_curves(rows, out / "curves.png")
