@@ -121,7 +121,7 @@ def model_info(name, **kwargs) -> dict:
 
 
 for _name in registry.list_models():
-    globals()[_name] = _applications.model_function(_name)
+    globals()[_name] = _applications.model_function(_name, create_model)
 
 __all__ = ["FAMILIES", "count_macs", "count_params", "create_model",
            "fine_tune", "list_models", "model_info", "preprocess_input",

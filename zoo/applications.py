@@ -86,9 +86,9 @@ def keyword_arguments(entry, args, kwargs) -> dict:
     return given
 
 
-def model_function(model_name):
-    """The function `zoo.<model_name>`."""
-    from zoo import create_model
+def model_function(model_name, create_model):
+    """The function `zoo.<model_name>`, calling `create_model` (zoo's,
+    passed in by the package, which this module sits below)."""
     entry = registry.get_entry(model_name)
 
     def build(*args, **kwargs):

@@ -17,6 +17,11 @@ class InputError(ZooError, ValueError):
     """An argument, file or dataset that our validation rejects."""
 
 
+class WeightsError(InputError):
+    """A weights file or tag that cannot be used for the requested model
+    (also `zoo.weights.WeightsError`)."""
+
+
 class InputTypeError(InputError, TypeError):
     """An argument of the wrong type."""
 

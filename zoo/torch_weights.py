@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import registry
-from zoo.weights import WeightsError
+from zoo.errors import WeightsError
 
 SUFFIXES = (".safetensors", ".pth", ".pt")
 PREPROCESSING = "torch"           # ImageNet mean/std, as torchvision's transforms
@@ -253,44 +253,3 @@ def num_classes(state: dict, name: str) -> int | None:
     key = "classifier.6.weight" if registry.get_entry(name).family == "alexnet" \
         else "fc.weight"
     return int(state[key].shape[0]) if key in state else None
-
-
-# --------------------------------------------------------------------------
-# Converting a file once (zoo convert-weights)
-
-
-def convert(src, name: str, out, *, input_shape=None) -> dict:
-    """Writes a torchvision/timm checkpoint as a Keras `.weights.h5` file.
-
-    The model is built with the file's number of classes (or headless when
-    the file has no classifier), loaded by name with every key checked, and
-    saved atomically; the file records its preprocessing ("torch": ImageNet
-    mean/std), the model name and the source as HDF5 attributes, which
-    `zoo.weights.file_info` reads.
-
-    Example:
-        >>> convert("resnet50-11ad3fa6.safetensors", "tv_resnet50", "r50.weights.h5")
-    """
-    import h5py
-    from zoo import weights as weights_lib
-    from zoo.io import atomic_path
-    out = Path(out)
-    if not out.name.endswith(".weights.h5"):
-        raise WeightsError(f"--out must end with .weights.h5; got {out.name!r}.")
-    if not supports(name):
-        raise TorchWeightsError(f"{name} does not have torchvision's layout; models "
-                                f"that do: {', '.join(supported_models())}.")
-    state = read_state_dict(src)
-    classes = num_classes(state, name)
-    model = weights_lib.create_with_weights(
-        name, weights=str(src), num_classes=classes, include_top=classes is not None,
-        input_shape=input_shape, classifier_activation=None)
-    with atomic_path(out) as tmp:
-        model.save_weights(tmp)
-        with h5py.File(tmp, "a") as f:
-            f.attrs["zoo_model"] = name
-            f.attrs["zoo_preprocessing"] = PREPROCESSING
-            f.attrs["zoo_source"] = Path(src).name
-            f.attrs["zoo_num_classes"] = classes or 0
-    return {"model": name, "num_classes": classes, "params": int(model.count_params()),
-            "preprocessing": PREPROCESSING, "out": str(out)}

@@ -24,8 +24,10 @@ import keras
 import numpy as np
 
 from zoo import registry
+from zoo.budget import MIN_EPOCH_STEPS, budget
 from zoo.errors import InputError
 from zoo.heads import sparse_loss
+from zoo.optim import build_for_fit, make_optimizer, make_schedule
 
 
 def stage_slices(model, name=None):
@@ -291,7 +293,6 @@ def _compile(model, optimizer, learning_rate, total, weight_decay, backbone_lr_f
     """Phase 2's optimizer: warm-up + cosine over `total` steps, the
     backbone's learning rate scaled by `backbone_lr_factor`; the model's
     training variables built for `train_data` (zoo.training.build_for_fit)."""
-    from zoo.training import build_for_fit, make_optimizer, make_schedule
     schedule = make_schedule("warmup_cosine", learning_rate, total, total // 10)
     opt = make_optimizer(optimizer, schedule, weight_decay=weight_decay)
     scale_backbone_lr(opt, model, backbone_lr_factor)
@@ -303,7 +304,6 @@ def _compile(model, optimizer, learning_rate, total, weight_decay, backbone_lr_f
 def _phase2_budget(spe, batch_size, steps):
     """(epochs, steps per epoch) of phase 2: `steps` optimizer steps, or
     `zoo train`'s budget."""
-    from zoo.training import MIN_EPOCH_STEPS, budget
     if not steps:
         return budget(spe * batch_size, batch_size)
     per_epoch = min(max(spe, MIN_EPOCH_STEPS), int(steps))

@@ -32,14 +32,10 @@ import numpy as np
 
 from zoo import factory, registry
 from zoo.registry import WeightSpec, has_imagenet
-from zoo.errors import InputError
+from zoo.errors import InputError, WeightsError  # noqa: F401 (zoo.weights.WeightsError)
 
 log = logging.getLogger("zoo.weights")
 CLASSIFIER_LAYERS = ("predictions", "conv_preds")
-
-
-class WeightsError(InputError):
-    """A weights file or tag that cannot be used for the requested model."""
 
 
 # --------------------------------------------------------------------------
