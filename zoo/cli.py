@@ -173,16 +173,20 @@ def cmd_train(args) -> int:
 
 
 def _train_parser(sub):
-    from zoo.training import DEFAULT_MIN_STEPS
+    from zoo.recipe import RECIPE, SELECTIONS
     p = _command(sub, "train", cmd_train, "train a model on a dataset")
     p.add_argument("name", help="registry name, e.g. resnet20")
     _add_data_args(p, out="output folder")
     p.add_argument("--epochs", type=int,
                    help="training epochs (default: 10, or more on a small dataset "
                         "so that the run gets at least --min-steps optimizer steps)")
-    p.add_argument("--min-steps", type=int, default=DEFAULT_MIN_STEPS,
+    p.add_argument("--min-steps", type=int, default=RECIPE.min_steps,
                    help="floor on optimizer steps when --epochs is not given "
                         "(default %(default)s)")
+    p.add_argument("--selection", choices=SELECTIONS,
+                   help="keep the epoch that scored best on validation, or the "
+                        "last one (default: best with at least "
+                        f"{RECIPE.min_val_for_best} validation images, else last)")
     _train_optimization_args(p)
     _train_transfer_args(p)
     _train_input_args(p)
@@ -219,8 +223,11 @@ def _train_optimization_args(p):
     p.add_argument("--dropout", type=float, help="dropout before the classifier")
     p.add_argument("--drop-path", type=float, default=0.0,
                    help="stochastic depth rate (resnet, resnext)")
-    p.add_argument("--augment", default="none",
-                   help="none | light | standard | strong")
+    from zoo.augment import PRESETS
+    from zoo.recipe import RECIPE
+    p.add_argument("--augment", default=RECIPE.augment, choices=sorted(PRESETS),
+                   help=f"augmentation preset (default {RECIPE.augment}; "
+                        "docs/training.md)")
 
 
 def _train_transfer_args(p):
@@ -281,9 +288,9 @@ def cmd_convert_weights(args) -> int:
     """Convert a torchvision or timm checkpoint (.safetensors; .pth/.pt with
     torch installed) of a torchvision-layout model into a Keras
     .weights.h5 file, matching every tensor by its torchvision name."""
-    from zoo import torch_weights
+    from zoo import convert
     shape = args.input_shape
-    result = torch_weights.convert(args.src, args.model, args.out, input_shape=shape)
+    result = convert.convert(args.src, args.model, args.out, input_shape=shape)
     print(f"wrote {result['out']}: {result['model']}, "
           f"{result['num_classes'] or 'no'} classes, {result['params']:,} parameters, "
           f"preprocessing {result['preprocessing']} (ImageNet mean/std; pass "

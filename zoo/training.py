@@ -32,60 +32,18 @@ import keras
 
 from zoo import data as data_lib
 from zoo import distributed
-from zoo import factory, heads, registry
+from zoo import factory, heads, registry, transfer
 from zoo.io import atomic_path, check_writable_dir, save_model, write_json, write_text
-from zoo.errors import InputError, ZooError, check_positive_int, did_you_mean
+from zoo.budget import (DEFAULT_EPOCHS, DEFAULT_MIN_STEPS, MIN_EPOCH_STEPS,  # noqa: F401
+                        budget)
+from zoo.optim import (DEFAULT_LR, FINE_TUNE_LR, OPTIMIZER_KNOBS, OPTIMIZERS,  # noqa: F401
+                       SCHEDULES, build_for_fit, check_optimizer, make_optimizer,
+                       make_schedule)
+from zoo.errors import InputError, ZooError, check_positive_int
+from zoo.recipe import RECIPE, SELECTIONS
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "warmup_cosine")
-# The optimizer knobs of TrainConfig and the optimizers that have them.
-OPTIMIZER_KNOBS = {"momentum": ("momentum", "nesterov"), "rho": ("rmsprop",),
-                   "beta_1": ("adam", "adamw"), "beta_2": ("adam", "adamw"),
-                   "epsilon": ("rmsprop", "adam", "adamw")}
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = (None, "mirrored")
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.01,
-              "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
-# The peak learning rate of `--fine-tune` (LP-FT phase 2) with Adam/AdamW:
-# measured in docs/transfer.md ("Choosing the defaults"); other optimizers
-# use DEFAULT_LR.
-FINE_TUNE_LR = {"adam": 3e-3, "adamw": 3e-3}
-DEFAULT_EPOCHS = 10
-# The floor on optimizer steps when --epochs is left to the default
-# (docs/training.md, "Budgets in optimizer steps"): a 450-image training set
-# gets 1,008 steps at batch 64 instead of 10 epochs × 8 steps.
-DEFAULT_MIN_STEPS = 1000
-
-
-# An epoch of a small dataset is packed to at least this many optimizer
-# steps (whole passes over the data), so per-epoch work (validation, the
-# resume backup, the best-model checkpoint) stays a small share of the run.
-MIN_EPOCH_STEPS = 50
-
-
-def budget(num_train, batch_size, epochs=None, min_steps=DEFAULT_MIN_STEPS,
-           drop_remainder=False):
-    """(epochs, steps per epoch) of a run.
-
-    An explicit `epochs` is honoured: that many passes over the data. Without
-    one, a run gets DEFAULT_EPOCHS epochs or as many optimizer steps as
-    `min_steps`, whichever is more; on a small dataset an epoch is then
-    several whole passes (at least MIN_EPOCH_STEPS steps). With
-    `drop_remainder` (multi-process runs) a pass has only whole batches.
-
-    Example:
-        >>> budget(450, 64)          # (18, 56): 7 passes an epoch, 1,008 steps
-        >>> budget(54000, 64)        # (10, 844)
-    """
-    steps = max(1, num_train // batch_size if drop_remainder
-                else math.ceil(num_train / batch_size))
-    if epochs is not None:
-        return int(epochs), steps
-    if steps < MIN_EPOCH_STEPS:
-        steps *= math.ceil(MIN_EPOCH_STEPS / steps)
-    return max(DEFAULT_EPOCHS, math.ceil(min_steps / steps)), steps
-
-
 class TrainingError(ZooError, RuntimeError):
     """Training ran but could not produce a usable model."""
 
@@ -120,6 +78,10 @@ class TrainConfig:
         jit_compile: XLA compilation of the train step.
         strategy: None or "mirrored" (all local GPUs, else all local CPUs).
         patience: early-stopping patience in epochs (None: off).
+        augment: augmentation preset (default: the recipe's, zoo.recipe).
+        selection: "best" (the epoch that scored best on validation) or
+            "last" (the final weights); None: the recipe's rule, "best"
+            only with at least RECIPE.min_val_for_best validation images.
         fine_tune: LP-FT from `weights` (zoo.transfer.fine_tune): new head
             unless `keep_head`, linear probe, then every layer trained,
             the backbone at `backbone_lr_factor` × lr, BatchNormalization
@@ -130,7 +92,7 @@ class TrainConfig:
     dataset: str = "digits"
     data_dir: str | None = None
     epochs: int | None = None
-    min_steps: int = DEFAULT_MIN_STEPS
+    min_steps: int = RECIPE.min_steps
     batch_size: int = 64
     optimizer: str = "adam"
     lr: float | None = None
@@ -147,7 +109,8 @@ class TrainConfig:
     dropout: float | None = None
     drop_path: float = 0.0
     width_multiplier: float | None = None
-    augment: str = "none"
+    augment: str = RECIPE.augment
+    selection: str | None = None
     weights: str | None = None
     fine_tune: bool = False
     keep_head: bool = False
@@ -225,6 +188,9 @@ class TrainConfig:
             check_positive_int(self.epochs, "epochs")
         check_positive_int(self.min_steps, "min_steps")
         check_positive_int(self.batch_size, "batch_size")
+        if self.selection not in (None, *SELECTIONS):
+            raise InputError(f"selection must be one of {', '.join(SELECTIONS)} (or "
+                             f"None: the recipe's rule); got {self.selection!r}.")
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) \
                 or not lr > 0 or math.isinf(lr):
@@ -263,101 +229,16 @@ class TrainConfig:
             raise InputError("fine_tune needs pretrained weights (--weights TAG|PATH).")
         if self.keep_head and not self.fine_tune:
             raise InputError("keep_head applies to fine-tuning; add --fine-tune.")
-        from zoo.transfer import BN_POLICIES
-        if self.bn not in BN_POLICIES:
+
+        if self.bn not in transfer.BN_POLICIES:
             raise InputError(f"Unknown bn policy {self.bn!r}; use one of "
-                             f"{', '.join(BN_POLICIES)}.")
+                             f"{', '.join(transfer.BN_POLICIES)}.")
         f = self.backbone_lr_factor
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
             raise InputError(f"backbone_lr_factor must be in (0, 1]; got {f!r}.")
         factory.parse_regularizer(self.regularizer)
         return self
 
-
-
-def check_optimizer(name):
-    if name not in OPTIMIZERS:
-        hint = did_you_mean(name, OPTIMIZERS, n=2)
-        raise InputError(f"Unknown optimizer {name!r}.{hint} Use one of "
-                         f"{', '.join(OPTIMIZERS)}.")
-    return name
-
-
-def make_schedule(name, lr, total_steps, warmup_steps=0, max_warmup=0.1):
-    """A Keras learning-rate schedule (or a float for "constant").
-
-    warmup_cosine warms up for `warmup_steps`, at most `max_warmup` of the
-    run (None: as asked, short of the whole run)."""
-    schedules = keras.optimizers.schedules
-    total_steps = max(1, int(total_steps))
-    if name == "constant":
-        return float(lr)
-    if name == "step":
-        bounds = [max(1, total_steps // 2), max(2, total_steps * 3 // 4)]
-        return schedules.PiecewiseConstantDecay(bounds, [lr, lr * 0.1, lr * 0.01])
-    if name == "cosine":
-        return schedules.CosineDecay(lr, decay_steps=total_steps)
-    if name == "warmup_cosine":
-        # By default warm-up never takes more than a tenth of the run (none
-        # in a run of fewer than 10 steps).
-        cap = total_steps - 1 if max_warmup is None else int(total_steps * max_warmup)
-        warmup_steps = min(int(warmup_steps), cap)
-        if warmup_steps < 1:
-            return schedules.CosineDecay(lr, decay_steps=total_steps)
-        return schedules.CosineDecay(0.0, decay_steps=total_steps - warmup_steps,
-                                     warmup_target=lr, warmup_steps=warmup_steps)
-    raise InputError(f"Unknown schedule {name!r}; use one of {', '.join(SCHEDULES)}.")
-
-
-def build_for_fit(model, dataset):
-    """Creates every variable of a compiled model (its metrics' and its
-    optimizer's) from the element spec of `dataset` (nothing is read from
-    it), before `fit` traces its training step. Keras' TensorFlow trainer
-    otherwise creates them inside the first trace, which makes tf.function
-    trace the whole step a second time (keras/src/backend/tensorflow/
-    trainer.py defers this build when no distribution strategy is set): one
-    trace less per fit, about 1 s for resnet20 on 2 cores
-    (tests/test_training.py counts the traces). Keras' own pre-build
-    (`_symbolic_build`, what it runs under a distribution strategy); skipped
-    if a Keras version lacks it."""
-    build = getattr(model, "_symbolic_build", None)
-    # Under a tf.distribute strategy Keras builds them itself, in its scope.
-    deferred = getattr(model, "_distribute_strategy", None) is None
-    if keras.backend.backend() == "tensorflow" and build is not None and deferred:
-        build(data_batch=dataset.element_spec)
-
-
-def make_optimizer(name, learning_rate, *, weight_decay=0.0, momentum=0.9,
-                   rho=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                   clipnorm=None):
-    """A Keras optimizer by name, with its own knobs.
-
-    Args:
-        name: sgd (plain) | momentum | nesterov | adagrad | rmsprop | adam |
-            adamw.
-        learning_rate: float or a Keras schedule.
-        weight_decay: decoupled weight decay; every Keras optimizer applies
-            it as `w -= lr * weight_decay * w` (0 turns it off).
-
-    Example:
-        >>> make_optimizer("nesterov", 0.1, weight_decay=5e-4)
-    """
-    check_optimizer(name)
-    opt = keras.optimizers
-    common = dict(learning_rate=learning_rate, clipnorm=clipnorm,
-                  weight_decay=weight_decay or None)
-    if name == "sgd":
-        return opt.SGD(**common)
-    if name in ("momentum", "nesterov"):
-        return opt.SGD(momentum=momentum, nesterov=name == "nesterov", **common)
-    if name == "adagrad":
-        return opt.Adagrad(**common)
-    if name == "rmsprop":
-        return opt.RMSprop(rho=rho, momentum=0.0, epsilon=epsilon, **common)
-    if name == "adam":
-        return opt.Adam(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, **common)
-    common["weight_decay"] = weight_decay
-    return opt.AdamW(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, **common)
 
 
 class AtomicBestCheckpoint(keras.callbacks.Callback):
@@ -732,7 +613,6 @@ def _build_and_compile(config, data, verbose, prepare_model, initial_weights, sh
         optimizer = make_optimizer(config.optimizer, schedule,
                                    weight_decay=config.weight_decay, **knobs)
         if summary is not None:
-            from zoo import transfer
             transfer.scale_backbone_lr(optimizer, model, config.backbone_lr_factor)
             _say(verbose, transfer.describe(
                 summary, steps=steps, epochs=epochs,
@@ -791,16 +671,32 @@ def _fit_and_test(config, model, data, out, *, summary, steps, epochs, verbose,
             f"{out} were left untouched.") from None
     if group is not None:
         distributed.barrier("zoo-train-fit-done")   # best.keras is written
+    return _select_and_test(config, model, info, test_ds, out)
+
+
+def _select_and_test(config, model, info, test_ds, out) -> dict:
+    """Keeps the last epoch or restores the best one (config.selection, or
+    the recipe's rule for this validation size) and tests the kept model;
+    the other choice's test accuracy is reported beside it (a measurement,
+    never used to choose)."""
+    keep = config.selection or RECIPE.selection(info.num_val)
+    scores = {"last": model.evaluate(test_ds, verbose=0, return_dict=True)}
     if (out / "best.keras").is_file():
         with warnings.catch_warnings():
             # The probe's checkpoint (fine-tuning) was saved before the
             # optimizer was built; only the weights are wanted here.
             warnings.filterwarnings("ignore", message="Skipping variable "
                                     "loading for optimizer")
+            last = [w.numpy() for w in model.weights]
             model.load_weights(out / "best.keras")
-    values = model.evaluate(test_ds, verbose=0, return_dict=True)
-    return {"test_accuracy": float(values["accuracy"]),
-            "test_loss": float(values["loss"])}
+            scores["best"] = model.evaluate(test_ds, verbose=0, return_dict=True)
+            if keep == "last":
+                for variable, value in zip(model.weights, last):
+                    variable.assign(value)
+    kept = scores.get(keep, scores["last"])
+    return {"test_accuracy": float(kept["accuracy"]), "test_loss": float(kept["loss"]),
+            "selection": keep if keep in scores else "last",
+            "test_accuracy_by_selection": {k: float(v["accuracy"]) for k, v in scores.items()}}
 
 
 def _write_outputs(model, out, config, info, result, steps, wall_time_s):
@@ -855,7 +751,6 @@ def _probe_is_the_floor(summary, model, best_checkpoint, monitor, out):
 
 def _prepare_fine_tune(config, model, data):
     """Phase 1 of LP-FT inside `train` (see zoo.transfer.prepare)."""
-    from zoo import transfer
     probe_data = data.train
     if config.augment != "none":
         probe_data = data_lib.load(

@@ -1,0 +1,145 @@
+"""Default training against other recipes on small datasets (issue #27).
+
+    python benchmarks/small_data.py [--datasets digits500,fashion500,fashion100,rgb500]
+        [--seeds 0,1,2] [--runs "NAME:FIELD=VALUE,...;..."] [--out runs/small_data]
+        [--json out.json]
+    python benchmarks/small_data.py --markdown out.json     # its tables again
+
+Datasets, built here from data on this machine, each an `.npz` (so no
+dataset metadata helps: as a user's own arrays):
+
+* digits500: scikit-learn's digits (8×8), 500 stratified training images,
+  the other 1,297 to test;
+* fashion500 / fashion100: 50 / 10 Fashion-MNIST training images per class
+  (seeded draw), tested on the official 10,000-image test split;
+* rgb500: fashion500's images at 32×32, each channel scaled differently
+  (a 3-channel set), tested on the 10,000 test images likewise.
+
+Every row is `zoo.training.train(TrainConfig("resnet20", dataset=npz,
+seed=S, **fields))` — `zoo train resnet20 --dataset npz:… --seed S` with
+the row's flags; the first row, `default`, sets nothing. Each run's
+metrics also hold the test accuracy of the other model selection (best
+validation epoch or last epoch), printed in the last column. Needs
+/usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) for the
+Fashion-MNIST sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+common = runpy.run_path(str(Path(__file__).with_name("common.py")))
+FASHION = "/usr/share/datasets/fashion-mnist"
+RUNS = ("default:;before #27:augment=none,selection=best;"
+        "light, last:augment=light,selection=last;"
+        "light, last, 2000 steps:augment=light,selection=last,min_steps=2000;"
+        "light, last, batch 32:augment=light,selection=last,batch_size=32")
+
+# The table of docs/training.md, as printed here.
+TABLE = ("| dataset | run | test accuracy, mean ± sd | per seed | "
+         "best epoch / last epoch (mean) | wall time (mean) |")
+
+
+def parse_runs(text):
+    """"name:field=value,...;..." -> [(name, {field: value})]."""
+    runs = []
+    for item in filter(None, text.split(";")):
+        name, _, fields = item.partition(":")
+        values = {}
+        for pair in filter(None, fields.split(",")):
+            key, _, value = pair.partition("=")
+            values[key.strip()] = json.loads(value) if value[:1].isdigit() \
+                or value in ("true", "false", "null") else value.strip()
+        runs.append((name.strip(), values))
+    return runs
+
+
+def build(name, path):
+    """Writes dataset `name` to `path`; returns its test images."""
+    if name == "digits500":
+        return runpy.run_path(str(Path(__file__).with_name("flip.py")))["digits_npz"](path, 500)
+    from zoo.data import _arrays
+    per_class = {"fashion500": 50, "fashion100": 10, "rgb500": 50}[name]
+    a = _arrays("fashion_mnist", FASHION)
+    rng = np.random.default_rng(0)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(a.y_train == c))[:per_class]
+                           for c in range(10)])
+    x_train, x_test = a.x_train[keep], a.x_test
+    if name == "rgb500":
+        def rgb(x):
+            x = np.pad(x.reshape(-1, 28, 28), ((0, 0), (2, 2), (2, 2)))
+            return np.stack([x, (x * 0.7).astype(np.uint8), 255 - x], -1)
+        x_train, x_test = rgb(x_train), rgb(x_test)
+    np.savez(path, x_train=x_train, y_train=a.y_train[keep], x_test=x_test,
+             y_test=a.y_test)
+    return len(x_test)
+
+
+def markdown(result) -> str:
+    lines = [f"resnet20; seeds {result['args']['seeds']}. Machine: "
+             f"{common['machine_line'](result['machine'])}.", "",
+             TABLE, "|---" * TABLE.count(" | ") + "|---|"]
+    for r in result["rows"]:
+        s = r["scores"]
+        sd = statistics.stdev(s) if len(s) > 1 else 0.0
+        other = " / ".join(f"{statistics.mean(v):.4f}" if v else "–"
+                           for v in (r["best_epoch"], r["last_epoch"]))
+        lines.append(f"| {r['dataset']} ({r['test_images']:,} test) | {r['run']} | "
+                     f"{statistics.mean(s):.4f} ± {sd:.4f} | "
+                     f"{' / '.join(f'{v:.4f}' for v in s)} | {other} | "
+                     f"{statistics.mean(r['seconds']):.0f} s |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="digits500,fashion500,fashion100,rgb500")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--runs", default=RUNS)
+    parser.add_argument("--out", default="runs/small_data")
+    parser.add_argument("--json")
+    common["markdown_option"](parser)
+    args = parser.parse_args()
+    if args.markdown:
+        print(markdown(common["saved"](args.markdown)))
+        return
+    from zoo import training
+    print(common["machine"](), flush=True)
+    out, rows = Path(args.out), []
+    out.mkdir(parents=True, exist_ok=True)
+    for name in args.datasets.split(","):
+        npz = out / f"{name}.npz"
+        test_images = build(name, npz)
+        for run, fields in parse_runs(args.runs):
+            row = {"dataset": name, "run": run, "fields": fields, "test_images": test_images,
+                   "scores": [], "seconds": [], "best_epoch": [], "last_epoch": []}
+            for seed in map(int, args.seeds.split(",")):
+                start = time.perf_counter()
+                metrics = training.train(training.TrainConfig(
+                    "resnet20", dataset=f"npz:{npz}", seed=seed, **fields),
+                    out / name / f"{run.replace(' ', '_').replace(',', '')}_{seed}",
+                    verbose=0, reuse_finished=True)
+                row["seconds"].append(metrics["wall_time_s"] if "wall_time_s" in metrics
+                                      else time.perf_counter() - start)
+                row["scores"].append(metrics["test_accuracy"])
+                by = metrics.get("test_accuracy_by_selection", {})
+                for key in ("best", "last"):
+                    if key in by:
+                        row[f"{key}_epoch"].append(by[key])
+                print(name, run, seed, f"{metrics['test_accuracy']:.4f}", by,
+                      f"{row['seconds'][-1]:.0f} s", flush=True)
+            rows.append(row)
+    result = {"machine": common["machine"](), "args": vars(args), "rows": rows}
+    print("\n" + markdown(result))
+    common["dump"](args.json, result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The training recipe, defined once: what `zoo train` from scratch,
+`--fine-tune`'s second phase, the search's final retraining and `zoo demo`
+use for every setting the user leaves out.
+
+Measured in docs/training.md ("The recipe"); where a path must differ, the
+difference is a named field here (`fine_tune_lr`), not a second recipe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Defaults of a training run.
+
+    Attributes:
+        min_steps: floor on optimizer steps when the epochs are left to the
+            default (a 450-image set gets 1,008 steps at batch 64).
+        augment: augmentation preset (zoo.augment): "light" is translation
+            only, safe for digits, text, medical and industrial images; a
+            horizontal flip ("natural") only where the user asks for it.
+        min_val_for_best: the validation images below which the best epoch
+            is not trusted: the run keeps its last epoch (the schedule has
+            decayed to zero) instead of the epoch that scored best on a
+            split whose standard error is several points.
+        fine_tune_lr: the peak rate of `--fine-tune`'s second phase by
+            optimizer (others use the optimizer's default rate).
+    """
+
+    min_steps: int = 1000
+    augment: str = "none"
+    min_val_for_best: int = 0
+    fine_tune_lr: dict = field(default_factory=lambda: {"adam": 3e-3, "adamw": 3e-3})
+
+    def selection(self, num_val: int) -> str:
+        """"best" (restore the epoch that scored best on validation) or
+        "last" (keep the final weights) for a validation split of
+        `num_val` images."""
+        return "best" if num_val >= self.min_val_for_best else "last"
+
+
+RECIPE = Recipe()
+SELECTIONS = ("best", "last")
