@@ -228,3 +228,24 @@ def test_distributed_tune_passes_every_option_but_placement_to_its_processes():
         expected[name] = again[name]            # back at their defaults
     assert expected["workers"] is None and expected["chief_port"] is None
     assert {k: v for k, v in again.items() if k != "parser"} == expected
+
+
+def test_choices_are_the_registries():
+    # The CLI's lists are read from the registries they repeat; the tuner
+    # list is written out (importing tuning.search costs keras-tuner's
+    # import on every command), so both directions are checked here.
+    from tuning.search import TUNERS
+    from zoo import cli
+    from zoo.augment import PRESETS
+    from zoo.optim import OPTIMIZERS, SCHEDULES
+    parser = cli.build_parser()
+    train = ["train", "resnet20", "--dataset", "digits", "--out", "o"]
+    cases = [(["tune", "resnet20", "--tuner"], TUNERS),
+             ([*train, "--optimizer"], OPTIMIZERS),
+             ([*train, "--schedule"], SCHEDULES),
+             ([*train, "--augment"], PRESETS)]
+    for argv, names in cases:
+        for name in names:
+            parser.parse_args([*argv, name])
+        with pytest.raises(SystemExit):
+            parser.parse_args([*argv, "not-" + sorted(names)[0]])

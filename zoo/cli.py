@@ -49,8 +49,8 @@ def _list_parser(sub):
     p = _command(sub, "list", cmd_list, "list the registered models")
     p.add_argument("pattern", nargs="?", default="*",
                    help="fnmatch pattern such as 'resnet*' (default: all)")
-    p.add_argument("--family", help="keep one family (zoo.FAMILIES: alexnet, "
-                                    "mobilenet, resnet, resnext, vgg, xception)")
+    from zoo.registry import FAMILIES
+    p.add_argument("--family", choices=FAMILIES, help="keep one family")
     p.add_argument("--pretrained", action="store_true",
                    help="only models with shipped or downloadable weights")
 
@@ -200,18 +200,20 @@ def _train_parser(sub):
 
 
 def _train_optimization_args(p):
+    from zoo.augment import PRESETS
+    from zoo.optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
+    from zoo.recipe import RECIPE
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="adam",
-                   help="sgd | momentum | nesterov | adagrad | rmsprop | adam | "
-                        "adamw (default adam)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default per "
-                   "optimizer: 0.1 SGD family, 0.01 adagrad, 1e-3 others; 3e-3 "
-                   "for Adam/AdamW with --fine-tune)")
+    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
+                   help="(default %(default)s)")
+    rates = ", ".join(f"{name} {rate:g}" for name, rate in DEFAULT_LR.items())
+    fine = ", ".join(f"{name} {rate:g}" for name, rate in RECIPE.fine_tune_lr.items())
+    p.add_argument("--lr", type=float, help=f"peak learning rate (default per "
+                   f"optimizer: {rates}; with --fine-tune {fine})")
     p.add_argument("--momentum", type=float,
                    help="momentum of the momentum and nesterov optimizers (default 0.9)")
-    p.add_argument("--schedule", default="warmup_cosine",
-                   help="constant | step | cosine | warmup_cosine (default "
-                        "warmup_cosine)")
+    p.add_argument("--schedule", default="warmup_cosine", choices=SCHEDULES,
+                   help="(default %(default)s)")
     p.add_argument("--warmup-epochs", type=int,
                    help="warm-up of warmup_cosine (default: one epoch, at most a "
                         "tenth of the run; a number given is honoured)")
@@ -223,8 +225,6 @@ def _train_optimization_args(p):
     p.add_argument("--dropout", type=float, help="dropout before the classifier")
     p.add_argument("--drop-path", type=float, default=0.0,
                    help="stochastic depth rate (resnet, resnext)")
-    from zoo.augment import PRESETS
-    from zoo.recipe import RECIPE
     p.add_argument("--augment", default=RECIPE.augment, choices=sorted(PRESETS),
                    help=f"augmentation preset (default {RECIPE.augment}; "
                         "docs/training.md)")
@@ -260,8 +260,8 @@ def _train_input_args(p):
 
 def _train_speed_args(p):
     """Precision, compilation and the ways to use several devices or processes."""
-    p.add_argument("--precision", default="float32",
-                   choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    from zoo.training import PRECISIONS
+    p.add_argument("--precision", default="float32", choices=PRECISIONS)
     p.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     p.add_argument("--fast", action="store_true",
                    help="the measured fast path: mixed_float16 on GPUs; on CPUs "
@@ -434,10 +434,11 @@ def _compress_parser(sub):
                  "prune, cluster and quantize a model to LiteRT")
     p.add_argument("model", help="model.keras")
     _add_data_args(p, out="output folder")
-    p.add_argument("--preset", choices=("deep", "balanced", "fast", "structured"),
-                   help="deep: prune 0.9 (ERK) → 8 clusters → int8; balanced: "
-                        "prune 0.7 → int8; fast: int8 only; structured: 2:4 → "
-                        "int8 (flags given beside it win)")
+    from zoo.compression.presets import PRESETS
+    described = "; ".join(f"{name}: " + ", ".join(f"{k} {v}" for k, v in values.items())
+                          for name, values in PRESETS.items())
+    p.add_argument("--preset", choices=tuple(PRESETS),
+                   help=f"{described} (flags given beside it win)")
     p.add_argument("--prune", type=float, metavar="SPARSITY",
                    help="magnitude pruning to this sparsity, e.g. 0.8")
     p.add_argument("--distribution", choices=("uniform", "erk"),
@@ -550,8 +551,12 @@ def _tune_parser(sub):
     p = _command(sub, "tune", cmd_tune, "hyperparameter search with keras-tuner")
     p.add_argument("name", nargs="?", help="registry name, e.g. resnet20")
     _add_data_args(p, required=False, out="the search folder")
+    # Not read from tuning.search.TUNERS: importing it imports keras-tuner,
+    # which every zoo command would then pay for (tests/test_cli.py checks
+    # that the two lists agree).
     p.add_argument("--tuner", default="random",
-                   help="random | bayesian | hyperband | grid (default random)")
+                   choices=("random", "bayesian", "hyperband", "grid"),
+                   help="(default %(default)s)")
     p.add_argument("--max-trials", type=int, default=10)
     p.add_argument("--trial-steps", type=int, metavar="N",
                    help="optimizer steps per trial (default: 3 passes over the "
