@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import subprocess_env
+from helpers import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import zoo
-from conftest import one_per_family
+from helpers import one_per_family
 from zoo import data as data_lib
 from zoo.errors import InputError
 from zoo.inference import load_keras
@@ -558,7 +558,7 @@ def test_resnext_pruning_keeps_grouped_convolutions():
 
 @pytest.mark.slow
 def test_sigkill_during_compress_resumes(small_model, tmp_path):
-    from conftest import subprocess_env
+    from helpers import subprocess_env
     small_model.save(tmp_path / "model.keras")
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "zoo.cli", "compress", str(tmp_path / "model.keras"),

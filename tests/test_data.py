@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import subprocess_env
+from helpers import subprocess_env
 from zoo import data as data_lib
 from zoo.data import DataError
 
@@ -254,7 +254,7 @@ def test_cifar_archive_with_the_wrong_checksum_is_not_used(tmp_path):
     import subprocess
     import sys
     import tarfile
-    from conftest import subprocess_env
+    from helpers import subprocess_env
     home = tmp_path / "keras_home"
     (home / "datasets").mkdir(parents=True)
     with tarfile.open(home / "datasets" / "cifar-10-binary.tar.gz", "w:gz") as tar:

@@ -280,7 +280,7 @@ def test_unknown_keras_backend_is_named(argv):
     # Keras' own message was a traceback: "Unable to import backend : foo".
     import subprocess
     import sys
-    from conftest import subprocess_env
+    from helpers import subprocess_env
     done = subprocess.run([sys.executable, *argv], capture_output=True, text=True,
                           env=subprocess_env(KERAS_BACKEND="foo"), timeout=120)
     assert "KERAS_BACKEND='foo' is not a Keras backend" in done.stderr

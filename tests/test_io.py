@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import subprocess_env
+from helpers import subprocess_env
 from zoo import training
 from zoo.inference import load_keras
 from zoo.io import OPTIONS_MEMBER, save_model, saved_options

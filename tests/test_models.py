@@ -8,7 +8,7 @@ import pytest
 
 import zoo
 from zoo.errors import InputError
-from conftest import small_input
+from helpers import small_input
 
 
 @pytest.mark.parametrize("name", zoo.list_models())

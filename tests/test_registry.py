@@ -8,7 +8,7 @@ import time
 import pytest
 
 import zoo
-from conftest import subprocess_env
+from helpers import subprocess_env
 from zoo import cli
 
 

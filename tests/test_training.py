@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import zoo
-from conftest import subprocess_env
+from helpers import subprocess_env
 from zoo import training
 from zoo.training import TrainConfig
 
@@ -74,6 +74,7 @@ def test_each_schedule(name):
     ({"schedule": "cosine", "warmup_epochs": 2}, "warmup_epochs has no effect with the "
                                                  "cosine schedule"),
     ({"epochs": 3, "warmup_epochs": 3}, r"warmup_epochs \(3\) must be fewer"),
+    ({"selection": "median"}, "selection must be one of best, last"),
 ])
 def test_config_validation(changes, message):
     config = TrainConfig(**{"model": "resnet20", **changes})

@@ -18,7 +18,7 @@ from hypothesis import given, settings, strategies as st
 
 import tuning
 import zoo
-from conftest import subprocess_env
+from helpers import subprocess_env
 from tuning import distributed, spaces
 from tuning.search import TrialRecorder, ZooHyperModel, pareto_front, search
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import one_per_family, subprocess_env
+from helpers import one_per_family, subprocess_env
 from zoo import factory, registry
 
 ONE_PER_LAYOUT = one_per_family(by_layout=True)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import zoo
-from conftest import subprocess_env
+from helpers import subprocess_env
 from zoo import registry, transfer, weights as weights_lib
 from zoo.weights import WeightsError
 

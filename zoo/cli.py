@@ -50,7 +50,7 @@ def _list_parser(sub):
     p.add_argument("pattern", nargs="?", default="*",
                    help="fnmatch pattern such as 'resnet*' (default: all)")
     from zoo.registry import FAMILIES
-    p.add_argument("--family", choices=FAMILIES, help="keep one family")
+    p.add_argument("--family", help=f"keep one family: {', '.join(FAMILIES)}")
     p.add_argument("--pretrained", action="store_true",
                    help="only models with shipped or downloadable weights")
 
@@ -204,16 +204,18 @@ def _train_optimization_args(p):
     from zoo.optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
     from zoo.recipe import RECIPE
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
-                   help="(default %(default)s)")
+    # Names are checked by the library (with a "did you mean"), not by
+    # argparse; the help lists the registries' names.
+    p.add_argument("--optimizer", default="adam",
+                   help=f"{' | '.join(OPTIMIZERS)} (default %(default)s)")
     rates = ", ".join(f"{name} {rate:g}" for name, rate in DEFAULT_LR.items())
     fine = ", ".join(f"{name} {rate:g}" for name, rate in RECIPE.fine_tune_lr.items())
     p.add_argument("--lr", type=float, help=f"peak learning rate (default per "
                    f"optimizer: {rates}; with --fine-tune {fine})")
     p.add_argument("--momentum", type=float,
                    help="momentum of the momentum and nesterov optimizers (default 0.9)")
-    p.add_argument("--schedule", default="warmup_cosine", choices=SCHEDULES,
-                   help="(default %(default)s)")
+    p.add_argument("--schedule", default="warmup_cosine",
+                   help=f"{' | '.join(SCHEDULES)} (default %(default)s)")
     p.add_argument("--warmup-epochs", type=int,
                    help="warm-up of warmup_cosine (default: one epoch, at most a "
                         "tenth of the run; a number given is honoured)")
@@ -225,8 +227,8 @@ def _train_optimization_args(p):
     p.add_argument("--dropout", type=float, help="dropout before the classifier")
     p.add_argument("--drop-path", type=float, default=0.0,
                    help="stochastic depth rate (resnet, resnext)")
-    p.add_argument("--augment", default=RECIPE.augment, choices=sorted(PRESETS),
-                   help=f"augmentation preset (default {RECIPE.augment}; "
+    p.add_argument("--augment", default=RECIPE.augment,
+                   help=f"{' | '.join(PRESETS)} (default %(default)s; "
                         "docs/training.md)")
 
 
@@ -555,8 +557,7 @@ def _tune_parser(sub):
     # which every zoo command would then pay for (tests/test_cli.py checks
     # that the two lists agree).
     p.add_argument("--tuner", default="random",
-                   choices=("random", "bayesian", "hyperband", "grid"),
-                   help="(default %(default)s)")
+                   help="random | bayesian | hyperband | grid (default %(default)s)")
     p.add_argument("--max-trials", type=int, default=10)
     p.add_argument("--trial-steps", type=int, metavar="N",
                    help="optimizer steps per trial (default: 3 passes over the "
