@@ -29,12 +29,26 @@ common = runpy.run_path(str(Path(__file__).with_name("common.py")))
 FASHION = "/usr/share/datasets/fashion-mnist"
 
 
+# The table of docs/training.md, as printed here.
+TABLE = "| run | optimizer steps | test accuracy | wall time |"
+
+
+def markdown(result) -> str:
+    lines = [f"resnet20, {result['train_images']} Fashion-MNIST training images, batch 64, "
+             f"test split 10,000 images. Machine: "
+             f"{common['machine_line'](result['machine'])}.", "", TABLE, "|---|---|---|---|"]
+    lines += [f"| {r['run']} | {r['steps']} | {r['test_accuracy']:.4f} | {r['seconds']:.0f} s |"
+              for r in result["rows"]]
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--steps", default="250,500,1000,2000,4000")
-    parser.add_argument("--json")
-    args = parser.parse_args()
+    args = common["parse"](parser, markdown)
+    if args is None:
+        return
     print(common["machine"](), flush=True)
     from zoo.data import _arrays
     a = _arrays("fashion_mnist", FASHION)
@@ -46,11 +60,11 @@ def main():
         npz = Path(folder) / "small.npz"
         np.savez(npz, x_train=a.x_train[keep], y_train=a.y_train[keep],
                  x_test=a.x_test, y_test=a.y_test)
-        runs = [("--epochs 10 (old default)", ["--epochs", "10"])]
-        runs += [(f"--min-steps {s}" + (" (default)" if s == "1000" else ""),
+        runs = [("`--epochs 10` (the old default)", ["--epochs", "10"])]
+        runs += [(f"`--min-steps {s}`" + (" (default)" if s == "1000" else ""),
                   ["--min-steps", s]) for s in args.steps.split(",")]
         for label, extra in runs:
-            out = Path(folder) / label.split()[1]
+            out = Path(folder) / "-".join(extra)
             start = time.perf_counter()
             done = subprocess.run([sys.executable, "-m", "zoo.cli", "train", "resnet20",
                                    "--dataset", f"npz:{npz}", "--out", str(out), *extra],
@@ -62,15 +76,10 @@ def main():
                          "test_accuracy": m["test_accuracy"],
                          "seconds": time.perf_counter() - start})
             print(rows[-1], flush=True)
-    print(f"\nresnet20, {len(keep)} Fashion-MNIST training images, batch 64, "
-          "test split 10,000 images\n")
-    print("| run | optimizer steps | test accuracy | wall time |")
-    print("|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['run']} | {r['steps']} | {r['test_accuracy']:.4f} | "
-              f"{r['seconds']:.0f} s |")
-    common["dump"](args.json, rows)
-
+    result = {"machine": common["machine"](), "args": vars(args),
+              "train_images": len(keep), "rows": rows}
+    print(markdown(result))
+    common["dump"](args.json, result)
 
 if __name__ == "__main__":
     main()

@@ -54,6 +54,40 @@ def summary(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def markdown_option(parser):
+    """--markdown JSON: print the tables of a saved --json result and exit.
+    The measured tables of docs/ are printed this way from the JSON files
+    in docs/tables/ (tests/test_benchmarks.py compares them)."""
+    parser.add_argument("--markdown", metavar="JSON",
+                        help="print the tables of a result saved with --json, "
+                             "without measuring anything")
+
+
+def parse(parser, markdown, argv=None):
+    """Adds --json and --markdown to a script's parser and parses; with
+    --markdown prints the saved result's tables (`markdown(result)`) and
+    returns None, else the arguments."""
+    parser.add_argument("--json", help="also write the result here")
+    markdown_option(parser)
+    args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(saved(args.markdown)))
+        return None
+    return args
+
+
+def saved(path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def machine_line(info: dict) -> str:
+    """"Intel(R) Xeon(R) Processor, 2 cores (avx512_bf16, amx_bf16), TensorFlow 2.21.0, Python 3.11.7"."""
+    flags = ", ".join(f for f in info.get("cpu_flags", ()) if "bf16" in f) or "no bf16"
+    return (f"{info['cpu']}, {info['cores']} cores ({flags}), TensorFlow "
+            f"{info['tensorflow']}, Python {info['python']}")
+
+
 def dump(path, data):
     if path:
         with open(path, "w") as f:

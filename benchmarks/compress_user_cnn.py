@@ -65,14 +65,28 @@ def train(source, path):
     return keras.models.load_model(path).evaluate(data.test, verbose=0)[1]
 
 
+# The table of docs/benchmarks.md, as printed here.
+TABLE = ("| pruning budget | optimizer steps | test accuracy | change (points) | "
+         "× smaller (gzip) |")
+
+
+def markdown(result) -> str:
+    lines = [f"Machine: {_common['machine_line'](result['machine'])}. Float model: "
+             f"{result['float']:.4f}.", "", TABLE, "|---|---|---|---|---|"]
+    lines += [f"| {r['run']} | {r['prune_steps']:,} | {r['accuracy']:.4f} | "
+              f"{r['change_points']:+.2f} | {r['gzip_x']:.1f}× |" for r in result["rows"]]
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--steps", default="100,300,3000",
                         help="pruning budgets of the curve (besides the default)")
     parser.add_argument("--out", default="runs/user_cnn")
-    parser.add_argument("--json")
-    args = parser.parse_args()
+    args = _common["parse"](parser, markdown)
+    if args is None:
+        return
     from compression import compress
     print(_common["machine"](), flush=True)
     out = Path(args.out)
@@ -85,25 +99,21 @@ def main():
     print(f"float model: test accuracy {float_acc:.4f}", flush=True)
     rows = []
     for steps in [None, *map(int, args.steps.split(","))]:
-        name = "default" if steps is None else f"steps{steps}"
-        report = compress(str(model), source, out=out / name, prune=0.8, steps=steps,
+        name = "default" if steps is None else f"`steps={steps}`"
+        folder = out / ("default" if steps is None else f"steps{steps}")
+        report = compress(str(model), source, out=folder, prune=0.8, steps=steps,
                           latency_runs=20)
         v = report["variants"][-1]
         rows.append({"run": name, "prune_steps": report["details"]["prune"]["schedule"]
                      ["total_steps"], "accuracy": v["accuracy"],
-                     "drop_points": 100 * (float_acc - v["accuracy"]),
+                     "change_points": 100 * (v["accuracy"] - float_acc),
                      "gzip_x": report["variants"][0]["gzip_bytes"] / v["gzip_bytes"],
                      "classifier_sparsity": report["details"]["prune"]["layers"].get(
                          "dense", 0.0)})
         print(rows[-1], flush=True)
-    print("\n| budget | pruning steps | test accuracy | drop (points) | × smaller (gzip) |"
-          "\n|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['run']} | {r['prune_steps']} | {r['accuracy']:.4f} | "
-              f"{r['drop_points']:.2f} | {r['gzip_x']:.1f}× |")
-    _common["dump"](args.json, {"machine": _common["machine"](), "float": float_acc,
-                                "rows": rows})
-
+    result = {"machine": _common["machine"](), "float": float_acc, "rows": rows}
+    print(markdown(result))
+    _common["dump"](args.json, result)
 
 if __name__ == "__main__":
     main()

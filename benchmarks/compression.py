@@ -17,13 +17,34 @@ from pathlib import Path
 
 # Loaded by path; it also takes this folder off sys.path (see common.py).
 _common = runpy.run_path(str(Path(__file__).with_name("common.py")))
-dump, machine = _common["dump"], _common["machine"]
+dump, machine, parse, machine_line = (
+    _common[k] for k in ("dump", "machine", "parse", "machine_line"))
 
 RECIPES = {
     "prune80_int8": dict(prune=0.8, quantize="int8"),
     "qat_int8": dict(quantize="qat"),
     "prune80_qat": dict(prune=0.8, quantize="qat"),
 }
+
+
+# The table of docs/benchmarks.md, as printed here.
+TABLE = ("| recipe | float acc | compressed acc | Δ points | float .keras gzip | .tflite gzip "
+         "| × smaller | Keras float latency | LiteRT int8 latency |")
+
+
+def markdown(result) -> str:
+    args = result["args"]
+    lines = [f"Machine: {machine_line(result['machine'])}. Fine-tuning: {args['epochs']} "
+             f"epochs at {args['lr']:g} on {args['limit']:,} images.", "",
+             TABLE, "|---" * TABLE.count(" | ") + "|---|"]
+    for name, variants in result["results"].items():
+        f, c = variants[0], variants[-1]
+        lines.append(f"| {name} | {f['accuracy']:.4f} | {c['accuracy']:.4f} | "
+                     f"{100 * (c['accuracy'] - f['accuracy']):+.2f} | "
+                     f"{f['gzip_bytes'] / 1e3:.0f} kB | {c['gzip_bytes'] / 1e3:.0f} kB | "
+                     f"{f['gzip_bytes'] / c['gzip_bytes']:.1f}× | {f['latency_ms']:.2f} ms | "
+                     f"{c['latency_ms']:.2f} ms |")
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -38,8 +59,9 @@ def main(argv=None):
                         help="fine-tuning learning rate of each TF-MOT step")
     parser.add_argument("--latency-runs", type=int, default=100)
     parser.add_argument("--out", default="runs/compression")
-    parser.add_argument("--json")
-    args = parser.parse_args(argv)
+    args = parse(parser, markdown, argv)
+    if args is None:
+        return None
     import zoo
     from compression import compress
     from zoo import data as data_lib
@@ -56,18 +78,10 @@ def main(argv=None):
         results[name] = report
         print(f"\n## {name}\n")
         print((Path(args.out) / name / "report.md").read_text().split("\n", 2)[2])
-    print(f"machine: {machine()}\n")
-    print("| recipe | float acc | compressed acc | Δ points | float .keras gzip | "
-          ".tflite gzip | × smaller | Keras float latency | LiteRT latency |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, rep in results.items():
-        f, c = rep["variants"][0], rep["variants"][-1]
-        print(f"| {name} | {f['accuracy']:.4f} | {c['accuracy']:.4f} | "
-              f"{100 * (c['accuracy'] - f['accuracy']):+.2f} | {f['gzip_bytes'] / 1e3:.0f} kB | "
-              f"{c['gzip_bytes'] / 1e3:.0f} kB | {f['gzip_bytes'] / c['gzip_bytes']:.1f}× | "
-              f"{f['latency_ms']:.2f} ms | {c['latency_ms']:.3f} ms |")
-    dump(args.json, {"args": vars(args),
-                     "results": {k: v["variants"] for k, v in results.items()}})
+    result = {"machine": machine(), "args": vars(args),
+              "results": {k: v["variants"] for k, v in results.items()}}
+    print(markdown(result))
+    dump(args.json, result)
     return results
 
 

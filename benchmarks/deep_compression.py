@@ -111,19 +111,20 @@ TABLE = ("| model | float32 acc | deep acc | change (points) | float .keras (gzi
          "float LiteRT | int8 LiteRT |")
 
 
-def print_tables(rows):
+def markdown(result) -> str:
     """docs/benchmarks.md's table: one row per model and variant (a variant
     other than the preset's defaults is named after the model)."""
-    print("\n" + TABLE + "\n" + "|---" * TABLE.count(" | ") + "|---|")
-    for r in rows:
+    lines = [f"Machine: {_common['machine_line'](result['machine'])}.", "",
+             TABLE, "|---" * TABLE.count(" | ") + "|---|"]
+    for r in result["rows"]:
         name = r["model"] if r["variant"].startswith("deep (") else \
             f"{r['model']} ({r['variant']})"
-        print(f"| {name} | {r['float_accuracy']:.4f} | {r['accuracy']:.4f} | "
-              f"{r['change_points']:+.2f} | {r['float_gzip'] / 1e3:,.1f} kB | "
-              f"{r['gzip'] / 1e3:,.1f} kB | {r['gzip_x']:.1f}× | {r['xz_x']:.1f}× | "
-              f"{r['keras_ms']:.2f} ms | {r['float_litert_ms']:.2f} ms | "
-              f"{r['int8_litert_ms']:.2f} ms |")
-
+        lines.append(f"| {name} | {r['float_accuracy']:.4f} | {r['accuracy']:.4f} | "
+                     f"{r['change_points']:+.2f} | {r['float_gzip'] / 1e3:,.1f} kB | "
+                     f"{r['gzip'] / 1e3:,.1f} kB | {r['gzip_x']:.1f}× | {r['xz_x']:.1f}× | "
+                     f"{r['keras_ms']:.2f} ms | {r['float_litert_ms']:.2f} ms | "
+                     f"{r['int8_litert_ms']:.2f} ms |")
+    return "\n".join(lines)
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -139,8 +140,9 @@ def main():
                         help="options changed in the sweep (see above)")
     parser.add_argument("--latency-runs", type=int, default=100)
     parser.add_argument("--out", default="runs/deep")
-    parser.add_argument("--json")
-    args = parser.parse_args()
+    args = _common["parse"](parser, markdown)
+    if args is None:
+        return
     from compression import report as rep
     from zoo import data as data_lib
     print(_common["machine"](), flush=True)
@@ -166,9 +168,10 @@ def main():
             print(rows[-1], flush=True)
         rep.plot(out / f"sweep_{name}.png", [c for c in curve if c["name"].startswith(name)],
                  title=f"{name}: deep chain, sparsity and clusters")
-    print_tables(rows)
-    _common["dump"](args.json, {"machine": _common["machine"](), "rows": rows,
-                                "curve": curve})
+    result = {"machine": _common["machine"](), "args": vars(args), "rows": rows,
+              "curve": curve}
+    print("\n" + markdown(result))
+    _common["dump"](args.json, result)
 
 
 if __name__ == "__main__":

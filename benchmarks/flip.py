@@ -43,12 +43,32 @@ def digits_npz(path, train, seed=0):
     return len(xte)
 
 
+# The table of docs/training.md, as printed here.
+TABLE = "| augment | test accuracy, mean ± sd | per seed | wall time |"
+
+
+def markdown(result) -> str:
+    args = result["args"]
+    lines = [f"`python benchmarks/flip.py --seeds {args['seeds']} --train {args['train']}`: "
+             f"resnet20, {args['train']} digits (npz), {result['test_images']:,} test "
+             f"images. Machine: {common['machine_line'](result['machine'])}.", "",
+             TABLE, "|---|---|---|---|"]
+    for r in result["rows"]:
+        s = r["scores"]
+        sd = statistics.stdev(s) if len(s) > 1 else 0.0
+        lines.append(f"| {r['augment']} | {statistics.mean(s):.4f} ± {sd:.4f} | "
+                     f"{' / '.join(f'{v:.4f}' for v in s)} | "
+                     f"{statistics.mean(r['seconds']):.0f} s |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--train", type=int, default=500)
-    parser.add_argument("--json")
-    args = parser.parse_args()
+    args = common["parse"](parser, markdown)
+    if args is None:
+        return
     from zoo import training
     print(common["machine"](), flush=True)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -67,17 +87,10 @@ def main():
                 scores.append(metrics["test_accuracy"])
                 print(label, seed, f"{scores[-1]:.4f}", f"{times[-1]:.0f} s", flush=True)
             rows.append({"augment": label, "scores": scores, "seconds": times})
-    print(f"\n`python benchmarks/flip.py --seeds {args.seeds} --train {args.train}`: "
-          f"resnet20, {args.train} digits (npz), {n_test} test images\n")
-    print("| augment | test accuracy, mean ± sd | per seed | wall time |\n|---|---|---|---|")
-    for r in rows:
-        s = r["scores"]
-        sd = statistics.stdev(s) if len(s) > 1 else 0.0
-        print(f"| {r['augment']} | {statistics.mean(s):.4f} ± {sd:.4f} | "
-              f"{' / '.join(f'{v:.4f}' for v in s)} | "
-              f"{statistics.mean(r['seconds']):.0f} s |")
-    common["dump"](args.json, {"machine": common["machine"](), "rows": rows})
-
+    result = {"machine": common["machine"](), "args": vars(args), "test_images": n_test,
+              "rows": rows}
+    print(markdown(result))
+    common["dump"](args.json, result)
 
 if __name__ == "__main__":
     main()

@@ -51,13 +51,30 @@ def make_folder(folder: Path, images: int):
     marker.touch()
 
 
+# The table of docs/training.md, as printed here.
+TABLE = "| image size | train images | decoded size | held in memory | peak RSS | one pass |"
+
+
+def markdown(result) -> str:
+    lines = [f"Machine: {common['machine_line'](result['machine'])}; "
+             f"{result['args']['images']:,} random PNGs in 10 class folders.", "",
+             TABLE, "|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        cached = "yes" if r["decoded_train_mb"] <= 512 else "no (read from disk)"
+        lines.append(f"| {r['image_size']}² | {r['train_images']:,} | "
+                     f"{r['decoded_train_mb']:,} MB | {cached} | {r['peak_rss_mb']:,} MB | "
+                     f"{r['seconds']:.0f} s |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=50000)
     parser.add_argument("--image-size", type=int, nargs="+", default=[256, 64, 32])
     parser.add_argument("--folder", default="/tmp/zoo_folder50k")
-    parser.add_argument("--json", help="also write the results here")
-    args = parser.parse_args()
+    args = common["parse"](parser, markdown)
+    if args is None:
+        return
     print(common["machine"](), flush=True)
     start = time.perf_counter()
     make_folder(Path(args.folder), args.images)
@@ -72,15 +89,9 @@ def main():
         row["decoded_train_mb"] = row["train_images"] * size * size * 3 // 2**20
         print(row, flush=True)
         rows.append(row)
-    print("\n| image size | train images | decoded size | held in memory | "
-          "peak RSS | one pass |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        cached = "yes" if r["decoded_train_mb"] <= 512 else "no (read from disk)"
-        print(f"| {r['image_size']}² | {r['train_images']:,} | {r['decoded_train_mb']:,} MB "
-              f"| {cached} | {r['peak_rss_mb']:,} MB | {r['seconds']:.0f} s |")
-    common["dump"](args.json, rows)
-
+    result = {"machine": common["machine"](), "args": vars(args), "rows": rows}
+    print(markdown(result))
+    common["dump"](args.json, result)
 
 if __name__ == "__main__":
     main()

@@ -20,7 +20,22 @@ import numpy as np
 
 # Loaded by path; it also takes this folder off sys.path (see common.py).
 _common = runpy.run_path(str(Path(__file__).with_name("common.py")))
-dump, machine = _common["dump"], _common["machine"]
+dump, machine, parse, machine_line = (
+    _common[k] for k in ("dump", "machine", "parse", "machine_line"))
+
+# The table of docs/benchmarks.md, as printed here.
+TABLE = "| dataset | pipeline img/s | train step img/s | pipeline / step |"
+
+
+def markdown(result) -> str:
+    args = result["args"]
+    lines = [f"Machine: {machine_line(result['machine'])}. Pipeline with "
+             f"{args['augment']} augmentation, {args['image_size']}px, batch "
+             f"{args['batch']}; train step: {args['model']}.", "",
+             TABLE, "|---|---|---|---|"]
+    lines += [f"| {r['dataset']} | {r['pipeline_img_s']:,.0f} | {r['train_step_img_s']:,.0f} "
+              f"| {r['headroom']:.0f}× |" for r in result["rows"]]
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -32,8 +47,9 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--augment", default="light")
-    parser.add_argument("--json")
-    args = parser.parse_args(argv)
+    args = parse(parser, markdown, argv)
+    if args is None:
+        return None
     import keras
     import zoo
     from zoo import data as data_lib
@@ -63,14 +79,9 @@ def main(argv=None):
         step = steps * len(x) / (time.perf_counter() - start)
         rows.append({"dataset": source, "pipeline_img_s": pipe, "train_step_img_s": step,
                      "headroom": pipe / step})
-    print(f"machine: {machine()}\n")
-    print(f"| dataset | pipeline img/s ({args.augment} augmentation) | {args.model} train "
-          "step img/s | pipeline / step |")
-    print("|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['dataset']} | {r['pipeline_img_s']:.0f} | {r['train_step_img_s']:.0f} "
-              f"| {r['headroom']:.1f}× |")
-    dump(args.json, {"args": vars(args), "rows": rows})
+    result = {"machine": machine(), "args": vars(args), "rows": rows}
+    print(markdown(result))
+    dump(args.json, result)
     return rows
 
 

@@ -87,6 +87,14 @@ def run_dataset(name, source, args, out):
 TABLE = "| dataset | command | test accuracy | wall time |"
 
 
+def markdown(result) -> str:
+    lines = [f"Machine: {common['machine_line'](result['machine'])}.", "",
+             TABLE, "|---|---|---|---|"]
+    lines += [f"| {r['dataset']} | {r['run']}: `{r['command']}` | "
+              f"{r['test_accuracy']:.4f} | {r['wall_time_s']:,.0f} s |" for r in result["rows"]]
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="digits,fashion1000")
@@ -96,8 +104,9 @@ def main():
     parser.add_argument("--out", default="runs/search_quality")
     parser.add_argument("--tune-only", action="store_true",
                         help="run only the zoo tune rows")
-    parser.add_argument("--json")
-    args = parser.parse_args()
+    args = common["parse"](parser, markdown)
+    if args is None:
+        return
     print(common["machine"](), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,11 +119,9 @@ def main():
                 fashion_subset(path)
             source = f"npz:{path}"
         rows += run_dataset(name, source, args, out)
-    print("\n" + TABLE + "\n|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['dataset']} | {r['run']}: `{r['command']}` | "
-              f"{r['test_accuracy']:.4f} | {r['wall_time_s']:.0f} s |")
-    common["dump"](args.json, {"machine": common["machine"](), "rows": rows})
+    result = {"machine": common["machine"](), "args": vars(args), "rows": rows}
+    print(markdown(result))
+    common["dump"](args.json, result)
 
 
 if __name__ == "__main__":

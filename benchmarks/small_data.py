@@ -95,6 +95,11 @@ def markdown(result) -> str:
                      f"{statistics.mean(s):.4f} ± {sd:.4f} | "
                      f"{' / '.join(f'{v:.4f}' for v in s)} | {other} | "
                      f"{statistics.mean(r['seconds']):.0f} s |")
+    pairs = [(b, l) for r in result["rows"] for b, l in zip(r["best_epoch"], r["last_epoch"])]
+    higher = sum(l > b for b, l in pairs)
+    equal = sum(l == b for b, l in pairs)
+    lines += ["", f"Last epoch above the best validation epoch on the test split in "
+                  f"{higher} of {len(pairs)} runs ({equal} equal)."]
     return "\n".join(lines)
 
 
@@ -104,11 +109,8 @@ def main():
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--runs", default=RUNS)
     parser.add_argument("--out", default="runs/small_data")
-    parser.add_argument("--json")
-    common["markdown_option"](parser)
-    args = parser.parse_args()
-    if args.markdown:
-        print(markdown(common["saved"](args.markdown)))
+    args = common["parse"](parser, markdown)
+    if args is None:
         return
     from zoo import training
     print(common["machine"](), flush=True)

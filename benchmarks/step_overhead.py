@@ -27,7 +27,8 @@ from pathlib import Path
 
 # Loaded by path; it also takes this folder off sys.path (see common.py).
 _common = runpy.run_path(str(Path(__file__).with_name("common.py")))
-dump, machine = _common["dump"], _common["machine"]
+dump, machine, parse, machine_line = (
+    _common[k] for k in ("dump", "machine", "parse", "machine_line"))
 
 
 def _epoch_timer():
@@ -78,6 +79,26 @@ def run(variant, args, data, in_memory, out):
             "steps_per_epoch": steps}
 
 
+# The table of docs/benchmarks.md, as printed here.
+TABLE = ("| input | callbacks | steps_per_execution | ms per step | "
+         "callbacks' epoch-end work |")
+
+
+def markdown(result) -> str:
+    """Median ms per step (each interleaved run's in brackets)."""
+    args = result["args"]
+    lines = [f"Machine: {machine_line(result['machine'])}. {args['model']} on "
+             f"{args['dataset']} at {args['image_size']}px, batch {args['batch']}: median "
+             f"of epochs 2–{args['epochs']}, median of {args['reps']} interleaved runs.",
+             "", TABLE, "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        each = ", ".join(f"{run['ms_per_step']:.1f}" for run in r["runs"])
+        end = "–" if r["callbacks"] == "none" else f"{r['epoch_end_ms']:.0f} ms"
+        lines.append(f"| {r['input']} | {r['callbacks']} | {r['spe']} | "
+                     f"{r['ms_per_step']:.1f} ({each}) | {end} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet20")
@@ -90,8 +111,9 @@ def main(argv=None):
     parser.add_argument("--spe", type=int, default=8,
                         help="steps_per_execution of the last variant")
     parser.add_argument("--limit", type=int)
-    parser.add_argument("--json")
-    args = parser.parse_args(argv)
+    args = parse(parser, markdown, argv)
+    if args is None:
+        return None
     import tensorflow as tf
     from zoo import data as data_lib
     data = data_lib.load(args.dataset, image_size=args.image_size,
@@ -118,17 +140,9 @@ def main(argv=None):
         end = statistics.median(r["epoch_end_ms"] for r in runs[i])
         rows.append({**variant, "ms_per_step": ms, "epoch_end_ms": end,
                      "runs": runs[i], "img_per_s": args.batch / ms * 1e3})
-    print(f"machine: {machine()}\n")
-    print(f"{args.model} on {args.dataset} at {args.image_size}px, batch {args.batch}: "
-          f"median of epochs 2–{args.epochs}, median of {args.reps} interleaved runs\n")
-    print("| input | callbacks | steps_per_execution | ms per step | img/s | "
-          "callbacks' epoch-end work |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['input']} | {r['callbacks']} | {r['spe']} | "
-              f"{r['ms_per_step']:.2f} | {r['img_per_s']:.0f} | "
-              f"{r['epoch_end_ms']:.0f} ms |")
-    dump(args.json, {"args": vars(args), "rows": rows})
+    result = {"machine": machine(), "args": vars(args), "rows": rows}
+    print(markdown(result))
+    dump(args.json, result)
     return rows
 
 

@@ -4,6 +4,7 @@ keras.applications, and the share of the machine's matmul peak.
     python benchmarks/throughput.py [--models resnet50,mobilenet_v1_100,...]
         [--size 224] [--batch 16] [--steps 5] [--reps 3]
         [--precision float32[,mixed_bfloat16]] [--jit] [--json out.json]
+    python benchmarks/throughput.py --markdown out.json    # its tables again
 
 Every variant (zoo in each --precision, keras.applications in
 --ka-precision) is built in one process and measured interleaved (zoo,
@@ -21,7 +22,8 @@ import numpy as np
 
 # Loaded by path; it also takes this folder off sys.path (see common.py).
 _common = runpy.run_path(str(Path(__file__).with_name("common.py")))
-dump, machine, summary, timed = (_common[k] for k in ("dump", "machine", "summary", "timed"))
+dump, machine, summary, timed, parse, machine_line = (
+    _common[k] for k in ("dump", "machine", "summary", "timed", "parse", "machine_line"))
 
 KA = {
     "resnet50": ("ResNet50", {}),
@@ -72,6 +74,41 @@ def build(name, impl, shape, classes, precision):
         keras.mixed_precision.set_global_policy("float32")
 
 
+# The tables of docs/benchmarks.md, as printed here.
+TABLE = ("| model | zoo train img/s | keras.applications train img/s | train ratio | "
+         "zoo inference img/s | keras.applications inference img/s | inference ratio |")
+TABLE_SETUPS = ("| model | setup | train img/s | vs keras.applications float32 | "
+                "train GFLOP/s | share of matmul peak |")
+
+
+def markdown(result) -> str:
+    """The comparison with keras.applications (zoo in the baseline's
+    precision, when both were measured) and every variant's row."""
+    args, rows = result["args"], result["rows"]
+    spread = lambda s: f"{s['median']:.1f} ({s['min']:.1f}–{s['max']:.1f})"
+    lines = [f"Machine: {machine_line(result['machine'])}; matmul peak fp32 "
+             f"{result['peak_gflops']['fp32']:.0f} GFLOP/s, bf16 "
+             f"{result['peak_gflops']['bf16']:.0f} GFLOP/s.", ""]
+    pairs = [(z, k) for z in rows for k in rows
+             if z["impl"] == "zoo" and k["impl"] != "zoo" and z["model"] == k["model"]
+             and z["precision"] == k["precision"]]
+    if pairs:
+        lines += [TABLE, "|---" * TABLE.count(" | ") + "|---|"]
+        lines += [f"| {z['model']} | {spread(z['train_img_s'])} | {spread(k['train_img_s'])} "
+                  f"| {z['ratio_train']:.2f} | {spread(z['infer_img_s'])} | "
+                  f"{spread(k['infer_img_s'])} | {z['ratio_infer']:.2f} |" for z, k in pairs]
+        lines.append("")
+    lines += [TABLE_SETUPS, "|---" * TABLE_SETUPS.count(" | ") + "|---|"]
+    for r in rows:
+        setup = f"{r['impl']} {r['precision']}" + (" + XLA" if args["jit"] else "")
+        versus = f"{r['ratio_train']:.2f}×" if "ratio_train" in r else "–"
+        peak = "fp32" if r["precision"] == "float32" else "bf16"
+        lines.append(f"| {r['model']} {args['size']}px b{args['batch']} | {setup} | "
+                     f"{r['train_img_s']['median']:.1f} | {versus} | "
+                     f"{r['train_gflops']:.0f} | {r['peak_share']:.0%} of {peak} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(KA))
@@ -90,8 +127,9 @@ def main(argv=None):
     parser.add_argument("--ka-precision", default="float32",
                         help="precision of the keras.applications models (default "
                              "float32: the baseline the fast path is compared with)")
-    parser.add_argument("--json")
-    args = parser.parse_args(argv)
+    args = parse(parser, markdown, argv)
+    if args is None:
+        return None
     import zoo
     precisions = args.precision.split(",")
     info = machine()
@@ -129,20 +167,9 @@ def main(argv=None):
                 row["ratio_infer"] = i["median"] / summary(results[base]["infer"])["median"]
             rows.append(row)
         del models, fns
-    print(f"\nbatch {args.batch}, {args.size}px, jit={args.jit}; ratios are against "
-          f"keras.applications in {args.ka_precision}\n")
-    print("| model | implementation | precision | train img/s (min–max) | inference img/s "
-          "(min–max) | train ratio | inference ratio | train GFLOP/s | share of peak |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        t, i = r["train_img_s"], r["infer_img_s"]
-        print(f"| {r['model']} | {r['impl']} | {r['precision']} "
-              f"| {t['median']:.1f} ({t['min']:.1f}–{t['max']:.1f}) "
-              f"| {i['median']:.1f} ({i['min']:.1f}–{i['max']:.1f}) "
-              f"| {r.get('ratio_train', float('nan')):.2f} "
-              f"| {r.get('ratio_infer', float('nan')):.2f} "
-              f"| {r['train_gflops']:.0f} | {r['peak_share']:.1%} |")
-    dump(args.json, {"machine": info, "peak_gflops": peak, "args": vars(args), "rows": rows})
+    result = {"machine": info, "peak_gflops": peak, "args": vars(args), "rows": rows}
+    print(markdown(result))
+    dump(args.json, result)
     return rows
 
 

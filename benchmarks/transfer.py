@@ -144,36 +144,40 @@ def main():
                         "npz:SOURCE --out DIR` on classes 0-4, to reuse")
     parser.add_argument("--seeds", default="0", help="comma-separated --seed values; "
                         "fine-tune and scratch are averaged over them (default 0)")
-    parser.add_argument("--json", help="also write the results here")
-    args = parser.parse_args()
+    args = common["parse"](parser, markdown)
+    if args is None:
+        return
     print(common["machine"](), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for target in args.targets.split(","):
             rows += run_target(target, folder, args.source_dir,
                                [int(v) for v in args.seeds.split(",")])
-    print_tables(rows)
-    common["dump"](args.json, rows)
+    result = {"machine": common["machine"](), "args": vars(args), "rows": rows}
+    print(markdown(result))
+    common["dump"](args.json, result)
 
 
 # The table of docs/transfer.md, as printed here (tests/test_benchmarks.py
 # checks that the doc has this header); the best accuracy of a row in bold.
 TABLE = ("| target | labels/class | train images | steps | fine-tune (default) | "
          "linear probe | scratch (default) |")
+TABLE_TIMES = "| target | labels/class | fine-tune time | scratch time |"
 
 
-def print_tables(rows):
-    print("\n" + TABLE + "\n|---|---|---|---|---|---|---|")
+def markdown(result) -> str:
+    rows = result["rows"]
+    lines = [f"Machine: {common['machine_line'](result['machine'])}; seeds "
+             f"{result['args']['seeds']}.", "", TABLE, "|---|---|---|---|---|---|---|"]
     for r in rows:
         scores = [r["fine_tune"], r["linear_probe"], r["scratch"]]
         cells = [f"**{s:.4f}**" if s == max(scores) else f"{s:.4f}" for s in scores]
-        print(f"| {r['target']} | {r['labels_per_class']} | {r['train_images']:,} | "
-              f"{r['steps']} | {' | '.join(cells)} |")
-    print("\n| target | labels/class | fine-tune time | scratch time |\n|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['target']} | {r['labels_per_class']} | {r['fine_tune_s']:.0f} s | "
-              f"{r['scratch_s']:.0f} s |")
-
+        lines.append(f"| {r['target']} | {r['labels_per_class']} | {r['train_images']:,} | "
+                     f"{r['steps']} | {' | '.join(cells)} |")
+    lines += ["", TABLE_TIMES, "|---|---|---|---|"]
+    lines += [f"| {r['target']} | {r['labels_per_class']} | {r['fine_tune_s']:.0f} s | "
+              f"{r['scratch_s']:.0f} s |" for r in rows]
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     main()

@@ -26,7 +26,8 @@ from pathlib import Path
 
 # Loaded by path; it also takes this folder off sys.path (see common.py).
 _common = runpy.run_path(str(Path(__file__).with_name("common.py")))
-dump, machine = _common["dump"], _common["machine"]
+dump, machine, parse, machine_line = (
+    _common[k] for k in ("dump", "machine", "parse", "machine_line"))
 
 SPACE = {"optimizer": {"values": ["sgd", "nesterov", "adam", "rmsprop"]},
          "learning_rate": {"min": 1e-4, "max": 0.3, "sampling": "log"},
@@ -53,6 +54,54 @@ def run(kind, prune, args, out):
             "pruned": sum(r["status"] == "PRUNED" for r in rows)}
 
 
+# The tables of docs/tuning.md, as printed here (the memory table's
+# header goes on with the trials measured).
+TABLE = ("| search | trials | pruned | epochs | wall time | best val acc | epochs to "
+         "within 1 pt | time to within 1 pt |")
+TABLE_MEMORY = "| trial | 1 | 5 |"
+
+
+def _searches(results) -> list[str]:
+    target = max(r["best"] for r in results) - 0.01
+    lines = [f"Within 1 pt: of the best any search found ({target + 0.01:.4f}).",
+             "", TABLE, "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        epochs = seconds = 0
+        reached = None
+        for row in r["rows"]:
+            epochs += int(row["epochs_run"] or 0)
+            seconds += float(row["wall_time_s"] or 0)
+            if float(row["score"]) >= target:
+                reached = (epochs, seconds)
+                break
+        label = f"{r['tuner']}{' + median stopping' if r['pruning'] else ''}"
+        got = f"{reached[0]} | {reached[1]:.0f} s" if reached else "not reached | –"
+        lines.append(f"| {label} | {len(r['rows'])} | {r['pruned']} | {r['epochs']} | "
+                     f"{r['wall_time_s']:.0f} s | {r['best']:.4f} | {got} |")
+    return lines
+
+
+def _memory(args, rss) -> list[str]:
+    """RSS after trials 1, 5, 10, 15, ... and the first trial of each new
+    process (--trials-per-process)."""
+    k = args.get("trials_per_process")
+    shown = sorted({1, *range(5, len(rss) + 1, 5), len(rss)}
+                   | (set(range(k + 1, len(rss) + 1, k)) if k else set()))
+    new = (lambda t: k and t > 1 and (t - 1) % k == 0)
+    label = f"RSS, {k} trials per process" if k else "RSS, one process"
+    return ["| trial | " + " | ".join(f"{t} (new process)" if new(t) else str(t)
+                                       for t in shown) + " |",
+            "|---" * (len(shown) + 1) + "|",
+            f"| {label} | " + " | ".join(f"{rss[t - 1]:,.0f} MB" for t in shown) + " |"]
+
+
+def markdown(result) -> str:
+    lines = [f"Machine: {machine_line(result['machine'])}.", ""]
+    if "rss_mb" in result:
+        return "\n".join(lines + _memory(result["args"], result["rss_mb"]))
+    return "\n".join(lines + _searches(result["results"]))
+
+
 def memory(args):
     """Resident memory after each of N trials of one search in one process."""
     import tuning
@@ -65,15 +114,9 @@ def memory(args):
     with open(out / "trials.csv") as f:
         rss = [float(r["rss_mb"]) for r in sorted(csv.DictReader(f),
                                                   key=lambda r: r["trial_id"])]
-    print(f"machine: {machine()}\n")
-    print("| trials | RSS after trial 1 | after trial 5 | after the last | growth from "
-          "trial 5 to the last, per trial |")
-    print("|---|---|---|---|---|")
-    later = rss[min(4, len(rss) - 1)]
-    per_trial = (rss[-1] - later) / max(len(rss) - 5, 1)
-    print(f"| {len(rss)} | {rss[0]:.0f} MB | {later:.0f} MB | {rss[-1]:.0f} MB | "
-          f"{per_trial:+.1f} MB |")
-    dump(args.json, {"args": vars(args), "rss_mb": rss})
+    result = {"machine": machine(), "args": vars(args), "rss_mb": rss}
+    print(markdown(result))
+    dump(args.json, result)
     return rss
 
 
@@ -87,38 +130,23 @@ def main(argv=None):
     parser.add_argument("--limit", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/tuning_bench")
-    parser.add_argument("--json")
     parser.add_argument("--trials-per-process", type=int, metavar="K",
                         help="with --memory-trials: run the trials in fresh "
                              "processes of at most K trials")
     parser.add_argument("--memory-trials", type=int, metavar="N",
                         help="instead: N one-epoch random trials in this process, "
                              "printing resident memory after each")
-    args = parser.parse_args(argv)
+    args = parse(parser, markdown, argv)
+    if args is None:
+        return None
     if args.memory_trials:
         return memory(args)
     results = [run("hyperband", True, args, Path(args.out) / "hyperband"),
                run("random", True, args, Path(args.out) / "random_pruned"),
                run("random", False, args, Path(args.out) / "random")]
-    target = max(r["best"] for r in results) - 0.01
-    print(f"machine: {machine()}\n")
-    print("| search | trials | pruned | epochs | wall time | best val acc | epochs to "
-          "within 1 pt | time to within 1 pt |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in results:
-        epochs = seconds = 0
-        reached = None
-        for row in r["rows"]:
-            epochs += int(row["epochs_run"] or 0)
-            seconds += float(row["wall_time_s"] or 0)
-            if float(row["score"]) >= target:
-                reached = (epochs, seconds)
-                break
-        label = f"{r['tuner']}{' + median stopping' if r['pruning'] else ''}"
-        got = f"{reached[0]} | {reached[1]:.0f} s" if reached else "not reached | –"
-        print(f"| {label} | {len(r['rows'])} | {r['pruned']} | {r['epochs']} | "
-              f"{r['wall_time_s']:.0f} s | {r['best']:.4f} | {got} |")
-    dump(args.json, {"args": vars(args), "results": results})
+    result = {"machine": machine(), "args": vars(args), "results": results}
+    print(markdown(result))
+    dump(args.json, result)
     return results
 
 

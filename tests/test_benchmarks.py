@@ -1,12 +1,14 @@
 """The benchmark scripts keep working on tiny settings (no timing asserted)."""
 
+import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import subprocess_env
+from helpers import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,9 +26,11 @@ def test_throughput_tiny(tmp_path):
     out = bench("throughput.py", "--models", "mobilenet_v1_100", "--size", "32",
                 "--batch", "4", "--steps", "1", "--reps", "1",
                 "--precision", "float32,mixed_bfloat16", "--json", str(tmp_path / "t.json"))
-    assert "| mobilenet_v1_100 | zoo | mixed_bfloat16 |" in out and "matmul peak" in out
-    assert "| mobilenet_v1_100 | keras.applications | float32 |" in out
-    assert (tmp_path / "t.json").is_file()
+    assert "| mobilenet_v1_100 32px b4 | zoo mixed_bfloat16 |" in out and "matmul peak" in out
+    assert "| mobilenet_v1_100 32px b4 | keras.applications float32 | " in out
+    # The saved result prints the same tables again.
+    again = bench("throughput.py", "--markdown", str(tmp_path / "t.json"))
+    assert again.strip() and again.strip() in out
 
 
 @pytest.mark.slow
@@ -70,21 +74,106 @@ def test_docs_name_every_benchmark_script_and_only_existing_ones():
         assert named <= scripts, (doc.name, sorted(named - scripts))
 
 
-@pytest.mark.parametrize("script,doc", [("deep_compression.py", "benchmarks.md"),
-                                        ("transfer.py", "transfer.md"),
-                                        ("search_quality.py", "tuning.md")])
-def test_doc_tables_have_the_format_their_script_prints(script, doc):
-    # These tables were once assembled by hand: other columns, another sign.
-    # The script's TABLE (the header it prints) must head a table of the doc.
-    import ast
+# Tables of docs/ and README that hold no measurement (reference tables).
+REFERENCE_TABLES = {
+    "| family | models | layout |",
+    "| preset | chain | fine-tuning (default optimizer steps) |",
+    "| step | function | notes |",
+    "| # | command | exit | the user sees (part of the message) |",
+    "| # | function | what was tried | what the user sees | test |",
+    "| fault | what happens | test |",
+    "| source | where the data comes from |",
+    "| preset | layers |",
+    "| knob | focused range | first trial |",
+    "| knob | default range | exists only when |",
+}
+# A measured table is announced by the line above it: the script that prints
+# it and, when it was generated from a saved result, that result.
+MARK = re.compile(r"<!-- printed by `python benchmarks/(\w+\.py)( --markdown( \S+)?)?` -->")
+
+
+def _doc_tables():
+    """(doc, line number, marker line, table lines) of every markdown table."""
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        lines = doc.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("|") and i + 1 < len(lines) \
+                    and lines[i + 1].startswith("|---") \
+                    and not (i and lines[i - 1].startswith("|")):
+                end = next((j for j in range(i, len(lines)) if not lines[j].startswith("|")),
+                           len(lines))
+                yield doc.name, i + 1, lines[i - 1] if i else "", lines[i:end]
+
+
+def _script_tables(script):
+    """The TABLE* constants of a benchmark script (the headers it prints)."""
     tree = ast.parse((ROOT / "benchmarks" / script).read_text(encoding="utf-8"))
-    tables = [ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
-              and any(getattr(t, "id", None) == "TABLE" for t in n.targets)]
-    assert len(tables) == 1, script
-    lines = (ROOT / "docs" / doc).read_text(encoding="utf-8").splitlines()
-    assert tables[0] in lines, (script, tables[0])
-    width = tables[0].count(" | ") + 1
-    rows = lines[lines.index(tables[0]) + 2:]
-    rows = rows[:next((i for i, line in enumerate(rows) if not line.startswith("|")),
-                      len(rows))]
-    assert rows and all(line.count(" | ") + 1 == width for line in rows), rows
+    return [ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+            and any(getattr(t, "id", "").startswith("TABLE") for t in n.targets)]
+
+
+def test_every_measured_table_is_printed_by_a_script_in_its_format():
+    # Tables were once assembled by hand: other columns, another sign, rows
+    # of several runs. Each measured table now names the script that prints
+    # it, and has one of that script's headers and its number of columns.
+    problems = []
+    for doc, number, before, table in _doc_tables():
+        where = f"{doc}:{number}"
+        if table[0] in REFERENCE_TABLES:
+            continue
+        mark = MARK.fullmatch(before)
+        if not mark:
+            problems.append(f"{where}: no '<!-- printed by ... -->' line above")
+            continue
+        headers = _script_tables(mark.group(1))
+        if not any(table[0].startswith(h) for h in headers):
+            problems.append(f"{where}: {mark.group(1)} prints no such header")
+        width = table[0].count(" | ")
+        if table[1].count("|") != width + 2 or any(row.count(" | ") != width
+                                                    for row in table[2:]):
+            problems.append(f"{where}: rows of another width")
+    assert not problems, problems
+
+
+def test_generated_tables_are_what_their_script_prints_from_the_saved_result():
+    # A table marked `--markdown RESULT` is the script's rendering of the
+    # committed result, line for line (edit the result, not the table).
+    checked = 0
+    for doc, number, before, table in _doc_tables():
+        mark = MARK.fullmatch(before)
+        if not mark or not mark.group(2):
+            continue
+        args = ["--markdown"] + ([mark.group(3).strip()] if mark.group(3) else [])
+        printed = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / mark.group(1)), *args],
+            capture_output=True, text=True, cwd=ROOT, env=subprocess_env(), timeout=300)
+        assert printed.returncode == 0, (doc, number, printed.stderr[-2000:])
+        out = printed.stdout.splitlines()
+        assert table[0] in out, (doc, number, table[0])
+        start = out.index(table[0])
+        assert out[start:start + len(table)] == table, (doc, number)
+        checked += 1
+    assert checked >= 5, checked
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "benchmarks").glob("*.py")
+                                          if "TABLE" in p.read_text(encoding="utf-8")))
+def test_every_script_with_tables_has_one_in_the_docs(script):
+    headers = [t[0] for _, _, before, t in _doc_tables()
+               if (m := MARK.fullmatch(before)) and m.group(1) == script]
+    assert any(h.startswith(table) for h in headers
+               for table in _script_tables(script)), script
+
+
+def test_the_architecture_table_is_what_the_models_are_now():
+    # docs/architectures.md's table is generated from a saved result; the
+    # models built now must still have its counts (a few, to stay fast).
+    import json
+    import zoo
+    rows = {r["model"]: r for r in json.loads(
+        (ROOT / "docs" / "tables" / "architectures.json").read_text())["rows"]}
+    assert set(rows) == set(zoo.list_models())
+    for name in ("resnet20", "mobilenet_v2_050_cifar", "alexnet_cifar"):
+        info = zoo.model_info(name)
+        assert (info["params"]["total"], info["params"]["trainable"], info["macs"]) == \
+            (rows[name]["params"], rows[name]["trainable"], rows[name]["macs"]), name

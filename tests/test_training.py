@@ -75,6 +75,8 @@ def test_each_schedule(name):
                                                  "cosine schedule"),
     ({"epochs": 3, "warmup_epochs": 3}, r"warmup_epochs \(3\) must be fewer"),
     ({"selection": "median"}, "selection must be one of best, last"),
+    ({"selection": "best", "validation_split": 0.0}, "selection 'best' has no effect "
+                                                     "without a validation split"),
 ])
 def test_config_validation(changes, message):
     config = TrainConfig(**{"model": "resnet20", **changes})
@@ -228,8 +230,9 @@ def test_budget_counts_optimizer_steps():
 
 def test_default_run_on_a_small_dataset_gets_the_step_floor(tmp_path, monkeypatch):
     # Smaller constants keep the test fast; the rule is the same.
-    monkeypatch.setattr(training, "DEFAULT_EPOCHS", 2)
-    monkeypatch.setattr(training, "MIN_EPOCH_STEPS", 10)
+    from zoo import budget
+    monkeypatch.setattr(budget, "DEFAULT_EPOCHS", 2)
+    monkeypatch.setattr(budget, "MIN_EPOCH_STEPS", 10)
     config = TrainConfig("resnet20", dataset="digits", limit=128, image_size=8,
                          min_steps=30)
     metrics = training.train(config, tmp_path, verbose=0)

@@ -411,7 +411,7 @@ def test_cli_fine_tune_says_what_it_does_and_resumes(tmp_path):
     assert "head lr 0.003, backbone lr 0.003, BatchNormalization train" in result.stdout
     assert "Epoch 1/" not in result.stdout                 # resumed after epoch 1
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["optimizer_steps"] == 4 * 21        # 1,293 images at batch 64
+    assert metrics["optimizer_steps"] == 4 * 41        # 1,293 images at batch 32
     probe = json.loads((out / "probe.json").read_text())
     assert probe["head"] == "new" and probe["probe"]["val_accuracy"] > 0.5
     assert (out / "curves.png").is_file()

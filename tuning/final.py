@@ -2,12 +2,10 @@
 
 `retrain` trains the best trial's configuration once more on the training
 and validation data together, evaluates it on the test split, and makes that
-model `best_model.keras`. Search short, train long: the final run gets at
-least FINAL_MIN_STEPS optimizer steps (twice `zoo train`'s floor) and, when
-the space did not set augmentation, FINAL_AUGMENT augmentation — trials of a
-few hundred steps cannot rank augmentation (it pays off only over a longer
-run: measured in docs/tuning.md), so the focused space leaves it to the
-final run. With `compare_default`, `zoo train`'s default
+model `best_model.keras`. The final run is a run of the training recipe
+(zoo.recipe: its step floor, and its augmentation when the space did not
+set one — trials of a few hundred steps cannot rank augmentation, so the
+focused space leaves it to the final run; measured in docs/tuning.md). With `compare_default`, `zoo train`'s default
 configuration is trained as `zoo train NAME --dataset D` would train it, so
 that the report says what the search bought. Both runs are ordinary
 `zoo.training.train` runs in `out/final` and `out/default`: they resume
@@ -22,10 +20,13 @@ from pathlib import Path
 
 from . import spaces
 from zoo import training
+from zoo.recipe import RECIPE
 from zoo.io import atomic_path, write_json, write_text
 
-FINAL_MIN_STEPS = 2000
-FINAL_AUGMENT = "light"
+# The final run is an ordinary run of the recipe (zoo.recipe), on the
+# training and validation images together.
+FINAL_MIN_STEPS = RECIPE.min_steps
+FINAL_AUGMENT = RECIPE.augment
 
 # Hyperparameter name -> TrainConfig field.
 _FIELDS = {"optimizer": "optimizer", "learning_rate": "lr", "momentum": "momentum",
@@ -109,7 +110,8 @@ def _same_as_default(best, default) -> bool:
     """Whether the best configuration is `zoo train`'s default one (trained
     on more data: the retraining also uses the validation split)."""
     a, b = best.to_dict(), default.to_dict()
-    ignore = {"validation_split", "lr", "min_steps"}
+    a["augment"], b["augment"] = best.augmentation, default.augmentation
+    ignore = {"validation_split", "lr", "min_steps", "selection"}
     return all(a[k] == b[k] for k in a if k not in ignore) and \
         best.learning_rate == default.learning_rate
 

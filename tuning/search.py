@@ -72,7 +72,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         space = self.space
         # Declared here so that keras-tuner knows them; `trial_data` reads them.
-        spaces.sample(hp, "batch_size", space, default=64)
+        spaces.sample(hp, "batch_size", space,
+                      default=spaces.TRAIN_DEFAULTS["batch_size"])
         spaces.sample(hp, "augment", space, default="none")
         name, arch = spaces.architecture(hp, self.model_name, space)
         model = zoo.create_model(
@@ -98,7 +99,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
 
     def trial_data(self, hp, fold=None):
         """The Data a trial with these hyperparameters trains on."""
-        batch = hp.get("batch_size") if "batch_size" in hp.values else 64
+        batch = hp.get("batch_size") if "batch_size" in hp.values else \
+            spaces.TRAIN_DEFAULTS["batch_size"]
         augment = hp.get("augment") if "augment" in hp.values else "none"
         return self.data(batch, augment, fold)
 
@@ -532,7 +534,8 @@ def _plan(model_name, dataset, data_kwargs, space, **budget):
         raise InputError(f"{dataset} images are {info.image_shape[0]}×"
                          f"{info.image_shape[1]}, smaller than {model_name}'s minimum "
                          f"{entry.min_size}; pass image_size (--image-size).")
-    batch = spaces.first_value("batch_size", space.get("batch_size") or {}) or 64
+    batch = spaces.first_value("batch_size", space.get("batch_size") or {}) or \
+        spaces.TRAIN_DEFAULTS["batch_size"]
     plan = plan_lib.plan_trials(info.num_train, batch_size=int(batch),
                                 limit=data_kwargs.get("limit"), **budget)
     if plan.folds > 1:          # every class must fill the folds: checked here,

@@ -40,12 +40,15 @@ import json
 import math
 from pathlib import Path
 
-from zoo import registry
-from zoo.training import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
+import dataclasses
+
+from zoo import augment, registry
+from zoo.training import (DEFAULT_LR, OPTIMIZERS, SCHEDULES, TrainConfig, make_optimizer,
+                          make_schedule)
 from zoo.errors import InputError, require
 
 REGULARIZERS = ("none", "l1", "l2", "elastic_net")
-AUGMENTS = ("none", "light", "natural", "standard", "strong")
+AUGMENTS = tuple(augment.PRESETS)
 TRAINING_KNOBS = ("optimizer", "learning_rate", "momentum", "rho", "beta_1", "beta_2",
                   "epsilon", "weight_decay", "schedule", "regularizer", "l1", "l2",
                   "dropout", "label_smoothing", "augment", "batch_size")
@@ -58,13 +61,16 @@ _CHOICES = {"optimizer": OPTIMIZERS, "regularizer": REGULARIZERS,
             "augment": AUGMENTS, "schedule": SCHEDULES}
 SPACES = ("focused", "wide")
 
-# `zoo train`'s defaults (zoo.training.TrainConfig), the first trial of every
-# search; weight_decay is Keras AdamW's own default.
+# `zoo train`'s defaults (read from zoo.training.TrainConfig and its
+# recipe), the first trial of every search; where TrainConfig leaves a knob
+# to Keras (None), Keras' own default; weight_decay is Keras AdamW's.
+_CONFIG = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 TRAIN_DEFAULTS = {
-    "optimizer": "adam", "learning_rate": 1e-3, "momentum": 0.9, "rho": 0.9,
-    "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "weight_decay": 0.004,
-    "schedule": "warmup_cosine", "regularizer": "none", "dropout": 0.0,
-    "label_smoothing": 0.0, "augment": "none", "batch_size": 64,
+    "optimizer": _CONFIG["optimizer"], "learning_rate": DEFAULT_LR[_CONFIG["optimizer"]],
+    "momentum": 0.9, "rho": 0.9, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+    "weight_decay": 0.004, "schedule": _CONFIG["schedule"], "regularizer": "none",
+    "dropout": 0.0, "label_smoothing": _CONFIG["label_smoothing"],
+    "augment": TrainConfig("resnet20").augmentation, "batch_size": _CONFIG["batch_size"],
 }
 
 FOCUSED = {
@@ -73,7 +79,7 @@ FOCUSED = {
     "weight_decay": {"min": 1e-4, "max": 1e-1, "sampling": "log"},
     "schedule": {"value": "warmup_cosine"},
     "label_smoothing": {"values": [0.0, 0.1]},
-    "batch_size": {"value": 64},
+    "batch_size": {"value": TrainConfig("resnet20").batch_size},
 }
 
 BASE = {

@@ -203,7 +203,8 @@ def _train_optimization_args(p):
     from zoo.augment import PRESETS
     from zoo.optim import DEFAULT_LR, OPTIMIZERS, SCHEDULES
     from zoo.recipe import RECIPE
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=RECIPE.batch_size,
+                   help="(default %(default)s)")
     # Names are checked by the library (with a "did you mean"), not by
     # argparse; the help lists the registries' names.
     p.add_argument("--optimizer", default="adam",
@@ -227,9 +228,9 @@ def _train_optimization_args(p):
     p.add_argument("--dropout", type=float, help="dropout before the classifier")
     p.add_argument("--drop-path", type=float, default=0.0,
                    help="stochastic depth rate (resnet, resnext)")
-    p.add_argument("--augment", default=RECIPE.augment,
-                   help=f"{' | '.join(PRESETS)} (default %(default)s; "
-                        "docs/training.md)")
+    p.add_argument("--augment",
+                   help=f"{' | '.join(PRESETS)} (default: {RECIPE.augment}, with "
+                        f"--fine-tune {RECIPE.fine_tune_augment}; docs/training.md)")
 
 
 def _train_transfer_args(p):
@@ -589,6 +590,7 @@ def _tune_parser(sub):
 
 def _tune_final_args(p):
     """The final retraining of the best configuration (tuning.final)."""
+    from zoo.recipe import RECIPE
     p.add_argument("--no-retrain", action="store_true",
                    help="skip the final training of the best configuration on "
                         "train + validation (then no best_model.keras)")
@@ -597,11 +599,11 @@ def _tune_final_args(p):
                         "--final-steps)")
     p.add_argument("--final-steps", type=int, metavar="N",
                    help="floor on optimizer steps of the final training "
-                        "(default 2000, twice zoo train's)")
+                        f"(default {RECIPE.min_steps}, the recipe's, as zoo train)")
     p.add_argument("--final-augment", metavar="LEVEL",
-                   help="augmentation of the final training: none | light | "
-                        "standard | strong (default: the best trial's when the "
-                        "space searches it, else light)")
+                   help="augmentation of the final training (default: the best "
+                        "trial's when the space searches it, else the recipe's, "
+                        f"{RECIPE.augment})")
     p.add_argument("--no-compare-default", action="store_true",
                    help="do not train zoo train's defaults for the report")
 
@@ -636,7 +638,8 @@ def cmd_demo(args) -> int:
 def _demo_parser(sub):
     p = _command(sub, "demo", cmd_demo, "train, evaluate (and tune, compress) on digits")
     p.add_argument("--out", default="zoo-demo", metavar="DIR")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int,
+                   help="training epochs (default: the recipe's budget, as zoo train)")
     p.add_argument("--quick", action="store_true",
                    help="tiny settings (seconds), for smoke tests")
 

@@ -17,10 +17,12 @@ class Recipe:
 
     Attributes:
         min_steps: floor on optimizer steps when the epochs are left to the
-            default (a 450-image set gets 1,008 steps at batch 64).
+            default.
+        batch_size: images per optimizer step.
         augment: augmentation preset (zoo.augment): "light" is translation
             only, safe for digits, text, medical and industrial images; a
             horizontal flip ("natural") only where the user asks for it.
+        fine_tune_augment: the same for `--fine-tune` (LP-FT phase 2).
         min_val_for_best: the validation images below which the best epoch
             is not trusted: the run keeps its last epoch (the schedule has
             decayed to zero) instead of the epoch that scored best on a
@@ -30,8 +32,10 @@ class Recipe:
     """
 
     min_steps: int = 1000
-    augment: str = "none"
-    min_val_for_best: int = 0
+    batch_size: int = 32
+    augment: str = "light"
+    fine_tune_augment: str = "none"
+    min_val_for_best: int = 1000
     fine_tune_lr: dict = field(default_factory=lambda: {"adam": 3e-3, "adamw": 3e-3})
 
     def selection(self, num_val: int) -> str:

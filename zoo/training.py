@@ -78,7 +78,8 @@ class TrainConfig:
         jit_compile: XLA compilation of the train step.
         strategy: None or "mirrored" (all local GPUs, else all local CPUs).
         patience: early-stopping patience in epochs (None: off).
-        augment: augmentation preset (default: the recipe's, zoo.recipe).
+        augment: augmentation preset; None: the recipe's (zoo.recipe: its
+            `augment`, or `fine_tune_augment` with fine_tune).
         selection: "best" (the epoch that scored best on validation) or
             "last" (the final weights); None: the recipe's rule, "best"
             only with at least RECIPE.min_val_for_best validation images.
@@ -93,7 +94,7 @@ class TrainConfig:
     data_dir: str | None = None
     epochs: int | None = None
     min_steps: int = RECIPE.min_steps
-    batch_size: int = 64
+    batch_size: int = RECIPE.batch_size
     optimizer: str = "adam"
     lr: float | None = None
     momentum: float | None = None
@@ -109,7 +110,7 @@ class TrainConfig:
     dropout: float | None = None
     drop_path: float = 0.0
     width_multiplier: float | None = None
-    augment: str = RECIPE.augment
+    augment: str | None = None
     selection: str | None = None
     weights: str | None = None
     fine_tune: bool = False
@@ -129,6 +130,13 @@ class TrainConfig:
     tensorboard: bool = False
     limit: int | None = None
     extra: dict = field(default_factory=dict)
+
+    @property
+    def augmentation(self) -> str:
+        """The preset this run uses (`augment`, else the recipe's)."""
+        if self.augment is not None:
+            return self.augment
+        return RECIPE.fine_tune_augment if self.fine_tune else RECIPE.augment
 
     @property
     def learning_rate(self) -> float:
@@ -191,6 +199,10 @@ class TrainConfig:
         if self.selection not in (None, *SELECTIONS):
             raise InputError(f"selection must be one of {', '.join(SELECTIONS)} (or "
                              f"None: the recipe's rule); got {self.selection!r}.")
+        if self.selection == "best" and not self.validation_split:
+            raise InputError("selection 'best' has no effect without a validation "
+                             "split (validation_split 0): there is no validation "
+                             "score to choose an epoch by.")
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) \
                 or not lr > 0 or math.isinf(lr):
@@ -561,7 +573,7 @@ def _load_data(config, shard):
     return data_lib.load(
         config.dataset, data_dir=config.data_dir, image_size=config.image_size,
         channels=config.channels, batch_size=config.batch_size,
-        validation_split=config.validation_split, augment=config.augment,
+        validation_split=config.validation_split, augment=config.augmentation,
         seed=config.seed, preprocessing_mode=config.preprocessing,
         limit=config.limit, shard=shard)
 
@@ -752,7 +764,7 @@ def _probe_is_the_floor(summary, model, best_checkpoint, monitor, out):
 def _prepare_fine_tune(config, model, data):
     """Phase 1 of LP-FT inside `train` (see zoo.transfer.prepare)."""
     probe_data = data.train
-    if config.augment != "none":
+    if config.augmentation != "none":
         probe_data = data_lib.load(
             config.dataset, data_dir=config.data_dir, image_size=config.image_size,
             channels=config.channels, batch_size=config.batch_size,

@@ -1,0 +1,80 @@
+"""zoo.recipe: one set of training defaults for every path, and the model
+selection rule (issue #27)."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo import augment, training
+from zoo.recipe import RECIPE, Recipe
+
+
+def test_every_path_takes_the_one_recipe():
+    # zoo train (TrainConfig and its flags), --fine-tune's rate, the
+    # search's first trial and final retraining, and zoo demo: each read
+    # the recipe instead of a value of its own.
+    from tuning import final, spaces
+    from zoo import cli, demo
+    defaults = {f.name: f.default for f in dataclasses.fields(training.TrainConfig)}
+    args = cli.build_parser().parse_args(["train", "resnet20", "--dataset", "digits",
+                                          "--out", "o"])
+    assert defaults["min_steps"] == args.min_steps == RECIPE.min_steps
+    assert defaults["augment"] is None and args.augment is None     # the recipe's
+    config = training.TrainConfig("resnet20")
+    assert config.augmentation == RECIPE.augment
+    config = training.TrainConfig("resnet20", weights="fashion_mnist", fine_tune=True)
+    assert config.augmentation == RECIPE.fine_tune_augment
+    assert training.TrainConfig("resnet20", augment="strong").augmentation == "strong"
+    assert training.FINE_TUNE_LR is RECIPE.fine_tune_lr
+    assert spaces.TRAIN_DEFAULTS["augment"] == RECIPE.augment
+    assert final.final_recipe({}, {}) == {"min_steps": RECIPE.min_steps,
+                                          "augment": RECIPE.augment}
+    config = demo.train_config(quick=False)
+    assert (config.augmentation, config.min_steps, config.selection) == \
+        (RECIPE.augment, RECIPE.min_steps, None)
+
+
+def test_the_default_augmentation_never_flips():
+    # A flip changes what digits, letters and many medical or industrial
+    # images mean (benchmarks/flip.py); only `natural` and stronger presets
+    # flip, and only when asked for.
+    assert RECIPE.augment != "none"
+    assert not augment.PRESETS[RECIPE.augment].get("flip")
+
+
+def test_selection_rule_trusts_the_best_epoch_only_on_a_large_split():
+    recipe = Recipe(min_val_for_best=1000)
+    assert recipe.selection(50) == "last" and recipe.selection(999) == "last"
+    assert recipe.selection(1000) == "best" and recipe.selection(5400) == "best"
+    assert RECIPE.selection(50) == "last"       # a 500-image set's 50
+
+
+@pytest.mark.parametrize("selection", ["last", "best"])
+def test_the_kept_model_is_the_selected_one(tmp_path, selection):
+    # best.keras holds weights A (a model that scores 1.0 on the data), the
+    # model in memory weights B (one that scores 0.0): the metrics and the
+    # model left in memory must be those of the selection.
+    x = np.random.default_rng(0).random((40, 4), dtype=np.float32)
+    y = (x[:, 0] > 0.5).astype("int32")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    right = [np.array([[-50, 50], [0, 0], [0, 0], [0, 0]], np.float32),
+             np.array([25, -25], np.float32)]
+    model.set_weights(right)
+    model.save(tmp_path / "best.keras")
+    wrong = [-right[0], -right[1]]
+    model.set_weights(wrong)
+    test = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    info = dataclasses.make_dataclass("Info", [("num_val", int)])(50)
+    config = training.TrainConfig("resnet20", selection=selection)
+    result = training._select_and_test(config, model, info, test, tmp_path)
+    assert result["selection"] == selection
+    assert result["test_accuracy_by_selection"] == {"last": 0.0, "best": 1.0}
+    assert result["test_accuracy"] == (1.0 if selection == "best" else 0.0)
+    kept = right if selection == "best" else wrong
+    for value, expected in zip(model.get_weights(), kept):
+        np.testing.assert_array_equal(value, expected)
