@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 common = runpy.run_path(str(Path(__file__).with_name("common.py")))
-VARIANTS = {"none (default)": "none",
+VARIANTS = {"none": "none",
             "natural: translation + flip (light before #27)": "natural",
-            "light: translation only": "light"}
+            "light: translation only (the recipe's)": "light"}
 
 
 def digits_npz(path, train, seed=0):

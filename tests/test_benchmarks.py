@@ -86,6 +86,7 @@ REFERENCE_TABLES = {
     "| preset | layers |",
     "| knob | focused range | first trial |",
     "| knob | default range | exists only when |",
+    "| field | value | what it means |",      # zoo.recipe (tests/test_recipe.py)
 }
 # A measured table is announced by the line above it: the script that prints
 # it and, when it was generated from a saved result, that result.

@@ -78,3 +78,21 @@ def test_the_kept_model_is_the_selected_one(tmp_path, selection):
     kept = right if selection == "best" else wrong
     for value, expected in zip(model.get_weights(), kept):
         np.testing.assert_array_equal(value, expected)
+
+
+def test_the_docs_table_states_the_recipe():
+    # docs/training.md lists every field of the recipe with its value.
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text(
+        encoding="utf-8")
+    rows = {line.split(" | ")[0][3:-1]: line.split(" | ")[1]
+            for line in doc.splitlines() if line.startswith("| `")}
+    for field in dataclasses.fields(Recipe):
+        value = getattr(RECIPE, field.name)
+        shown = rows[field.name]
+        if isinstance(value, int):
+            assert shown == f"{value:,}", field.name
+        elif isinstance(value, str):
+            assert shown == f"`{value}`", field.name
+        else:
+            assert all(f"{v:g}" in shown for v in value.values()), field.name
