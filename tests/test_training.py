@@ -234,12 +234,13 @@ def test_default_run_on_a_small_dataset_gets_the_step_floor(tmp_path, monkeypatc
     monkeypatch.setattr(budget, "DEFAULT_EPOCHS", 2)
     monkeypatch.setattr(budget, "MIN_EPOCH_STEPS", 10)
     config = TrainConfig("resnet20", dataset="digits", limit=128, image_size=8,
-                         min_steps=30)
+                         min_steps=30, batch_size=64)
     metrics = training.train(config, tmp_path, verbose=0)
     # 128 images = 2 steps a pass, packed to epochs of 10 steps; 30 steps.
     assert metrics["optimizer_steps"] == 30 and metrics["epochs"] == 3
     explicit = training.train(TrainConfig("resnet20", dataset="digits", limit=128,
-                                          image_size=8, epochs=3), tmp_path / "e",
+                                          image_size=8, epochs=3, batch_size=64),
+                              tmp_path / "e",
                               verbose=0)
     assert explicit["optimizer_steps"] == 6 and explicit["epochs"] == 3
 
