@@ -184,6 +184,15 @@ class TrainConfig:
             raise InputError(f"warmup_epochs ({w}) must be fewer than the run's "
                              f"epochs ({self.epochs}).")
 
+    def _check_selection(self):
+        if self.selection not in (None, *SELECTIONS):
+            raise InputError(f"selection must be one of {', '.join(SELECTIONS)} (or "
+                             f"None: the recipe's rule); got {self.selection!r}.")
+        if self.selection == "best" and not self.validation_split:
+            raise InputError("selection 'best' has no effect without a validation "
+                             "split (validation_split 0): there is no validation "
+                             "score to choose an epoch by.")
+
     def validate(self) -> "TrainConfig":
         """Checks every field; raises ValueError naming the bad one."""
         registry.get_entry(self.model)
@@ -196,13 +205,7 @@ class TrainConfig:
             check_positive_int(self.epochs, "epochs")
         check_positive_int(self.min_steps, "min_steps")
         check_positive_int(self.batch_size, "batch_size")
-        if self.selection not in (None, *SELECTIONS):
-            raise InputError(f"selection must be one of {', '.join(SELECTIONS)} (or "
-                             f"None: the recipe's rule); got {self.selection!r}.")
-        if self.selection == "best" and not self.validation_split:
-            raise InputError("selection 'best' has no effect without a validation "
-                             "split (validation_split 0): there is no validation "
-                             "score to choose an epoch by.")
+        self._check_selection()
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) \
                 or not lr > 0 or math.isinf(lr):
