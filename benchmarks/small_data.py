@@ -1,8 +1,8 @@
 """Default training against other recipes on small datasets (issue #27).
 
     python benchmarks/small_data.py [--datasets digits500,fashion500,fashion100,rgb500]
-        [--seeds 0,1,2] [--runs "NAME:FIELD=VALUE,...;..."] [--out runs/small_data]
-        [--json out.json]
+        [--seeds 0,1,2] [--runs "NAME:FIELD=VALUE,...;..."]
+        [--tune-runs "NAME:ARG=VALUE,...;..."] [--out runs/small_data] [--json out.json]
     python benchmarks/small_data.py --markdown out.json     # its tables again
 
 Datasets, built here from data on this machine, each an `.npz` (so no
@@ -17,7 +17,11 @@ dataset metadata helps: as a user's own arrays):
 
 Every row is `zoo.training.train(TrainConfig("resnet20", dataset=npz,
 seed=S, **fields))` — `zoo train resnet20 --dataset npz:… --seed S` with
-the row's flags; the first row, `default`, sets nothing. Each run's
+the row's flags; the first row, `default`, sets nothing. `--tune-runs`
+adds rows of `zoo.tuning.search("resnet20", npz, seed=S, **args)` (`zoo
+tune resnet20 --dataset npz:…`): their test accuracy is the final model's,
+their wall time the whole search's (trials and final retraining), and the
+line under the table gives it as a multiple of the `default` row's. Each run's
 metrics also hold the test accuracy of the other model selection (best
 validation epoch or last epoch), printed in the last column. Needs
 /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) for the
@@ -61,6 +65,28 @@ def parse_runs(text):
     return runs
 
 
+TUNE_RUNS = "zoo tune:"
+
+
+def tune_run(npz, seed, fields, folder):
+    """A default search (with `fields` as search() arguments): its final
+    model's test accuracy and the search's wall time, saved in
+    `folder/bench.json` so that a rerun reuses a finished search."""
+    saved = folder / "bench.json"
+    if saved.is_file():
+        return json.loads(saved.read_text())
+    from zoo import tuning
+    start = time.perf_counter()
+    result = tuning.search("resnet20", f"npz:{npz}", out=folder, seed=seed, **fields)
+    trials = result["trials"]
+    run = {"test_accuracy": result["test_accuracy"],
+           "wall_time_s": time.perf_counter() - start,
+           "trials": len(trials), "fold_runs": sum(int(t["folds_run"] or 0) for t in trials),
+           "final_steps": result["final"]["best"]["optimizer_steps"]}
+    saved.write_text(json.dumps(run))
+    return run
+
+
 def build(name, path):
     """Writes dataset `name` to `path`; returns its test images."""
     if name == "digits500":
@@ -95,6 +121,16 @@ def markdown(result) -> str:
                      f"{statistics.mean(s):.4f} ± {sd:.4f} | "
                      f"{' / '.join(f'{v:.4f}' for v in s)} | {other} | "
                      f"{statistics.mean(r['seconds']):.0f} s |")
+    for r in result["rows"]:
+        base = next((d for d in result["rows"] if d["dataset"] == r["dataset"]
+                     and d["run"] == "default"), None)
+        if r.get("kind") == "tune" and base:
+            lines.append(f"\n{r['dataset']}: `{r['run']}` took "
+                         f"{statistics.mean(r['seconds']) / statistics.mean(base['seconds']):.1f}× "
+                         f"the wall time of the default `zoo train` row and scored "
+                         f"{statistics.mean(r['scores']) - statistics.mean(base['scores']):+.4f} "
+                         f"against it; {statistics.mean(r['fold_runs']):.1f} fold runs "
+                         f"of {statistics.mean(r['trials']):.0f} trials on average.")
     pairs = [(b, l) for r in result["rows"] for b, l in zip(r["best_epoch"], r["last_epoch"])]
     higher = sum(l > b for b, l in pairs)
     equal = sum(l == b for b, l in pairs)
@@ -108,6 +144,7 @@ def main():
     parser.add_argument("--datasets", default="digits500,fashion500,fashion100,rgb500")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--runs", default=RUNS)
+    parser.add_argument("--tune-runs", default=TUNE_RUNS)
     parser.add_argument("--out", default="runs/small_data")
     args = common["parse"](parser, markdown)
     if args is None:
@@ -137,6 +174,20 @@ def main():
                         row[f"{key}_epoch"].append(by[key])
                 print(name, run, seed, f"{metrics['test_accuracy']:.4f}", by,
                       f"{row['seconds'][-1]:.0f} s", flush=True)
+            rows.append(row)
+        for run, fields in parse_runs(args.tune_runs):
+            row = {"dataset": name, "run": run, "kind": "tune", "fields": fields,
+                   "test_images": test_images, "scores": [], "seconds": [],
+                   "best_epoch": [], "last_epoch": [], "trials": [], "fold_runs": []}
+            for seed in map(int, args.seeds.split(",")):
+                r = tune_run(npz, seed, fields,
+                             out / name / f"{run.replace(' ', '_').replace(',', '')}_{seed}")
+                row["scores"].append(r["test_accuracy"])
+                row["seconds"].append(r["wall_time_s"])
+                row["trials"].append(r["trials"])
+                row["fold_runs"].append(r["fold_runs"])
+                print(name, run, seed, f"{r['test_accuracy']:.4f}",
+                      f"{r['wall_time_s']:.0f} s", flush=True)
             rows.append(row)
     result = {"machine": common["machine"](), "args": vars(args), "rows": rows}
     print("\n" + markdown(result))

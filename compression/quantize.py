@@ -49,6 +49,8 @@ def quantize_aware(model, data, *, steps=None, epochs=None, learning_rate=1e-5,
         kind = type(layer).__name__
         if kind != "BatchNormalization":
             continue
+        # tf_keras' KerasTensor._keras_history (private; checked on tf_keras
+        # 2.21, tests/test_private_apis.py): the layer feeding this one.
         source = type(layer.input._keras_history.layer).__name__
         if source not in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense"):
             raise _unsupported_hint(layer.name, kind,

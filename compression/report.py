@@ -61,6 +61,8 @@ def tflite_kernels(blob: bytes) -> list:
         interpreter.allocate_tensors()
     details = {t["index"]: t for t in interpreter.get_tensor_details()}
     kernels = []
+    # Private LiteRT API (the ops and their input tensors), checked on
+    # ai-edge-litert 2.3.0 (tests/test_private_apis.py).
     for op in interpreter._get_ops_details():
         if op["op_name"] not in KERNEL_OPS or len(op["inputs"]) < 2:
             continue

@@ -87,6 +87,7 @@ REFERENCE_TABLES = {
     "| knob | focused range | first trial |",
     "| knob | default range | exists only when |",
     "| field | value | what it means |",      # zoo.recipe (tests/test_recipe.py)
+    "| layer | modules |",                     # tests/test_imports.py
 }
 # A measured table is announced by the line above it: the script that prints
 # it and, when it was generated from a saved result, that result.

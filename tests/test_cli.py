@@ -253,3 +253,7 @@ def test_help_lists_the_registries(capsys):
     assert ", ".join(FAMILIES) in listed
     assert "random | bayesian | hyperband | grid" in tune
     assert set(TUNERS) == {"random", "bayesian", "hyperband", "grid"}
+    from tuning.plan import FINALISTS, MAX_TRIALS, TRIAL_MIN_STEPS
+    assert f"trials to run (default {MAX_TRIALS})" in tune
+    assert f"at least {TRIAL_MIN_STEPS} steps" in tune
+    assert f"(default {FINALISTS}; 0:" in tune

@@ -12,15 +12,14 @@ import threading
 import time
 
 import keras
-import keras_tuner
 import pytest
-from hypothesis import given, settings, strategies as st
 
 import tuning
 import zoo
 from helpers import subprocess_env
-from tuning import distributed, spaces
-from tuning.search import TrialRecorder, ZooHyperModel, pareto_front, search
+from tuning import distributed
+from tuning.search import search
+
 
 TINY = dict(limit=128, epochs=1, folds=1, final_epochs=1, compare_default=False)
 
@@ -66,80 +65,6 @@ def test_each_tuner_runs_two_trials_and_exports(kind, tmp_path):
         assert (tmp_path / "pareto.png").is_file()
 
 
-def test_conditional_knobs_only_with_their_parent():
-    space = spaces.resolve_space("resnet20", {"optimizer": {"value": "adam"}}, base="wide")
-    hp = keras_tuner.HyperParameters()
-    spaces.optimizer(hp, space)
-    spaces.regularizer(hp, space)
-    assert {"beta_1", "beta_2", "epsilon"} <= set(hp.values)
-    assert "momentum" not in hp.values and "rho" not in hp.values
-    assert "weight_decay" not in hp.values
-    space = spaces.resolve_space("resnet20", {"optimizer": {"value": "nesterov"},
-                                              "regularizer": {"value": "l2"}}, base="wide")
-    hp = keras_tuner.HyperParameters()
-    spaces.optimizer(hp, space)
-    spaces.regularizer(hp, space)
-    assert "momentum" in hp.values and "beta_1" not in hp.values
-    assert "l2" in hp.values and "l1" not in hp.values
-
-
-def test_a_sampled_zero_stays_zero():
-    # momentum, rho and beta_1 of 0 are legal; `x or 0.9` used to turn them
-    # into 0.9.
-    for optimizer, knob, attribute in (("momentum", "momentum", "momentum"),
-                                       ("rmsprop", "rho", "rho"),
-                                       ("adam", "beta_1", "beta_1")):
-        space = spaces.resolve_space("resnet20", {"optimizer": {"value": optimizer},
-                                                  knob: {"value": 0.0}})
-        built = spaces.optimizer(keras_tuner.HyperParameters(), space)
-        assert float(getattr(built, attribute)) == 0.0, (optimizer, knob)
-
-
-def test_architecture_knobs_build_other_variants():
-    hm = ZooHyperModel("resnet20", 10, (8, 8, 1),
-                       space={"depth": {"value": 32}, "optimizer": {"value": "adam"}})
-    model = hm.build(keras_tuner.HyperParameters())
-    assert model.name == "resnet32"
-    hm = ZooHyperModel("mobilenet_v2_050_cifar", 10, (16, 16, 1),
-                       space={"width_multiplier": {"value": 0.75}})
-    narrow = hm.build(keras_tuner.HyperParameters())
-    assert narrow.get_layer("Conv1").filters == 24
-
-
-def peers(folder, curves):
-    """Trial records of finished trials with these objective curves."""
-    for trial_id, curve in curves.items():
-        path = folder / "trial_info" / f"{trial_id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"trial_id": trial_id, "curve": curve}))
-
-
-def test_median_stopping_prunes_a_bad_trial(tmp_path, rng):
-    peers(tmp_path, {"00": [0.9, 0.95, 0.97], "01": [0.8, 0.9, 0.93]})
-    recorder = TrialRecorder(tmp_path, "val_accuracy", "max", min_trials=2)
-    recorder.begin_trial("02")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
-    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    x, y = rng.random((32, 4)), rng.integers(0, 3, 32)
-    model.fit(x, y, validation_data=(x, y), epochs=5, verbose=0, callbacks=[recorder])
-    recorder.end_trial(model)
-    info = json.loads((tmp_path / "trial_info" / "02.json").read_text())
-    # Not before the grace period (2 epochs), then at once.
-    assert info["pruned"] is True and info["epochs_run"] == 2
-    assert len(info["curve"]) == 2
-    # A trial above the median keeps going.
-    peers(tmp_path, {"00": [0.0] * 5, "01": [0.0] * 5})
-    good = TrialRecorder(tmp_path, "val_accuracy", "max", min_trials=2)
-    good.begin_trial("03")
-    model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0, callbacks=[good])
-    assert good.epochs_run == 3 and not good.pruned
-
-
-def test_pareto_front_on_constructed_case():
-    points = [(0.90, 100), (0.80, 50), (0.85, 200), (0.70, 40), (0.80, 60)]
-    assert pareto_front(points, ["max", "min"]) == [0, 1, 3]
-
-
 BAD = [
     (dict(space={"optimizer": {"values": ["adam", "lion"]}}), "Unknown optimizer value"),
     (dict(space={"regularizer": {"values": ["l3"]}}), "Unknown regularizer value"),
@@ -157,6 +82,9 @@ BAD = [
     (dict(folds=0), "folds must be an integer >= 1; got 0"),
     (dict(folds=11), "folds must be at most 10"),
     (dict(folds=3, tuner="hyperband"), "Hyperband continues trials"),
+    (dict(folds=1, finalists=2), "finalists races the trials over the folds"),
+    (dict(finalists=-1), "finalists must be an integer >= 0"),
+    (dict(retrain=False, compare_default=True), "compare_default=True set the final"),
     (dict(space="narrow"), "Space file 'narrow' does not exist"),
     (dict(space={"learning_rate": {"min": 1e-3, "max": 1e-2, "default": 0.5}}),
      "default 0.5 is not among its values or inside its range"),
@@ -168,61 +96,6 @@ def test_bad_input_fails_before_first_trial(kwargs, message, tmp_path, monkeypat
     with pytest.raises(ValueError, match=message):
         search("resnet20", "digits", out=tmp_path / "o", **kwargs)
     assert not (tmp_path / "o" / "search").exists()
-
-
-def test_space_file_errors(tmp_path):
-    bad = tmp_path / "space.json"
-    bad.write_text('{"optimizer": {"values": ["adam", "adamz"]}}')
-    with pytest.raises(ValueError, match="Unknown optimizer value"):
-        search("resnet20", "digits", out=tmp_path / "o", space=str(bad))
-    bad.write_text("{not json")
-    with pytest.raises(ValueError, match="not valid JSON"):
-        spaces.load_space(bad)
-
-
-# The specification restated: what a number of each numeric knob may be.
-NUMERIC = {
-    "learning_rate": lambda v: v > 0, "epsilon": lambda v: v > 0,
-    "momentum": lambda v: 0 <= v < 1, "rho": lambda v: 0 <= v < 1,
-    "beta_1": lambda v: 0 <= v < 1, "beta_2": lambda v: 0 <= v < 1,
-    "dropout": lambda v: 0 <= v < 1, "label_smoothing": lambda v: 0 <= v < 1,
-    "weight_decay": lambda v: v >= 0, "l1": lambda v: v >= 0, "l2": lambda v: v >= 0,
-    "batch_size": lambda v: v >= 1 and v == int(v), "depth": lambda v: v in (20, 32, 44, 56),
-}
-number = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 300),
-                   st.booleans(), st.text(max_size=3))
-spec = st.one_of(
-    st.none(), st.integers(),
-    st.fixed_dictionaries({"values": st.lists(st.one_of(number, st.sampled_from(
-        ["adam", "sgd", "l2", "cosine", "light", "lion"])), max_size=3)}),
-    st.fixed_dictionaries({"value": number}),
-    st.fixed_dictionaries({"min": number, "max": number},
-                          optional={"sampling": st.sampled_from(["linear", "log", "cubic"]),
-                                    "step": number}),
-    st.dictionaries(st.sampled_from(["values", "min", "speed"]), number, max_size=2))
-
-
-@settings(max_examples=150, deadline=None)
-@given(knob=st.sampled_from(spaces.KNOBS[:16] + ("depth", "nonsense")), spec=spec)
-def test_random_space_specs_give_space_or_value_error(knob, spec):
-    try:
-        space = spaces.resolve_space("resnet20", {knob: spec})
-    except ValueError:
-        return
-    assert space[knob] == spec
-    if spec is None or knob not in NUMERIC:
-        return
-    numbers = spec.get("values", []) + [spec[k] for k in ("value", "min", "max")
-                                        if k in spec]
-    for v in numbers:
-        assert isinstance(v, (int, float)) and not isinstance(v, bool), (knob, v)
-        assert math.isfinite(v) and NUMERIC[knob](v), (knob, v)
-    # An accepted space builds: its first trial's optimizer and regularizer.
-    hp = keras_tuner.HyperParameters()
-    spaces.optimizer(hp, space)
-    regularizer = spaces.regularizer(hp, space)
-    if regularizer:
-        zoo.factory.parse_regularizer(regularizer)
 
 
 def test_missing_scikit_learn_for_bayesian(tmp_path, monkeypatch):
@@ -290,26 +163,16 @@ def test_distributed_chief_and_two_workers_one_killed(tmp_path):
     trials = rows(out)
     assert len(trials) == 4
     assert all(t["status"] in ("COMPLETED", "PRUNED") for t in trials)
+    # Every trial was scored, and the trials ran in the workers' processes.
+    scores = [float(t["score"]) for t in trials]
+    assert all(0.0 <= s <= 1.0 for s in scores), scores    # NaN fails here too
+    pids = {json.loads(p.read_text())["pid"] for p in (out / "trial_info").glob("*.json")}
+    assert len(pids) >= 2, pids
 
 
 def test_distributed_refuses_bad_worker_count(tmp_path):
     with pytest.raises(ValueError, match="workers must be an integer >= 1"):
         distributed.run(["tune"], workers=0, out=str(tmp_path))
-
-
-def test_yaml_space_without_pyyaml(tmp_path, monkeypatch):
-    real_import = builtins.__import__
-
-    def no_yaml(name, *args, **kwargs):
-        if name == "yaml":
-            raise ImportError("No module named 'yaml'")
-        return real_import(name, *args, **kwargs)
-    monkeypatch.setattr(builtins, "__import__", no_yaml)
-    space = tmp_path / "space.yaml"
-    space.write_text("optimizer:\n  values: [adam]\n")
-    with pytest.raises(ValueError, match=r"YAML space files need PyYAML \(pip install "
-                                         r"pyyaml\); or write the space as JSON"):
-        spaces.resolve_space("resnet20", space)
 
 
 @pytest.mark.slow
@@ -332,40 +195,11 @@ def test_trials_per_process_runs_trials_in_fresh_processes(tmp_path):
     assert result["best_trial"] in {t["trial_id"] for t in trials}
 
 
-def test_median_stopping_never_prunes_a_finished_trial(tmp_path):
-    # A trial at its last epoch, worse than the median of finished trials:
-    # its score is final, so it is not PRUNED (it used to be with --epochs 1).
-    peers(tmp_path, {"a": [0.9, 0.9], "b": [0.8, 0.8]})
-    recorder = TrialRecorder(tmp_path, "val_accuracy", "max", min_trials=2,
-                             grace_epochs=1)
-    recorder.begin_trial("t1")
-    recorder.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
-    recorder.set_params({"epochs": 2})
-    recorder.on_epoch_end(0, {"val_accuracy": 0.1, "loss": 1.0})
-    assert recorder.pruned             # worse than the median, epochs remain
-    recorder.begin_trial("t2")
-    recorder.model.stop_training = False
-    recorder.on_epoch_end(1, {"val_accuracy": 0.1, "loss": 1.0})
-    assert not recorder.pruned and not recorder.model.stop_training
-
-
-def test_median_stopping_records_an_unreadable_peer(tmp_path):
-    peers(tmp_path, {"a": [0.9, 0.9], "b": [0.8, 0.8]})
-    (tmp_path / "trial_info" / "c.json").write_text("{not json")
-    recorder = TrialRecorder(tmp_path, "val_accuracy", "max", min_trials=2,
-                             grace_epochs=1)
-    recorder.begin_trial("t1")
-    recorder.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
-    recorder.set_params({"epochs": 3})
-    recorder.on_epoch_end(0, {"val_accuracy": 0.5, "loss": 1.0})
-    assert recorder.prune_error.startswith("c.json: JSONDecodeError")
-    assert recorder.pruned          # the two readable peers still decide
-
-
 def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
     # digits has 1,437 labelled images: below the k-fold threshold.
     result = search("resnet20", "digits", max_trials=2, out=tmp_path, limit=96,
-                    trial_steps=4, final_epochs=1, prune=False,
+                    trial_steps=4, final_epochs=1, prune=False, compare_default=True,
+                    finalists=0,    # every trial runs every fold (racing: test below)
                     space={"augment": None, "label_smoothing": None,
                            "optimizer": {"value": "adam"}})
     trials = rows(tmp_path)
@@ -400,42 +234,30 @@ def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
     assert f"{acc:.4f}" in report and "3-fold cross-validation" in report
     assert f"{final['default']['test_accuracy']:.4f}" in report
     assert "test accuracy" in tuning.report(tmp_path)
+    # Each phase's cost: 2 trials × 3 folds × 4 steps, then the two runs.
+    assert "| trials | 2 trials, 6 fold runs | 24 |" in report
+    for name in ("best", "default"):
+        run = final[name]
+        phase = "final retraining" if name == "best" else "zoo train defaults"
+        assert f"| {phase} | 1 | {run['optimizer_steps']} | " \
+               f"{run['wall_time_s']:.0f} |" in report
 
 
-def test_final_recipe_augmentation_and_budget():
-    from tuning.final import FINAL_AUGMENT, FINAL_MIN_STEPS, final_recipe
-    focused = tuning.spaces.resolve_space("resnet20", "focused")
-    wide = tuning.spaces.resolve_space("resnet20", "wide")
-    # Focused trials do not search augmentation: the final run adds it.
-    assert final_recipe({"learning_rate": 3e-3}, focused) == {
-        "min_steps": FINAL_MIN_STEPS, "augment": FINAL_AUGMENT}
-    # The final run is a run of the one recipe (zoo.recipe), not a recipe
-    # of its own (issue #27).
-    from zoo.recipe import RECIPE
-    assert (FINAL_AUGMENT, FINAL_MIN_STEPS) == (RECIPE.augment, RECIPE.min_steps)
-    assert FINAL_AUGMENT != "none"
-    # A space that searched (or fixed) augmentation keeps the trial's choice.
-    assert final_recipe({"augment": "none"}, wide)["augment"] == "none"
-    fixed = {**focused, "augment": {"value": "standard"}}
-    assert final_recipe({"augment": "standard"}, fixed)["augment"] == "standard"
-    # Explicit arguments win.
-    assert final_recipe({"augment": "none"}, wide, min_steps=10, augment="strong") == {
-        "min_steps": 10, "augment": "strong"}
-
-
-def test_holdout_above_the_threshold_has_a_minimum_size():
-    from tuning import plan
-    big = plan.plan_trials(20000)
-    assert big.folds == 1 and big.validation_split == 0.1 and big.scored_per_trial == 2000
-    # 1,000 labelled images with folds=1: half a thousand validate, not 100.
-    small = plan.plan_trials(1000, folds=1)
-    assert small.scored_per_trial == plan.MIN_VALIDATION
-    assert plan.plan_trials(1437).folds == 3
-    assert plan.plan_trials(1437, tuner="hyperband").folds == 1
-    # The budget: at least 300 steps, the same for every trial; 3 passes on
-    # larger data.
-    assert plan.plan_trials(1437).total_steps >= plan.TRIAL_MIN_STEPS
-    assert plan.plan_trials(54000).total_steps >= 3 * 48600 // 64
+def test_a_raced_out_trial_skips_its_folds_and_cannot_be_best(tmp_path):
+    # Grid order: a rate that trains, then one that cannot (1e-7): with one
+    # finalist the second trial stops after its first fold.
+    result = search("resnet20", "digits", tuner="grid", max_trials=2, out=tmp_path,
+                    limit=96, trial_steps=30, folds=3, finalists=1, retrain=False,
+                    prune=False,
+                    space={"learning_rate": {"values": [1e-2, 1e-7]},
+                           "optimizer": {"value": "adam"}, "augment": None,
+                           "label_smoothing": None, "weight_decay": None})
+    trials = rows(tmp_path)
+    assert [t["status"] for t in trials] == ["COMPLETED", "PRUNED"]
+    assert [int(t["folds_run"]) for t in trials] == [3, 1]
+    assert float(trials[1]["learning_rate"]) == 1e-7
+    assert result["best_trial"] == trials[0]["trial_id"]
+    assert "best first-fold scores" in (tmp_path / "report.md").read_text()
 
 
 def test_no_trial_is_pruned_after_its_last_epoch(tmp_path):
@@ -453,18 +275,3 @@ def test_no_trial_is_pruned_after_its_last_epoch(tmp_path):
     assert pruned, [t["status"] for t in trials]    # else the loop below is vacuous
     for t in pruned:
         assert int(t["epochs_run"]) < 3
-
-
-def test_the_focused_space_declares_every_knob_with_train_defaults_first():
-    hm = ZooHyperModel("resnet20", 10, (8, 8, 1))
-    hp = keras_tuner.HyperParameters()
-    hm.build(hp)
-    # Every focused knob is known to keras-tuner (a knob read only in `fit`
-    # was never searched), and its first value is zoo train's default.
-    assert hp.values == {"optimizer": "adam", "learning_rate": 1e-3,
-                         "label_smoothing": 0.0,
-                         "batch_size": 32, "schedule": "warmup_cosine"}
-    hp = keras_tuner.HyperParameters()
-    hp.Fixed("optimizer", "adamw")
-    hm.build(hp)
-    assert math.isclose(hp.values["weight_decay"], 0.004)

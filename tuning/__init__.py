@@ -2,7 +2,7 @@
 
 Example:
     >>> from zoo import tuning       # or `import tuning` (the same folder)
-    >>> result = tuning.search("resnet20", "digits", max_trials=10, out="runs/tune")
+    >>> result = tuning.search("resnet20", "digits", out="runs/tune")
     >>> result["test_accuracy"]      # the retrained best_model.keras
 """
 

@@ -169,6 +169,27 @@ def write_report(out, *, rows, hp_names, objective, plan, best, final):
         cells += [_fmt(r.get(n), ".3g") if isinstance(r.get(n), float)
                   else _fmt(r.get(n)) for n in shown]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
-    trial_time = sum(float(r["wall_time_s"] or 0) for r in rows)
-    lines += ["", f"Training time of the trials: {trial_time:.0f} s."]
+    lines += ["", *cost_lines(rows, final)]
     write_text(out / "report.md", "\n".join(lines) + "\n")
+
+
+def cost_lines(rows, final) -> list:
+    """report.md's "Cost" table: each phase's runs, optimizer steps and
+    wall time (the trials' as recorded per trial, so a resumed search
+    counts every trial once)."""
+    def number(value):
+        return float(value) if value not in (None, "") else 0.0
+    phases = [("trials", f"{len(rows)} trials, "
+               f"{sum(int(number(r.get('folds_run'))) for r in rows)} fold runs",
+               sum(number(r.get("steps_run")) for r in rows),
+               sum(number(r.get("wall_time_s")) for r in rows))]
+    for key, name in (("best", "final retraining"), ("default", "zoo train defaults")):
+        run = (final or {}).get(key)
+        if run:
+            phases.append((name, "1", number(run.get("optimizer_steps")),
+                           number(run.get("wall_time_s"))))
+    total = ("total", "", sum(p[2] for p in phases), sum(p[3] for p in phases))
+    return ["## Cost", "", "| phase | runs | optimizer steps | wall time (s) |",
+            "|---|---|---|---|",
+            *(f"| {n} | {r} | {s:.0f} | {t:.0f} |" for n, r, s, t in [*phases, total]),
+            ""]

@@ -14,6 +14,14 @@ optimizer steps and the validation scheme.
   scored once. Above it, or with `folds=1`, a stratified holdout of at least
   MIN_VALIDATION images (and at least 10 %) scores the trial. Hyperband
   continues trials from checkpoints and always uses the holdout.
+* **Racing over folds** (successive halving in folds). Under k-fold, every
+  trial trains on its first fold; it goes on to the other folds only if
+  its first-fold score is among the FINALISTS best first-fold scores of the
+  trials so far (the first FINALISTS trials always go on). A trial that
+  does not is marked PRUNED and cannot be the best: the best trial is
+  chosen among the trials scored on every fold. With 8 trials and one
+  finalist, 1–2 trials train on all folds instead of 8 (docs/tuning.md,
+  "Cost").
 
 docs/tuning.md ("Budgets and validation") has the measurements behind the
 numbers.
@@ -31,9 +39,12 @@ DEFAULT_FOLDS = 3
 MAX_FOLDS = 10
 MIN_VALIDATION = 500
 HOLDOUT_SPLIT = 0.1
-TRIAL_MIN_STEPS = 300
+TRIAL_MIN_STEPS = 150
 TRIAL_PASSES = 3
 TRIAL_EPOCHS = 6
+FINALISTS = 1
+# Trials of a default search (docs/tuning.md, "Cost").
+MAX_TRIALS = 8
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,8 @@ class TrialPlan:
         epochs: checkpoints per trial (each one evaluates the validation data).
         num_labelled: training + validation images the search may use.
         scored_per_trial: validation images that score one trial.
+        finalists: under k-fold, how many of the best first-fold scores
+            send a trial on to its other folds (None: every trial).
     """
 
     folds: int
@@ -55,6 +68,7 @@ class TrialPlan:
     epochs: int
     num_labelled: int
     scored_per_trial: int
+    finalists: int | None = None
 
     @property
     def total_steps(self) -> int:
@@ -70,9 +84,13 @@ class TrialPlan:
     def describe(self) -> str:
         scheme = (f"{self.folds}-fold cross-validation" if self.folds > 1 else
                   f"a holdout of {self.scored_per_trial} images")
+        race = (f"; a trial goes on past its first fold only with one of the "
+                f"{self.finalists} best first-fold scores so far"
+                if self.folds > 1 and self.finalists else "")
         return (f"each trial: {self.epochs} epochs × {self.steps_per_epoch} steps = "
                 f"{self.total_steps} optimizer steps, scored by {scheme} "
-                f"({self.scored_per_trial} of {self.num_labelled} labelled images)")
+                f"({self.scored_per_trial} of {self.num_labelled} labelled images)"
+                f"{race}")
 
 
 def holdout_split(num_labelled: int) -> float:
@@ -83,7 +101,7 @@ def holdout_split(num_labelled: int) -> float:
 
 def plan_trials(num_labelled, *, batch_size=64, folds=None, trial_steps=None,
                 epochs=None, tuner="random", kfold_below=KFOLD_BELOW,
-                limit=None) -> TrialPlan:
+                limit=None, finalists=None) -> TrialPlan:
     """The TrialPlan of a search.
 
     Args:
@@ -99,6 +117,8 @@ def plan_trials(num_labelled, *, batch_size=64, folds=None, trial_steps=None,
         tuner: "hyperband" uses a holdout.
         limit: at most this many training images per trial (quick runs;
             the validation part is not limited).
+        finalists: None (FINALISTS under k-fold), 0 (every trial runs every
+            fold) or K >= 1; only under k-fold (refused with a holdout).
 
     Example:
         >>> plan_trials(1437).describe()      # scikit-learn digits
@@ -121,6 +141,7 @@ def plan_trials(num_labelled, *, batch_size=64, folds=None, trial_steps=None,
     if folds is None:
         folds = DEFAULT_FOLDS if num_labelled < kfold_below and tuner != "hyperband" \
             else 1
+    finalists = check_finalists(finalists, folds)
     split = holdout_split(num_labelled) if folds == 1 else 0.0
     num_train = num_labelled * (folds - 1) // folds if folds > 1 \
         else num_labelled - math.ceil(split * num_labelled)
@@ -135,7 +156,27 @@ def plan_trials(num_labelled, *, batch_size=64, folds=None, trial_steps=None,
         steps = math.ceil(total / count)
     scored = num_labelled if folds > 1 else math.ceil(split * num_labelled)
     return TrialPlan(folds=folds, validation_split=split, steps_per_epoch=steps,
-                     epochs=count, num_labelled=num_labelled, scored_per_trial=scored)
+                     epochs=count, num_labelled=num_labelled, scored_per_trial=scored,
+                     finalists=finalists)
+
+
+def check_finalists(finalists, folds):
+    """The plan's `finalists`: FINALISTS by default under k-fold, None
+    (every trial runs every fold) for 0 or a holdout. `folds` None (not
+    known yet): the value alone is checked."""
+    if finalists is None:
+        return FINALISTS if folds is not None and folds > 1 else None
+    if isinstance(finalists, bool) or not isinstance(finalists, int) or finalists < 0:
+        raise InputError(f"finalists must be an integer >= 0 (0: every trial runs "
+                         f"every fold); got {finalists!r}.")
+    if folds is None:
+        return finalists or None
+    if folds == 1:
+        raise InputError("finalists races the trials over the folds of k-fold "
+                         "cross-validation; this search scores trials on a holdout "
+                         "(folds 1), where it would have no effect. Drop it, or "
+                         "use folds >= 2.")
+    return finalists or None
 
 
 def standard_error(scores, scored, objective):

@@ -148,6 +148,8 @@ def seed_generators(augmenter) -> list:
         # that under the JAX backend it is a TensorFlow variable too.
         layer.backend.set_backend("tensorflow")
         try:
+            # Private Keras API, checked on Keras 3.15.1
+            # (tests/test_private_apis.py): the layer's own generator.
             generators.append(layer._get_seed_generator("tensorflow"))  # noqa: SLF001
         finally:
             layer.backend.reset()

@@ -36,6 +36,8 @@ def _output_chain(model):
     else (several outputs, a merge, a pooling: a feature extractor)."""
     if len(getattr(model, "outputs", None) or ()) != 1:
         return None
+    # KerasTensor._keras_history (private; checked on Keras 3.15.1,
+    # tests/test_private_apis.py): the layer that made a tensor.
     layer = model.outputs[0]._keras_history[0]
     chain = [layer]
     while type(layer).__name__ in PASS_THROUGH:

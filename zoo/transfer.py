@@ -218,6 +218,9 @@ def scale_backbone_lr(optimizer, model, factor):
         return optimizer
     head = {id(v) for v in classifier_layer(model).weights}
     backbone = [v for v in model.trainable_variables if id(v) not in head]
+    # Private Keras API, checked on Keras 3.15.1 (tests/test_private_apis.py):
+    # the key the optimizer itself gives a variable, which also matches a
+    # TensorFlow distributed variable inside update_step.
     keys = {optimizer._var_key(v) for v in backbone}   # noqa: SLF001
     plain = optimizer.update_step
 
