@@ -1,6 +1,7 @@
 """Makes the torchvision parity fixtures in tests/data/torchvision/.
 
     python benchmarks/torchvision_reference.py      # needs torch + torchvision
+    python benchmarks/torchvision_reference.py vgg11    # only the models named
     python benchmarks/torchvision_reference.py --pth-fixtures   # needs torch
 
 
@@ -33,6 +34,9 @@ MODELS = {
     "resnet18": ("resnet18", 64),
     "resnext50_32x4d": ("resnext50_32x4d", 64),
     "tv_resnet50": ("resnet50", 64),
+    # At 32×32 torchvision's AdaptiveAvgPool2d((7, 7)) spreads the 1×1
+    # feature map over 7×7, which the zoo model must do the same way.
+    "vgg11": ("vgg11", 32),
 }
 NUM_CLASSES = 10
 
@@ -97,7 +101,10 @@ def main():
     import torchvision
     OUT.mkdir(parents=True, exist_ok=True)
     torch.set_grad_enabled(False)
+    only = [a for a in sys.argv[1:] if not a.startswith("-")] or list(MODELS)
     for name, (builder, size) in MODELS.items():
+        if name not in only:
+            continue
         model = getattr(torchvision.models, builder)(weights=None, num_classes=NUM_CLASSES)
         model.eval()
         keys_shapes = [(k, list(v.shape)) for k, v in model.state_dict().items()]

@@ -88,6 +88,7 @@ REFERENCE_TABLES = {
     "| knob | default range | exists only when |",
     "| field | value | what it means |",      # zoo.recipe (tests/test_recipe.py)
     "| layer | modules |",                     # tests/test_imports.py
+    "| source | tags | file found in | checked by |",   # tests/test_weight_records.py
 }
 # A measured table is announced by the line above it: the script that prints
 # it and, when it was generated from a saved result, that result.

@@ -52,7 +52,7 @@ def test_logits_equal_torchvision(name, tmp_path):
 def test_torchvision_names_cover_every_layer_of_every_supported_model():
     names = torch_weights.supported_models()
     assert {"alexnet", "resnet18", "resnet34", "tv_resnet50", "tv_resnet101",
-            "tv_resnet152", "resnext50_32x4d", "resnext101_32x8d"} == set(names)
+            "tv_resnet152", "resnext50_32x4d", "resnext101_32x8d", "vgg11"} == set(names)
     for name in ("resnet34", "resnext101_32x8d"):
         model = zoo.create_model(name, num_classes=10, input_shape=(32, 32, 3))
         modules = torch_weights.module_names(model, name)

@@ -214,7 +214,8 @@ print("accuracy", m["test_accuracy"])
     (True, "resnet50", "mixed_bfloat16"), (True, "xception", "mixed_bfloat16"),
     (True, "mobilenet_v2_100", "float32"), (False, "resnet50", "float32")])
 def test_fast_path_follows_measurements(bf16, name, expected, monkeypatch):
-    monkeypatch.setattr(training, "_cpu_has_bf16", lambda: bf16)
+    from zoo import devices
+    monkeypatch.setattr(devices, "_cpu_has_bf16", lambda: bf16)
     assert training.fast_path(name) == (expected, False)
     with pytest.raises(ValueError, match="Unknown model 'resnet5'"):
         training.fast_path("resnet5")

@@ -22,9 +22,11 @@ def test_parameter_counts_equal_the_reference(name):
 
 def test_the_family_is_registered_from_its_module():
     assert "vgg" in zoo.FAMILIES
-    assert zoo.list_models(family="vgg") == sorted(PYTORCH_CIFAR)
+    # The CIFAR forms (zoo/models/vgg.py) and torchvision's VGG-11
+    # (zoo/models/vgg_imagenet.py).
+    assert zoo.list_models(family="vgg") == sorted([*PYTORCH_CIFAR, "vgg11"])
     entry = zoo.registry.get_entry("vgg16_cifar")
-    assert entry.min_size == 32 and not entry.drop_path and entry.imagenet is None
+    assert entry.min_size == 32 and not entry.drop_path and "imagenet" not in entry.weights
     with pytest.raises(InputError, match="drop_path_rate applies to residual families"):
         zoo.create_model("vgg11_cifar", drop_path_rate=0.1)
     with pytest.raises(InputError, match="no ImageNet weights"):

@@ -280,8 +280,9 @@ def test_checksum_mismatch_is_refused(monkeypatch):
     import dataclasses
     entry = registry.get_entry("resnet20")
     spec = entry.weights["fashion_mnist"]
+    damaged = dataclasses.replace(spec.files[0], hash="sha256:" + "0" * 64)
     monkeypatch.setitem(entry.weights, "fashion_mnist",
-                        dataclasses.replace(spec, sha256="0" * 64))
+                        dataclasses.replace(spec, files=(damaged,)))
     with pytest.raises(WeightsError, match="Checksum mismatch for resnet20.fashion_mnist"):
         zoo.create_model("resnet20", weights="fashion_mnist")
 

@@ -7,14 +7,10 @@ A space is a dict of knobs; each knob is one of
 * ``{"value": x}``                          – fixed (not searched),
 * ``None``                                  – dropped (the zoo default is used).
 
-Knobs: optimizer, learning_rate, momentum (only for momentum/nesterov),
-rho (only rmsprop), beta_1 / beta_2 / epsilon (only adam/adamw),
-weight_decay (only adamw), schedule, regularizer, l1 / l2 (only with a
-regularizer that uses them), dropout, label_smoothing, augment, batch_size,
-and the architecture knobs that model families declare in their registry
-entries (`ModelEntry.search`, next to the model): width_multiplier
-(mobilenet), depth (CIFAR ResNets: resnet20/32/44/56), cardinality
-(ResNeXt-29: 8 or 16).
+Knobs (`KNOBS`; conditional ones exist only where they apply, e.g. momentum
+for momentum/nesterov, weight_decay for adamw) and the architecture knobs
+that families declare next to their models (`ModelEntry.search`:
+width_multiplier, depth, cardinality).
 
 Two default spaces (`SPACES`): "focused" (the default) searches Adam/AdamW
 around their known-good learning rates, AdamW's weight decay and label
@@ -36,11 +32,10 @@ merged over the focused space (or over the wide one: `base="wide"`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
-
-import dataclasses
 
 from zoo import augment, registry
 from zoo.training import (DEFAULT_LR, OPTIMIZERS, SCHEDULES, TrainConfig, make_optimizer,
@@ -109,18 +104,12 @@ def _unit(v):
 # What each numeric knob accepts: (test, wording for the error message).
 DOMAINS = {
     "learning_rate": (lambda v: v > 0, "> 0"),
-    "momentum": (_unit, "in [0, 1)"),
-    "rho": (_unit, "in [0, 1)"),
-    "beta_1": (_unit, "in [0, 1)"),
-    "beta_2": (_unit, "in [0, 1)"),
     "epsilon": (lambda v: v > 0, "> 0"),
-    "weight_decay": (lambda v: v >= 0, ">= 0"),
-    "l1": (lambda v: v >= 0, ">= 0"),
-    "l2": (lambda v: v >= 0, ">= 0"),
-    "dropout": (_unit, "in [0, 1)"),
-    "label_smoothing": (_unit, "in [0, 1)"),
-    "batch_size": (lambda v: v >= 1 and float(v).is_integer(), "a whole number >= 1"),
     "width_multiplier": (lambda v: v > 0, "> 0"),
+    **{knob: (_unit, "in [0, 1)") for knob in ("momentum", "rho", "beta_1", "beta_2",
+                                               "dropout", "label_smoothing")},
+    **{knob: (lambda v: v >= 0, ">= 0") for knob in ("weight_decay", "l1", "l2")},
+    "batch_size": (lambda v: v >= 1 and float(v).is_integer(), "a whole number >= 1"),
 }
 
 

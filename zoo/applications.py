@@ -7,8 +7,8 @@ keras.applications runs unchanged, keras.applications' own:
 * positional arguments in keras.applications' order: MobileNet
   ``(input_shape, alpha, depth_multiplier, dropout, include_top, weights,
   input_tensor, pooling, classes, classifier_activation, name)``,
-  MobileNetV2 the same without ``depth_multiplier`` and ``dropout``, every
-  other family ``(include_top, weights, input_tensor, input_shape, pooling,
+  MobileNetV2 the same without ``depth_multiplier`` and ``dropout`` (the
+  families declare them: `ModelEntry.keras_signature`), every other family ``(include_top, weights, input_tensor, input_shape, pooling,
   classes, classifier_activation, name)``;
 * ``name`` = ``model_name``, ``alpha`` = ``width_multiplier``, ``dropout`` =
   ``dropout_rate``, ``classes`` = ``num_classes``; ``depth_multiplier``
@@ -29,21 +29,14 @@ from zoo.errors import InputError, InputTypeError
 
 COMMON_ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling",
                 "classes", "classifier_activation", "name")
-MOBILENET_ORDER = ("input_shape", "alpha", "depth_multiplier", "dropout",
-                   "include_top", "weights", "input_tensor", "pooling", "classes",
-                   "classifier_activation", "name")
-MOBILENET_V2_ORDER = ("input_shape", "alpha", "include_top", "weights",
-                      "input_tensor", "pooling", "classes", "classifier_activation",
-                      "name")
 ALIASES = {"name": "model_name", "alpha": "width_multiplier",
            "dropout": "dropout_rate"}
 
 
 def positional_order(entry) -> tuple:
-    """keras.applications' positional argument order for `entry`'s family."""
-    if entry.family == "mobilenet":
-        return MOBILENET_ORDER if entry.spec.version == 1 else MOBILENET_V2_ORDER
-    return COMMON_ORDER
+    """keras.applications' positional argument order for `entry`: the one its
+    family declares (ModelEntry.keras_signature), else the common one."""
+    return entry.keras_signature or COMMON_ORDER
 
 
 def given_names(args, kwargs, order):
@@ -68,7 +61,7 @@ def keyword_arguments(entry, args, kwargs) -> dict:
                          "MobileNets (like keras.applications' weights) use 1; "
                          "use alpha / width_multiplier to change the width.")
     if "depth_multiplier" in given_names(args, kwargs, order) \
-            and not (entry.family == "mobilenet" and entry.spec.version == 1):
+            and "depth_multiplier" not in order:
         raise InputTypeError(f"{entry.name}() has no depth_multiplier.")
     for alias, own in ALIASES.items():
         if alias in given:

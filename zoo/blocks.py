@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zoo.errors import InputError
 
 
 @dataclass
@@ -281,6 +282,31 @@ def classifier_head(ctx, x, *, include_top, num_classes, pooling,
         return ctx.dense(num_classes, activation=classifier_activation,
                          name="predictions", dtype=ctx.head_dtype)(x)
     return global_pool(ctx, x, pooling)
+
+
+def flatten_head(ctx, x, spec, model, dropout_first, **head):
+    """torchvision's classifier of AlexNet and VGG: the feature map average-
+    pooled to `spec.pooled_size` (an identity at the reference input size),
+    flattened, the `spec.hidden` dense layers with ReLU and dropout (before
+    each layer, AlexNet; after it, VGG), then the classifier. `head`: the
+    builder's num_classes, classifier_activation and dropout_rate."""
+    layers, pooled_size, hidden = ctx.layers, spec.pooled_size, spec.hidden
+    num_classes, dropout_rate = head["num_classes"], head["dropout_rate"]
+    if pooled_size and tuple(x.shape[1:3]) != (pooled_size,) * 2:
+        if not hasattr(layers, "AdaptiveAveragePooling2D"):
+            raise InputError(
+                f"This Keras ({ctx.keras.__name__}) has no adaptive pooling; "
+                f"build {model} with include_top=True at its reference size "
+                f"({pooled_size}×{pooled_size} features) or with include_top=False.")
+        x = layers.AdaptiveAveragePooling2D(pooled_size, name="avgpool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(hidden, start=1):
+        dropout = layers.Dropout(dropout_rate, name=f"fc{i}_dropout")
+        x = dropout(x) if dropout_first else x
+        x = ctx.dense(units, activation="relu", name=f"fc{i}")(x)
+        x = x if dropout_first else dropout(x)
+    return ctx.dense(num_classes, activation=head["classifier_activation"],
+                     name="predictions", dtype=ctx.head_dtype)(x)
 
 
 def global_pool(ctx, x, pooling):

@@ -81,13 +81,25 @@ def cmd_info(args) -> int:
     print(f"classes:        {info['default_classes']} by default")
     print(f"preprocessing:  {info['preprocessing']}")
     print(f"weights:        {', '.join(info['weights']) or '-'}")
-    for spec in zoo.registry.get_entry(args.name).weights.values():
-        acc = spec.metrics.get("test_accuracy")
-        print(f"  {spec.full_tag}: {spec.dataset}, input "
-              f"{'×'.join(map(str, spec.input_shape))}, preprocessing "
-              f"{spec.preprocessing}, test accuracy {acc}, sha256 {spec.sha256[:12]}…")
-        print(f"    reproduce: {spec.command}")
+    for _, record in sorted(zoo.registry.get_entry(args.name).weights.items()):
+        print(_record_line(record))
     return 0
+
+
+def _record_line(record) -> str:
+    """One weight record as `zoo info` prints it."""
+    metrics = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in record.metrics.items()
+                        if k in ("top1", "test_accuracy")) or "no published accuracy"
+    where = record.file if record.source == "shipped" else record.files[0].url
+    lines = [f"  {record.full_tag} ({record.source}): {record.dataset}, input "
+             f"{'×'.join(map(str, record.input_shape))}, {record.num_classes} classes, "
+             f"preprocessing {record.preprocessing}, {metrics}",
+             f"    file: {where}" + (f" ({record.files[0].hash[:20]}…)"
+                                     if record.files[0].hash else ""),
+             f"    licence: {record.licence}; card: {record.card or '-'}"]
+    if record.command:
+        lines.append(f"    reproduce: {record.command}")
+    return "\n".join(lines)
 
 
 def _info_parser(sub):

@@ -3,7 +3,8 @@
 Each family module under zoo/models/ declares its models in a module-level
 `ENTRIES` list (the ModelEntry fields as dicts); the registry imports every
 module of that package and collects them, so a new family is one new file
-(docs/architectures.md, "How to add a model"). `list_models`,
+(docs/architectures.md, "How to add a model"), and its pretrained weights
+in a `WEIGHTS` list of `zoo.weight_records.WeightRecord`. `list_models`,
 `create_model`, `model_info` and the per-model functions
 (`zoo.resnet50(...)`) all read the same table.
 """
@@ -14,62 +15,16 @@ import dataclasses
 import difflib
 import fnmatch
 import importlib
-import json
 import pkgutil
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import zoo.models
+from zoo.weight_records import WeightRecord, read_shipped_cards
 from zoo.errors import InputError, InputTypeError
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-
-
-@dataclass(frozen=True)
-class WeightSpec:
-    """A model card: what a checkpoint is and how it was made.
-
-    Attributes:
-        arch: registry name.
-        tag: short tag ("fashion_mnist"); the full tag is "arch.tag".
-        file: file name (shipped in zoo/weights/ or in Keras' cache).
-        sha256: checksum verified on every load (shipped files).
-        num_classes, input_shape: what the checkpoint was trained with.
-        preprocessing: scaling mode of its inputs (zoo.preprocessing).
-        dataset, split: data it was trained and evaluated on.
-        metrics: e.g. {"test_accuracy": 0.93}.
-        num_params: parameters of the trained model.
-        command: the exact command that reproduces it.
-        date: when it was produced.
-        class_names: label names, index = class.
-    """
-
-    arch: str
-    tag: str
-    file: str
-    sha256: str
-    num_classes: int
-    input_shape: tuple
-    preprocessing: str
-    dataset: str
-    split: str
-    metrics: dict
-    num_params: int
-    command: str
-    date: str
-    class_names: tuple = ()
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def full_tag(self) -> str:
-        return f"{self.arch}.{self.tag}"
-
-    @property
-    def path(self) -> Path:
-        return WEIGHTS_DIR / self.file
-
-
+# A pretrained weight's record (the name WeightSpec is kept for old code).
+WeightSpec = WeightRecord
 
 
 @dataclass(frozen=True)
@@ -93,16 +48,23 @@ class ModelEntry:
         drop_path: whether `drop_path_rate` applies (residual families).
         static_input: the classifier needs a known input size (it flattens
             the feature map).
-        imagenet: function (spec, name, include_top, rows) -> (file name,
-            origin, md5 or None) of keras.applications' ImageNet file, or
-            None when there is none.
+        torch_module: function (spec, layer name) -> torchvision's module
+            name for that layer (None for layers without one), for models
+            with torchvision's layout; None for the others. Its files
+            (.safetensors, .pth) load into exactly these models.
+        keras_signature: keras.applications' positional argument order of
+            its constructor, when it differs from the common one
+            (zoo.applications.COMMON_ORDER).
+        bf16_training: whether mixed bfloat16 speeds its training up on
+            CPUs with bf16 instructions (zoo.training.fast_path).
         search: the knobs this model adds to the wide search space
             (tuning.spaces), {knob: {"values": [...]}}: a create_model
             option (width_multiplier), a training setting that the family
             searches over its own range (dropout), or a knob that picks a
             sibling model, with "models": {value: registry name} (depth,
             cardinality).
-        weights: tag -> WeightSpec, filled from zoo/weights/cards.json.
+        weights: tag -> WeightRecord: the records the family module
+            declares (its WEIGHTS) and the shipped checkpoints' cards.
     """
 
     name: str
@@ -119,7 +81,9 @@ class ModelEntry:
     default_dropout: float = 0.0
     drop_path: bool = False
     static_input: bool = False
-    imagenet: Callable | None = None
+    torch_module: Callable | None = None
+    keras_signature: tuple | None = None
+    bf16_training: bool = True
     search: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
 
@@ -138,34 +102,32 @@ def _add(entry: ModelEntry) -> None:
 
 
 def _collect() -> tuple[str, ...]:
-    """Registers the ENTRIES of every module in zoo/models; returns the
-    families in the order their modules declare them."""
-    families = []
+    """Registers the ENTRIES and WEIGHTS of every module in zoo/models and
+    the shipped checkpoints' cards; returns the families in the order their
+    modules declare them."""
+    families, weights = [], []
     for module in sorted(m.name for m in pkgutil.iter_modules(zoo.models.__path__)):
-        for fields in getattr(importlib.import_module(f"zoo.models.{module}"),
-                              "ENTRIES", ()):
+        module = importlib.import_module(f"zoo.models.{module}")
+        for fields in getattr(module, "ENTRIES", ()):
             _add(ModelEntry(**fields))
             if fields["family"] not in families:
                 families.append(fields["family"])
+        weights += getattr(module, "WEIGHTS", ())
+    for record in weights + read_shipped_cards():
+        _add_weights(record)
     return tuple(families)
 
 
+def _add_weights(record: WeightRecord) -> None:
+    entry = _REGISTRY.get(record.arch)
+    if entry is None:
+        raise RuntimeError(f"weights {record.full_tag} name no registered model")
+    if record.tag in entry.weights:
+        raise RuntimeError(f"weights {record.full_tag} declared twice")
+    entry.weights[record.tag] = record
+
+
 FAMILIES = _collect()
-
-
-def _load_cards():
-    """Shipped checkpoints: model cards in zoo/weights/cards.json."""
-    path = WEIGHTS_DIR / "cards.json"
-    if not path.is_file():
-        return
-    for card in json.loads(path.read_text()).values():
-        card = dict(card, input_shape=tuple(card["input_shape"]),
-                    class_names=tuple(card.get("class_names", ())))
-        spec = WeightSpec(**card)
-        _REGISTRY[spec.arch].weights[spec.tag] = spec
-
-
-_load_cards()
 
 
 def get_entry(name: str) -> ModelEntry:
@@ -189,14 +151,21 @@ def get_entry(name: str) -> ModelEntry:
 
 def has_imagenet(name: str) -> bool:
     """Whether keras.applications publishes ImageNet weights for `name`."""
-    return get_entry(name).imagenet is not None
+    return "imagenet" in get_entry(name).weights
 
 
 def weight_tags(name: str) -> list[str]:
-    """Full weight tags of a model: "resnet50.imagenet", "resnet20.fashion_mnist"."""
+    """Full weight tags of a model: "resnet50.imagenet", "resnet20.fashion_mnist",
+    "tv_resnet50.tv2_in1k"."""
     entry = get_entry(name)
-    tags = sorted(entry.weights) + (["imagenet"] if has_imagenet(name) else [])
-    return [f"{entry.name}.{t}" for t in tags]
+    return [record.full_tag for _, record in sorted(entry.weights.items())]
+
+
+def weight_records(source: str | None = None) -> list[WeightRecord]:
+    """Every pretrained weight's record (of one source), by full tag."""
+    found = [r for e in _REGISTRY.values() for r in e.weights.values()
+             if source is None or r.source == source]
+    return sorted(found, key=lambda r: r.full_tag)
 
 
 def list_models(pattern: str = "*", family: str | None = None,

@@ -1,8 +1,11 @@
 """torchvision and timm checkpoints for the torchvision-layout models.
 
-`alexnet`, `resnet18/34`, `tv_resnet50/101/152` and `resnext50_32x4d` /
-`resnext101_32x8d` have torchvision's layers one for one (timm's ResNet
-modules use the same state-dict names). A checkpoint is read as arrays only:
+The models whose family declares each layer's torch module
+(`ModelEntry.torch_module`: `alexnet`, `vgg11`, `resnet18/34`,
+`tv_resnet50/101/152`, `resnext50_32x4d`, `resnext101_32x8d`) have
+torchvision's layers one for one (timm's ResNet modules use the same
+state-dict names); their published checkpoints are weight records
+(`zoo.weight_records`). A checkpoint is read as arrays only:
 
 * ``.safetensors`` through the `safetensors` package with numpy (no torch);
 * ``.pth`` / ``.pt`` through ``torch.load(weights_only=True)`` when torch is
@@ -20,12 +23,11 @@ running_mean, running_var).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
-from zoo import registry
+from zoo import heads, registry
 from zoo.errors import WeightsError
 
 SUFFIXES = (".safetensors", ".pth", ".pt")
@@ -41,13 +43,9 @@ def is_torch_file(path) -> bool:
 
 
 def supports(name: str) -> bool:
-    """Whether `name` has torchvision's layout (and so takes its files)."""
-    entry = registry.get_entry(name)
-    if entry.family == "alexnet":
-        return entry.spec.pooled_size is not None
-    spec = entry.spec
-    return entry.family in ("resnet", "resnext") and spec.layout == "torch" \
-        and spec.stem == "imagenet"
+    """Whether `name` has torchvision's layout (and so takes its files): its
+    family declares the torch module of each layer (ModelEntry.torch_module)."""
+    return registry.get_entry(name).torch_module is not None
 
 
 def supported_models() -> list[str]:
@@ -113,47 +111,17 @@ def _strip(key: str) -> str:
 
 
 # --------------------------------------------------------------------------
-# Names: zoo layer -> torchvision module
-
-_BLOCK = re.compile(r"^conv(\d+)_block(\d+)_(\d)_(conv|bn)$")
-
-
-def _resnet_module(layer: str) -> str | None:
-    if layer == "conv1_conv":
-        return "conv1"
-    if layer == "conv1_bn":
-        return "bn1"
-    if layer == "predictions":
-        return "fc"
-    match = _BLOCK.match(layer)
-    if not match:
-        return None
-    stage, block, index, kind = match.groups()
-    prefix = f"layer{int(stage) - 1}.{int(block) - 1}"
-    if index == "0":
-        return f"{prefix}.downsample.{0 if kind == 'conv' else 1}"
-    return f"{prefix}.{kind}{index}"
-
-
-def _alexnet_modules(spec) -> dict[str, str]:
-    names, index = {}, 0
-    for i, conv in enumerate(spec.convs, start=1):
-        names[f"features{i}_conv"] = f"features.{index}"
-        index += 2 + conv.pool                  # conv, ReLU (, max-pool)
-    names.update({"fc1": "classifier.1", "fc2": "classifier.4",
-                  "predictions": "classifier.6"})
-    return names
+# Names: zoo layer -> torchvision module (declared by the family modules)
 
 
 def module_names(model, name: str) -> dict[str, str]:
     """{zoo layer name: torchvision module name} for every weighted layer."""
     entry = registry.get_entry(name)
-    table = _alexnet_modules(entry.spec) if entry.family == "alexnet" else None
     out = {}
     for layer in model.layers:
         if not layer.weights:
             continue
-        module = table.get(layer.name) if table else _resnet_module(layer.name)
+        module = entry.torch_module(entry.spec, layer.name)
         if module is None:
             raise TorchWeightsError(f"No torchvision name for layer {layer.name!r} "
                                     f"of {name}.")
@@ -212,9 +180,14 @@ def to_layer_arrays(model, name: str, state: dict, *, source: str) -> dict:
             f"torchvision's layout; models that do: {', '.join(supported_models())}.")
     flatten = next((layer for layer in model.layers if layer.name == "flatten"), None)
     modules = module_names(model, name)
-    # AlexNet's first dense layer reads the flattened H×W×C feature map.
-    flat = {"fc1": tuple(flatten.input.shape[1:])} if flatten is not None else {}
-    has_head = "predictions" in modules
+    # The first dense layer after a Flatten (AlexNet, VGG) reads the
+    # flattened H×W×C feature map.
+    first_dense = next((layer.name for layer in model.layers
+                        if type(layer).__name__ == "Dense"), None)
+    flat = {first_dense: tuple(flatten.input.shape[1:])} if flatten is not None else {}
+    classifier = heads.classifier_name(model)
+    has_head = classifier is not None
+    stem = next(layer.name for layer in model.layers if "Conv" in type(layer).__name__)
     used, arrays = set(), {}
     try:
         for layer in model.layers:
@@ -224,15 +197,16 @@ def to_layer_arrays(model, name: str, state: dict, *, source: str) -> dict:
                               flat.get(layer.name))
             shapes = [tuple(v.shape) for v in values]
             expected = [tuple(w.shape) for w in layer.weights]
-            if shapes != expected and not (layer.name == "predictions"
-                                           or _stem_adaptable(layer, shapes, expected)):
+            if shapes != expected and not (layer.name == classifier or (
+                    layer.name == stem and _stem_adaptable(shapes, expected))):
                 raise TorchWeightsError(
                     f"key {modules[layer.name] + '.weight'!r} gives shapes {shapes} "
                     f"for layer {layer.name!r}, which has {expected}")
             arrays[layer.name] = values
     except TorchWeightsError as err:
         raise TorchWeightsError(f"{source} does not fit {name}: {err}.") from None
-    head_modules = {"fc", "classifier"} if not has_head else set()
+    # A headless model ignores the file's head (its dense layers).
+    head_modules = set() if has_head else {classifier_module(name).split(".")[0]}
     extra = sorted(k for k in state if k not in used
                    and k.split(".")[0] not in head_modules)
     if extra:
@@ -242,14 +216,22 @@ def to_layer_arrays(model, name: str, state: dict, *, source: str) -> dict:
     return arrays
 
 
-def _stem_adaptable(layer, shapes, expected) -> bool:
+def _stem_adaptable(shapes, expected) -> bool:
     # Another input channel count: zoo.weights.assign adapts the stem kernel.
-    return layer.name in ("conv1_conv", "features1_conv") and len(shapes[0]) == 4 \
-        and shapes[0][:2] == expected[0][:2] and shapes[0][3] == expected[0][3]
+    return len(shapes[0]) == 4 and shapes[0][:2] == expected[0][:2] \
+        and shapes[0][3] == expected[0][3]
+
+
+def classifier_module(name: str) -> str:
+    """The torch module of `name`'s classifier ("fc", "classifier.6")."""
+    entry = registry.get_entry(name)
+    return entry.torch_module(entry.spec, "predictions")
 
 
 def num_classes(state: dict, name: str) -> int | None:
-    """The classifier width stored in a state dict, if any."""
-    key = "classifier.6.weight" if registry.get_entry(name).family == "alexnet" \
-        else "fc.weight"
+    """The classifier width stored in a state dict, if any (None for models
+    without torchvision's layout, which `to_layer_arrays` refuses)."""
+    if not supports(name):
+        return None
+    key = f"{classifier_module(name)}.weight"
     return int(state[key].shape[0]) if key in state else None

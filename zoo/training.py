@@ -15,7 +15,8 @@ in ``out/backup``); every output is written atomically.
 
 The pieces live in modules of their own: `zoo.train_config` (the
 configuration), `zoo.callbacks`, `zoo.history`, `zoo.optim` (optimizers
-and schedules), `zoo.budget` (optimizer steps) and `zoo.recipe`.
+and schedules), `zoo.budget` (optimizer steps), `zoo.devices` (precision and
+strategy) and `zoo.recipe`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import keras
 
 from zoo import data as data_lib
 from zoo import distributed
+from zoo.devices import _cpu_has_bf16, _strategy, fast_path  # noqa: F401
 from zoo import heads, registry, transfer
 from zoo.budget import (DEFAULT_EPOCHS, DEFAULT_MIN_STEPS, MIN_EPOCH_STEPS,  # noqa: F401
                         budget)
@@ -47,45 +49,6 @@ from zoo.optim import (DEFAULT_LR, FINE_TUNE_LR, OPTIMIZER_KNOBS, OPTIMIZERS,  #
 from zoo.recipe import RECIPE
 from zoo.train_config import (PRECISIONS, STRATEGIES, TrainConfig,  # noqa: F401
                               TrainingError)
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def fast_path(model_name: str):
-    """(precision, jit_compile) of the fastest measured training setup for
-    `model_name` on this machine (docs/benchmarks.md):
-
-    * GPU: mixed_float16.
-    * CPU with bf16 instructions (AVX512-BF16 or AMX): mixed_bfloat16, except
-      for MobileNets, whose depthwise convolutions run slower in bf16
-      (0.85× measured), which stay float32.
-    * other CPUs: float32.
-    XLA is never switched on: it made CPU training slower in every
-    measurement.
-    """
-    import tensorflow as tf
-    family = registry.get_entry(model_name).family
-    if tf.config.list_physical_devices("GPU"):
-        return "mixed_float16", False
-    if not _cpu_has_bf16() or family == "mobilenet":
-        return "float32", False
-    return "mixed_bfloat16", False
-
-
-def _strategy(name):
-    if name is None:
-        return None
-    import tensorflow as tf
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-    return tf.distribute.MirroredStrategy(devices=devices)
 
 
 def _comparable(config: dict) -> dict:

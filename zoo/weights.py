@@ -9,142 +9,70 @@ half-loaded.
 Accepted `weights=`:
 
 * None – random initialisation;
-* "imagenet" – keras.applications' files (same names, origins and hashes,
-  resolved through `keras.utils.get_file`, so an existing Keras cache works
-  offline);
-* a tag of a shipped checkpoint, "fashion_mnist" or in full
-  "resnet20.fashion_mnist";
+* a tag of one of the model's weight records (zoo.weight_records), short or
+  in full: "imagenet" (keras.applications' files, same names, origins and
+  hashes, resolved through Keras' cache), "tv_in1k" / "tv2_in1k" (torchvision's
+  checkpoints, from torch's hub cache), "fashion_mnist" (shipped);
 * a path to a Keras 3 ``.weights.h5``, a legacy Keras 2 ``.h5`` weight file
   (the format keras.applications publishes) or a ``.keras`` file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from zoo import factory, registry
-from zoo.registry import WeightSpec, has_imagenet
+from zoo import factory, heads, registry, torch_weights, weight_files, weight_records
+from zoo.registry import WeightRecord, has_imagenet
 from zoo.errors import InputError, WeightsError  # noqa: F401 (zoo.weights.WeightsError)
 
 log = logging.getLogger("zoo.weights")
-CLASSIFIER_LAYERS = ("predictions", "conv_preds")
+sha256 = weight_files.digest
+read_weights = weight_files.read_weights
+file_info = weight_files.file_info
 
 
 # --------------------------------------------------------------------------
 # keras.applications ImageNet files
 
 def imagenet_file(name: str, include_top: bool, rows: int = 224):
-    """(file name, origin, md5 or None) exactly as keras.applications uses.
+    """(file name, origin, md5 or None) exactly as keras.applications uses,
+    read from the model's "imagenet" record.
 
     Raises WeightsError for models keras.applications has no weights for.
     """
-    entry = registry.get_entry(name)
-    if entry.imagenet is not None:
-        return entry.imagenet(entry.spec, entry.name, include_top, rows)
+    record = registry.get_entry(name).weights.get("imagenet")
+    if record is None:
+        raise WeightsError(_no_imagenet(name))
+    file = record.file_for(include_top, rows)
+    md5 = file.hash.split(":", 1)[1] if file.hash else None
+    return file.name, file.url, md5
+
+
+def _no_imagenet(name) -> str:
     have = ", ".join(n for n in registry.list_models() if has_imagenet(n))
-    raise WeightsError(f"{name} has no ImageNet weights (keras.applications "
-                       f"publishes none for it). Models with ImageNet weights: "
-                       f"{have}.")
-
-
-# --------------------------------------------------------------------------
-# Reading files as {layer name: [arrays]}
-
-
-def _read_legacy_h5(f) -> dict:
-    import h5py  # noqa: F401  (f is an open h5py.File)
-    group = f["model_weights"] if "model_weights" in f else f
-    out = {}
-    for raw in group.attrs["layer_names"]:
-        name = raw.decode() if isinstance(raw, bytes) else str(raw)
-        g = group[name]
-        weight_names = [w.decode() if isinstance(w, bytes) else str(w)
-                        for w in g.attrs.get("weight_names", [])]
-        if weight_names:
-            out[name] = [np.asarray(g[w]) for w in weight_names]
-    return out
-
-
-def _read_keras3_h5(f) -> dict:
-    out = {}
-    layers = f["layers"]
-    for key in layers:
-        vars_group = layers[key].get("vars")
-        if vars_group is None or not len(vars_group):
-            continue
-        name = vars_group.attrs.get("name", key)
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        out[name] = [np.asarray(vars_group[str(i)]) for i in range(len(vars_group))]
-    return out
-
-
-def read_weights(path) -> dict:
-    """Reads a weight file into {layer name: [arrays]} without running code.
-
-    Supports Keras 3 `.weights.h5`, legacy Keras 2 `.h5` (keras.applications)
-    and `.keras` archives (only their `model.weights.h5` is read).
-    """
-    import h5py
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"Weights file {str(path)!r} does not exist.")
-    if path.suffix == ".keras":
-        try:
-            with zipfile.ZipFile(path) as archive:
-                with tempfile.TemporaryDirectory() as tmp:
-                    archive.extract("model.weights.h5", tmp)
-                    return read_weights(Path(tmp) / "model.weights.h5")
-        except (zipfile.BadZipFile, KeyError, OSError) as err:
-            raise WeightsError(f"{path} is not a readable .keras file (truncated "
-                               f"or corrupt?): {err}.") from None
-    try:
-        with h5py.File(path, "r") as f:
-            if "layers" in f and "layer_names" not in f.attrs \
-                    and "model_weights" not in f:
-                return _read_keras3_h5(f)
-            if "layer_names" in f.attrs or "model_weights" in f:
-                return _read_legacy_h5(f)
-    except OSError as err:
-        raise WeightsError(f"Cannot read weights file {path}: not a valid HDF5 "
-                           f"file (truncated or corrupt?): {err}.") from None
-    raise WeightsError(f"{path} is an HDF5 file but holds no Keras weights.")
-
-
-def file_info(path) -> dict:
-    """What a converted weight file records about itself (model,
-    preprocessing, source, num_classes), {} for other files."""
-    import h5py
-    path = Path(path)
-    if not path.name.endswith(".h5") or not path.is_file():
-        return {}
-    try:
-        with h5py.File(path, "r") as f:
-            return {k[len("zoo_"):]: (v.item() if hasattr(v, "item") else str(v))
-                    for k, v in f.attrs.items() if k.startswith("zoo_")}
-    except OSError:
-        return {}
+    others = [t for t in registry.weight_tags(name) if t.split(".", 1)[1] != "imagenet"]
+    also = f" Its other weights: {', '.join(others)}." if others else ""
+    return (f"{name} has no ImageNet weights (keras.applications publishes none "
+            f"for it).{also} Models with ImageNet weights: {have}.")
 
 
 def preprocessing_of(name: str, weights) -> str | None:
-    """The input scaling `weights` were trained with, when it is known."""
+    """The input scaling `weights` were trained with, when it is known: its
+    record's (a tag, or a converted file), "torch" for a torchvision/timm
+    file."""
     if weights is None:
         return None
     weights = os.fspath(weights)
-    if weights == "imagenet":
-        return registry.get_entry(name).preprocessing
-    if weights.endswith((".safetensors", ".pth", ".pt")):
-        return "torch"
-    spec = resolve_tag(name, weights)
-    if spec is not None:
-        return spec.preprocessing
+    record = resolve_tag(name, weights) or weight_records.read_converted(weights)
+    if record is not None:
+        return record.preprocessing
+    if torch_weights.is_torch_file(weights):
+        return torch_weights.PREPROCESSING
     return file_info(weights).get("preprocessing")
 
 
@@ -220,7 +148,8 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
     """
     arrays = _keyed_by_order(model, arrays)
     weighted = [layer for layer in model.layers if layer.weights]
-    missing = _check_names(model, weighted, arrays, source, skip_mismatch)
+    classifier = heads.classifier_name(model)
+    missing = _check_names(model, weighted, arrays, source, skip_mismatch, classifier)
     plan, skipped = [], list(missing)
     first_conv = True
     for layer in weighted:
@@ -240,7 +169,7 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
         if is_conv:
             first_conv = False
         if shapes != current:
-            if (skip_classifier and layer.name in CLASSIFIER_LAYERS) or skip_mismatch:
+            if (skip_classifier and layer.name == classifier) or skip_mismatch:
                 skipped.append(layer.name)
                 continue
             raise WeightsError(f"{source} does not fit this model: layer "
@@ -254,11 +183,11 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
     return skipped
 
 
-def _check_names(model, weighted, arrays, source, skip_mismatch) -> list[str]:
+def _check_names(model, weighted, arrays, source, skip_mismatch, classifier) -> list[str]:
     """The model's layers missing from the file; raises when names differ
     either way and `skip_mismatch` is off."""
     names = {layer.name for layer in weighted}
-    has_head = any(layer.name in CLASSIFIER_LAYERS for layer in weighted)
+    has_head = classifier is not None
     extra = [k for k, v in arrays.items()
              if k not in names and (has_head or not _is_head(v))]
     missing = [layer.name for layer in weighted if layer.name not in arrays]
@@ -280,48 +209,42 @@ def _few(names, n=5) -> str:
     return shown + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
-def sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _verified(spec: WeightSpec) -> Path:
-    path = spec.path
-    if not path.is_file():
-        raise WeightsError(f"Checkpoint file of {spec.full_tag} is missing "
-                           f"({path}); reinstall cnn-zoo.")
-    actual = sha256(path)
-    if actual != spec.sha256:
-        raise WeightsError(f"Checksum mismatch for {spec.full_tag}: {path} has "
-                           f"sha256 {actual[:16]}…, expected {spec.sha256[:16]}…; "
-                           "the file is corrupt or was modified. Reinstall cnn-zoo.")
-    return path
-
-
 # --------------------------------------------------------------------------
 # Resolving `weights=`
 
 
-def resolve_tag(name: str, weights: str) -> WeightSpec | None:
-    """The WeightSpec for a tag, None for a path; WeightsError if unknown."""
+def resolve_tag(name: str, weights: str) -> WeightRecord | None:
+    """The model's WeightRecord for a tag ("imagenet", "tv_in1k",
+    "resnet20.fashion_mnist"), None for anything else (a path)."""
     entry = registry.get_entry(name)
     tag = weights
     if "." in weights and os.path.sep not in weights and weights.split(".", 1)[0] in registry.entries():
         arch, tag = weights.split(".", 1)
         if arch != entry.name:
             raise WeightsError(f"Weights {weights!r} belong to {arch}, not {entry.name}.")
-    if tag in entry.weights:
-        return entry.weights[tag]
-    return None
+    return entry.weights.get(tag)
 
 
 def looks_like_path(weights: str) -> bool:
     return (os.path.sep in weights
-            or weights.endswith((".h5", ".keras", ".safetensors", ".pth", ".pt"))
+            or weights.endswith((".h5", ".keras") + torch_weights.SUFFIXES)
             or os.path.exists(weights))
+
+
+def _record_of(name, weights):
+    """The record `weights` names, None for a path; WeightsError for an
+    unknown tag."""
+    if weights is None:
+        return None
+    record = resolve_tag(name, weights)
+    if record is None and weights == "imagenet":
+        raise WeightsError(_no_imagenet(name))
+    if record is None and not looks_like_path(weights):
+        tags = ", ".join(registry.weight_tags(name))
+        raise WeightsError(f"Unknown weights {weights!r} for {name}; available: "
+                           f"{tags or 'none'}, or a path to .weights.h5 / .h5 / "
+                           ".keras (or .safetensors / .pth from torchvision or timm).")
+    return record
 
 
 def create_with_weights(name, *, weights=None, include_top=None, num_classes=None,
@@ -337,33 +260,22 @@ def create_with_weights(name, *, weights=None, include_top=None, num_classes=Non
         raise WeightsError(f"weights must be None, 'imagenet', a tag or a path; "
                            f"got {type(weights).__name__}.")
     weights = None if weights is None else os.fspath(weights)
-    spec = None
-    if weights is not None and weights != "imagenet":
-        spec = resolve_tag(name, weights)
-        if spec is None and not looks_like_path(weights):
-            tags = ", ".join(f"{entry.name}.{t}" for t in sorted(entry.weights))
-            extra = " or 'imagenet'" if has_imagenet(name) else ""
-            raise WeightsError(f"Unknown weights {weights!r} for {entry.name}; "
-                               f"available: {tags or 'none'}{extra}, or a path to "
-                               ".weights.h5 / .h5 / .keras (or .safetensors / .pth "
-                               "from torchvision or timm).")
-    if weights == "imagenet":
-        imagenet_file(name, include_top)        # raises for models without any
-    if spec is not None and input_shape is None:
-        input_shape = spec.input_shape
+    record = _record_of(entry.name, weights)
+    if record is not None and record.source == "shipped" and input_shape is None:
+        input_shape = record.input_shape        # trained here at that size
     if num_classes is None and kwargs.get("classes") is None and include_top \
-            and weights is not None and weights.endswith((".safetensors", ".pth", ".pt")):
-        from zoo import torch_weights
-        # A torchvision/timm file decides the default class count (1000 for
-        # ImageNet, as many as a fine-tuned checkpoint has).
-        num_classes = torch_weights.num_classes(
-            torch_weights.read_state_dict(weights), name)
+            and weights is not None:
+        # The weights decide the default class count (1000 for ImageNet, as
+        # many as a fine-tuned torchvision/timm checkpoint has).
+        num_classes = record.num_classes if record is not None else (
+            torch_weights.num_classes(torch_weights.read_state_dict(weights), name)
+            if torch_weights.is_torch_file(weights) else None)
     entry, options = factory.validate(
         name, num_classes=num_classes, include_top=include_top,
         input_shape=input_shape, **kwargs)
     model = factory.build(entry, options)
     if weights is not None:
-        load_into(model, name, weights, spec=spec, include_top=options.include_top,
+        load_into(model, name, weights, spec=record, include_top=options.include_top,
                   skip_mismatch=skip_mismatch)
     if features_only:
         model = feature_extractor(model, entry, options, out_indices)
@@ -372,36 +284,23 @@ def create_with_weights(name, *, weights=None, include_top=None, num_classes=Non
 
 def load_into(model, name, weights, *, spec=None, include_top=True,
               skip_mismatch=False):
-    """Loads `weights` (tag, "imagenet" or path) into a built zoo model."""
-    if weights == "imagenet":
-        import keras
-        rows = model.input_shape[1] or 224
-        fname, origin, md5 = imagenet_file(name, include_top, rows)
-        _check_cached_md5(fname, md5)
-        try:
-            path = keras.utils.get_file(fname, origin, cache_subdir="models",
-                                        file_hash=md5)
-        except Exception as err:
-            raise WeightsError(f"Could not find {fname} in the Keras cache "
-                               f"(~/.keras/models) nor download it: "
-                               f"{type(err).__name__}: {str(err)[:200]}. Offline, "
-                               f"copy the file there first.") from None
-        source = fname
-    elif spec is not None:
-        path = _verified(spec)
-        source = spec.full_tag
+    """Loads `weights` (a tag or a path) into a built zoo model; `spec` is
+    the tag's WeightRecord when the caller has resolved it."""
+    spec = spec or _record_of(name, os.fspath(weights))
+    if spec is not None:
+        path = weight_files.locate(spec, include_top, model.input_shape[1])
+        source = path.name if spec.source == "keras.applications" else spec.full_tag
     else:
         path = Path(weights)
         source = str(path)
-    if str(path).endswith((".safetensors", ".pth", ".pt")):
-        from zoo import torch_weights
+    if torch_weights.is_torch_file(path):
         arrays = torch_weights.to_layer_arrays(
             model, name, torch_weights.read_state_dict(path), source=source)
     else:
         arrays = read_weights(path)
     skipped = assign(model, arrays, source=source, skip_classifier=True,
                      skip_mismatch=skip_mismatch)
-    if skipped and set(skipped) <= set(CLASSIFIER_LAYERS):
+    if skipped and skipped == [heads.classifier_name(model)]:
         log.warning("Loaded %s into %s except the classifier (%s), which has "
                     "another number of classes and is freshly initialised.",
                     source, name, ", ".join(skipped))
@@ -410,26 +309,6 @@ def load_into(model, name, weights, *, spec=None, include_top=True,
                     "(skip_mismatch=True), left as initialised: %s.",
                     source, name, len(skipped), _few(skipped, 10))
     return model
-
-
-def _check_cached_md5(fname, md5):
-    """A cached ImageNet file with the wrong MD5 is reported as such (Keras
-    would try to download it again and, offline, report a failed download)."""
-    if md5 is None:
-        return
-    from keras.src.backend.config import keras_home
-    path = Path(os.path.expanduser(keras_home())) / "models" / fname
-    if not path.is_file():
-        return
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != md5:
-        raise WeightsError(f"Checksum mismatch for {path}: MD5 {digest.hexdigest()}, "
-                           f"keras.applications publishes {md5}. The file is "
-                           "truncated or another file; delete it and copy or "
-                           "download it again.")
 
 
 def feature_extractor(model, entry, options, out_indices=None):

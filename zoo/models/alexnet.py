@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zoo import blocks
-from zoo.errors import InputError
+from zoo import weight_records as records
 
 
 @dataclass(frozen=True)
@@ -89,24 +89,26 @@ def build_alexnet(spec, ctx, inputs, *, include_top, num_classes, pooling,
             x = layers.MaxPooling2D(3, strides=2, name=f"{name}_pool")(x)
     if not include_top:
         return blocks.global_pool(ctx, x, pooling)
-    if spec.pooled_size and tuple(x.shape[1:3]) != (spec.pooled_size,) * 2:
-        # torchvision's AdaptiveAvgPool2d((6, 6)); an identity at 224×224.
-        if not hasattr(layers, "AdaptiveAveragePooling2D"):
-            raise InputError(
-                f"This Keras ({ctx.keras.__name__}) has no adaptive pooling; "
-                "build alexnet with include_top=True at 224×224 (6×6 "
-                "features) or with include_top=False.")
-        x = layers.AdaptiveAveragePooling2D(spec.pooled_size, name="avgpool")(x)
-    x = layers.Flatten(name="flatten")(x)
-    for i, units in enumerate(spec.hidden, start=1):
-        x = layers.Dropout(dropout_rate, name=f"fc{i}_dropout")(x)
-        x = ctx.dense(units, activation="relu", name=f"fc{i}")(x)
-    return ctx.dense(num_classes, activation=classifier_activation,
-                     name="predictions", dtype=ctx.head_dtype)(x)
+    # torchvision's AdaptiveAvgPool2d((6, 6)), an identity at 224×224.
+    return blocks.flatten_head(ctx, x, spec, "alexnet", True, num_classes=num_classes,
+                               classifier_activation=classifier_activation,
+                               dropout_rate=dropout_rate)
 
 
 def _min_size(spec) -> int:
     return next(s for s in range(1, 512) if feature_size(spec, s) >= 1)
+
+
+def torch_module(spec, layer: str) -> str | None:
+    """torchvision's module name for a layer of the ImageNet AlexNet
+    ("features2_conv" -> "features.3", "predictions" -> "classifier.6")."""
+    names, index = {}, 0
+    for i, conv in enumerate(spec.convs, start=1):
+        names[f"features{i}_conv"] = f"features.{index}"
+        index += 2 + conv.pool                  # conv, ReLU (, max-pool)
+    names.update({"fc1": "classifier.1", "fc2": "classifier.4",
+                  "predictions": "classifier.6"})
+    return names.get(layer)
 
 
 # The registry entries of this family (zoo.registry collects every module's
@@ -124,6 +126,13 @@ ENTRIES = [
          reference=_REFERENCES[name],
          preprocessing="tf" if spec.cifar else "torch",
          # The classifier flattens the feature map: its size must be known.
-         default_dropout=0.5, static_input=True)
+         default_dropout=0.5, static_input=True,
+         torch_module=None if spec.cifar else torch_module)
     for name, spec in ALEXNETS.items()
 ]
+
+# Every pretrained weight of this family (zoo.registry collects them).
+WEIGHTS = [records.torchvision(
+    "alexnet", "tv_in1k", "alexnet-owt-7be5be79.pth", top1=0.56522,
+    num_params=61_100_840, first_conv="features.0", classifier="classifier.6",
+    recipe="https://github.com/pytorch/vision/tree/main/references/classification")]

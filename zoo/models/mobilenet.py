@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zoo import blocks
+from zoo import weight_records as records
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,16 @@ V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
 # (expansion, output filters, repeats, first stride) of MobileNetV2's stages.
 V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
              (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+# keras.applications' positional arguments of MobileNet and MobileNetV2
+# (zoo.applications reads them as ModelEntry.keras_signature).
+MOBILENET_ORDER = ("input_shape", "alpha", "depth_multiplier", "dropout",
+                   "include_top", "weights", "input_tensor", "pooling", "classes",
+                   "classifier_activation", "name")
+MOBILENET_V2_ORDER = ("input_shape", "alpha", "include_top", "weights",
+                      "input_tensor", "pooling", "classes", "classifier_activation",
+                      "name")
+
 
 MOBILENETS = {
     "mobilenet_v1_025": MobileNetSpec(1, 0.25),
@@ -161,21 +172,33 @@ def build_mobilenet(spec, ctx, inputs, *, include_top, num_classes, pooling,
     return blocks.global_pool(ctx, x, pooling)
 
 
-_KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
-
-
-def imagenet_file(spec, name, include_top, rows):
-    """keras.applications' ImageNet file (no md5 published): (file name,
-    origin, None)."""
+def _imagenet_record(name, spec):
+    """keras.applications' ImageNet files (one per input size, with and
+    without the classifier; it publishes no MD5 for them)."""
     if spec.version == 1:
-        rows = rows if rows in (128, 160, 192, 224) else 224
         text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[spec.alpha]
-        fname = f"mobilenet_{text}_{rows}_tf{'' if include_top else '_no_top'}.h5"
-        return fname, f"{_KA}mobilenet/{fname}", None
-    rows = rows if rows in (96, 128, 160, 192, 224) else 224
-    fname = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_"
-             f"{float(spec.alpha)}_{rows}{'' if include_top else '_no_top'}.h5")
-    return fname, f"{_KA}mobilenet_v2/{fname}", None
+        stems = {rows: (f"mobilenet_{text}_{rows}_tf", "mobilenet/")
+                 for rows in (128, 160, 192, 224)}
+        suffixes, top1 = ("", "_no_top"), {1.0: 0.704}
+    else:
+        stems = {rows: ("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_"
+                        f"{float(spec.alpha)}_{rows}", "mobilenet_v2/")
+                 for rows in (96, 128, 160, 192, 224)}
+        suffixes, top1 = ("", "_no_top"), {1.0: 0.713}
+    files = tuple(
+        records.WeightFile(f"{stem}{suffix}.h5",
+                           f"{records.KERAS_APPLICATIONS}{folder}{stem}{suffix}.h5",
+                           None, include_top=not suffix, rows=rows)
+        for rows, (stem, folder) in stems.items() for suffix in suffixes)
+    return records.WeightRecord(
+        arch=name, tag="imagenet", source="keras.applications", files=files,
+        preprocessing="tf", num_classes=1000, input_shape=(224, 224, 3),
+        first_conv="conv1" if spec.version == 1 else "Conv1",
+        classifier="conv_preds" if spec.version == 1 else "predictions",
+        dataset="ImageNet-1k",
+        metrics={"top1": top1[spec.alpha]} if spec.alpha in top1 else {},
+        licence="as keras.applications publishes them",
+        card="https://keras.io/api/applications/mobilenet/")
 
 
 def _reference(spec) -> str:
@@ -196,7 +219,14 @@ ENTRIES = [
          min_size=8 if spec.cifar else 32, default_classes=10 if spec.cifar else 1000,
          reference=_reference(spec), preprocessing="tf", width_attr="alpha",
          # keras.applications' MobileNet (v1) default; v2 has no dropout.
-         default_dropout=1e-3 if spec.version == 1 else 0.0,
-         imagenet=None if spec.cifar else imagenet_file, search=SEARCH)
+         default_dropout=1e-3 if spec.version == 1 else 0.0, search=SEARCH,
+         keras_signature=MOBILENET_ORDER if spec.version == 1 else MOBILENET_V2_ORDER,
+         # Depthwise convolutions train slower in bf16 on CPUs (0.85×
+         # measured, docs/benchmarks.md): zoo.training.fast_path keeps float32.
+         bf16_training=False)
     for name, spec in MOBILENETS.items()
 ]
+
+# Every pretrained weight of this family (zoo.registry collects them).
+WEIGHTS = [_imagenet_record(name, spec) for name, spec in MOBILENETS.items()
+           if not spec.cifar]

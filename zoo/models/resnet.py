@@ -16,9 +16,11 @@ Three layouts share the builder:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from zoo import blocks
+from zoo import weight_records as records
 
 
 @dataclass(frozen=True)
@@ -185,22 +187,87 @@ def build_resnet(spec, ctx, inputs, *, include_top, num_classes, pooling,
         dropout_rate=dropout_rate)
 
 
-_KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
-_HASHES = {
-    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
-    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
-    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
-    "resnet50v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
-    "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
-    "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
+# keras.applications' ImageNet files (file name stem, MD5 with and without
+# the classifier) and the top-1 keras.io publishes for them.
+_KERAS_FILES = {
+    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626", 0.749),
+    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21", 0.764),
+    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c", 0.766),
+    "resnet50_v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917", 0.760),
+    "resnet101_v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5", 0.772),
+    "resnet152_v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33", 0.780),
 }
 
 
-def imagenet_file(spec, name, include_top, rows):
-    """keras.applications' ImageNet file: (file name, origin, md5)."""
-    key = name.replace("_", "")
-    fname = f"{key}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
-    return fname, f"{_KA}resnet/{fname}", _HASHES[key][0 if include_top else 1]
+def _keras_record(name):
+    top_md5, notop_md5, top1 = _KERAS_FILES[name]
+    stem = f"{name.replace('_', '')}_weights_tf_dim_ordering_tf_kernels"
+    files = tuple(records.WeightFile(f"{stem}{suffix}.h5",
+                                     f"{records.KERAS_APPLICATIONS}resnet/{stem}{suffix}.h5",
+                                     f"md5:{md5}", include_top=top)
+                  for top, suffix, md5 in ((True, "", top_md5), (False, "_notop", notop_md5)))
+    return records.WeightRecord(
+        arch=name, tag="imagenet", source="keras.applications", files=files,
+        preprocessing="tf" if name.endswith("_v2") else "caffe", num_classes=1000,
+        input_shape=(224, 224, 3), first_conv="conv1_conv", classifier="predictions",
+        dataset="ImageNet-1k", metrics={"top1": top1},
+        licence="as keras.applications publishes them",
+        card="https://keras.io/api/applications/")
+
+
+# torchvision's ImageNet-1k checkpoints (V1 "tv_in1k", V2 "tv2_in1k", the
+# tags timm gives the same files): file, published top-1, parameters.
+_TV = "https://github.com/pytorch/vision/tree/main/references/classification"
+_TV2 = "https://github.com/pytorch/vision/issues/3995"
+_TORCHVISION_FILES = {
+    "resnet18": [("tv_in1k", "resnet18-f37072fd.pth", 0.69758, _TV)],
+    "resnet34": [("tv_in1k", "resnet34-b627a593.pth", 0.73314, _TV)],
+    "tv_resnet50": [("tv_in1k", "resnet50-0676ba61.pth", 0.76130, _TV),
+                    ("tv2_in1k", "resnet50-11ad3fa6.pth", 0.80858, _TV2)],
+    "tv_resnet101": [("tv_in1k", "resnet101-63fe2227.pth", 0.77374, _TV),
+                     ("tv2_in1k", "resnet101-cd907fc2.pth", 0.81886, _TV2)],
+    "tv_resnet152": [("tv_in1k", "resnet152-394f9c45.pth", 0.78312, _TV),
+                     ("tv2_in1k", "resnet152-f82ba261.pth", 0.82284, _TV2)],
+    "resnext50_32x4d": [("tv_in1k", "resnext50_32x4d-7cdf4587.pth", 0.77618, _TV),
+                        ("tv2_in1k", "resnext50_32x4d-1a0047aa.pth", 0.81198, _TV2)],
+    "resnext101_32x8d": [("tv_in1k", "resnext101_32x8d-8ba56ff5.pth", 0.79312, _TV),
+                         ("tv2_in1k", "resnext101_32x8d-110c445d.pth", 0.82834, _TV2)],
+}
+_NUM_PARAMS = {"resnet18": 11_689_512, "resnet34": 21_797_672, "tv_resnet50": 25_557_032,
+               "tv_resnet101": 44_549_160, "tv_resnet152": 60_192_808,
+               "resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336}
+# Checkpoints only timm publishes for the same layout (Wightman et al. 2021,
+# "ResNet strikes back", procedure A1).
+_TIMM_FILES = {"tv_resnet50": ["resnet50.a1_in1k"]}
+
+
+def _torch_records(name):
+    out = [records.torchvision(name, tag, file, top1=top1, num_params=_NUM_PARAMS[name],
+                               first_conv="conv1", classifier="fc", recipe=recipe)
+           for tag, file, top1, recipe in _TORCHVISION_FILES.get(name, ())]
+    out += [records.timm(name, timm_name, first_conv="conv1", classifier="fc",
+                         num_params=_NUM_PARAMS[name])
+            for timm_name in _TIMM_FILES.get(name, ())]
+    return out
+
+
+_BLOCK = re.compile(r"^conv(\d+)_block(\d+)_(\d)_(conv|bn)$")
+
+
+def torch_module(spec, layer: str) -> str | None:
+    """torchvision's module name for a zoo layer of a torchvision-layout
+    ResNet/ResNeXt ("conv2_block1_1_conv" -> "layer1.0.conv1")."""
+    named = {"conv1_conv": "conv1", "conv1_bn": "bn1", "predictions": "fc"}
+    if layer in named:
+        return named[layer]
+    match = _BLOCK.match(layer)
+    if not match:
+        return None
+    stage, block, index, kind = match.groups()
+    prefix = f"layer{int(stage) - 1}.{int(block) - 1}"
+    if index == "0":
+        return f"{prefix}.downsample.{0 if kind == 'conv' else 1}"
+    return f"{prefix}.{kind}{index}"
 
 
 def _reference(spec) -> str:
@@ -229,7 +296,7 @@ def _entry(name, spec, family):
         preprocessing={"keras": "caffe", "keras_v2": "tf"}.get(
             spec.layout, "tf" if cifar else "torch"),
         drop_path=True,
-        imagenet=imagenet_file if spec.layout.startswith("keras") else None,
+        torch_module=torch_module if spec.layout == "torch" and not cifar else None,
         search=_search(name))
 
 
@@ -248,3 +315,7 @@ def _search(name):
 # The registry entries of this module's two families (zoo.registry collects them).
 ENTRIES = ([_entry(n, s, "resnet") for n, s in RESNETS.items()]
            + [_entry(n, s, "resnext") for n, s in RESNEXTS.items()])
+
+# Every pretrained weight of this module's models (zoo.registry collects them).
+WEIGHTS = ([_keras_record(n) for n in _KERAS_FILES]
+           + [r for n in {**RESNETS, **RESNEXTS} for r in _torch_records(n)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zoo import blocks
+from zoo import weight_records as records
 
 
 @dataclass(frozen=True)
@@ -81,15 +82,20 @@ def build_xception(spec, ctx, inputs, *, include_top, num_classes, pooling,
         dropout_rate=dropout_rate)
 
 
-_KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
-_HASHES = ("0a58e3b7378bc2990ea3b43d5981f1f6", "b0042744bf5b25fce3cb969f33bebb97")
-
-
-def imagenet_file(spec, name, include_top, rows):
-    """keras.applications' ImageNet file: (file name, origin, md5)."""
-    fname = ("xception_weights_tf_dim_ordering_tf_kernels"
-             f"{'' if include_top else '_notop'}.h5")
-    return fname, f"{_KA}xception/{fname}", _HASHES[0 if include_top else 1]
+_STEM = "xception_weights_tf_dim_ordering_tf_kernels"
+# Every pretrained weight of this family (zoo.registry collects them):
+# keras.applications' ImageNet files and the top-1 keras.io publishes.
+WEIGHTS = [records.WeightRecord(
+    arch="xception", tag="imagenet", source="keras.applications",
+    files=tuple(records.WeightFile(f"{_STEM}{suffix}.h5",
+                                   f"{records.KERAS_APPLICATIONS}xception/{_STEM}{suffix}.h5",
+                                   f"md5:{md5}", include_top=not suffix)
+                for suffix, md5 in (("", "0a58e3b7378bc2990ea3b43d5981f1f6"),
+                                    ("_notop", "b0042744bf5b25fce3cb969f33bebb97"))),
+    preprocessing="tf", num_classes=1000, input_shape=(299, 299, 3),
+    first_conv="block1_conv1", classifier="predictions", dataset="ImageNet-1k",
+    metrics={"top1": 0.790}, licence="as keras.applications publishes them",
+    card="https://keras.io/api/applications/xception/")]
 
 
 # The registry entries of this family (zoo.registry collects them).
@@ -97,6 +103,6 @@ ENTRIES = [
     dict(name=name, family="xception", spec=spec, builder=build_xception,
          stage_names=stage_names, default_size=299, min_size=71, default_classes=1000,
          reference="Chollet 2017, arXiv:1610.02357 (keras.applications layout)",
-         preprocessing="tf", imagenet=imagenet_file)
+         preprocessing="tf")
     for name, spec in XCEPTIONS.items()
 ]
