@@ -2,7 +2,6 @@
 any layer is built."""
 
 import keras
-import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -101,49 +100,6 @@ def test_channels_first_is_refused_not_built_wrong():
     finally:
         keras.config.set_image_data_format(previous)
     assert zoo.create_model("resnet20", input_shape=(8, 8, 1)).output_shape == (None, 10)
-
-
-def test_evaluate_loss_of_a_logits_model(tmp_path):
-    # The loss assumed softmax outputs: for classifier_activation=None it
-    # was computed on clipped logits.
-    from zoo import inference
-    logits = zoo.create_model("resnet20", input_shape=(8, 8, 1),
-                              classifier_activation=None)
-    softmax = zoo.create_model("resnet20", input_shape=(8, 8, 1))
-    softmax.set_weights(logits.get_weights())
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    logits.save(tmp_path / "a" / "m.keras")
-    softmax.save(tmp_path / "b" / "m.keras")
-    a = inference.evaluate(tmp_path / "a" / "m.keras", "digits", limit=64)
-    b = inference.evaluate(tmp_path / "b" / "m.keras", "digits", limit=64)
-    assert np.isfinite(a["loss"]) and a["loss"] > 0
-    assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
-    assert a["accuracy"] == b["accuracy"]
-
-
-def test_damaged_config_is_not_silently_ignored(tmp_path):
-    from zoo import inference
-    from zoo.errors import InputError
-    zoo.create_model("resnet20", input_shape=(8, 8, 1)).save(tmp_path / "m.keras")
-    (tmp_path / "config.json").write_text('{"preprocessing": "tf", ')
-    with pytest.raises(InputError, match="config.json .beside the model. is damaged.*"
-                                         "--preprocessing"):
-        inference.evaluate(tmp_path / "m.keras", "digits", limit=8)
-    result = inference.evaluate(tmp_path / "m.keras", "digits", limit=8,
-                                preprocessing_mode="unit")
-    assert result["examples"] == 8
-
-
-def test_damaged_run_card_is_refused(tmp_path):
-    # A damaged metrics.json used to fall back to numeric class names.
-    from zoo import inference
-    from zoo.errors import InputError
-    (tmp_path / "metrics.json").write_text('{"dataset": {"class_names": ["cat", ')
-    with pytest.raises(InputError, match=r"metrics.json \(beside the model\) is damaged"):
-        inference.class_names(tmp_path / "m.keras", 2)
-    (tmp_path / "metrics.json").write_text('{"dataset": {"class_names": ["cat", "dog"]}}')
-    assert inference.class_names(tmp_path / "m.keras", 2) == ["cat", "dog"]
 
 
 def test_create_model_options_are_the_factorys_each_documented_once():
