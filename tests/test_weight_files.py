@@ -82,3 +82,14 @@ def test_hashes_of_every_kind():
     assert not weight_files.matches(path, f"sha256-prefix:{sha[1:9]}")[0]
     assert not weight_files.matches(path, "md5:" + "0" * 32)[0]
     assert weight_files.matches(path, None) == (True, "")
+
+
+def test_a_missing_checkpoint_is_refused_before_the_run_starts(caches, tmp_path):
+    from zoo import training
+    out = tmp_path / "run"
+    config = training.TrainConfig("vgg11", dataset="digits", image_size=32,
+                                  weights="tv_in1k", fine_tune=True, epochs=1)
+    with pytest.raises(WeightsError, match=r"Could not find vgg11-8a719046.pth "
+                                           r"\(vgg11.tv_in1k\) in .*copy the file there"):
+        training.train(config, out)
+    assert not out.exists()

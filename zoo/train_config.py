@@ -13,6 +13,7 @@ import keras
 
 from zoo import data as data_lib
 from zoo import factory, registry, transfer
+from zoo import weights as weights_lib
 from zoo.errors import InputError, ZooError, check_positive_int
 from zoo.optim import (DEFAULT_LR, FINE_TUNE_LR, OPTIMIZER_KNOBS, SCHEDULES,
                        check_optimizer)
@@ -172,6 +173,13 @@ class TrainConfig:
                              "split (validation_split 0): there is no validation "
                              "score to choose an epoch by.")
 
+    def _check_transfer(self):
+        if self.fine_tune and not self.weights:
+            raise InputError("fine_tune needs pretrained weights (--weights TAG|PATH).")
+        if self.keep_head and not self.fine_tune:
+            raise InputError("keep_head applies to fine-tuning; add --fine-tune.")
+        weights_lib.check_available(self.model, self.weights)
+
     def validate(self) -> "TrainConfig":
         """Checks every field; raises ValueError naming the bad one."""
         registry.get_entry(self.model)
@@ -219,10 +227,7 @@ class TrainConfig:
         self._check_warmup()
         if self.limit is not None:
             check_positive_int(self.limit, "limit")
-        if self.fine_tune and not self.weights:
-            raise InputError("fine_tune needs pretrained weights (--weights TAG|PATH).")
-        if self.keep_head and not self.fine_tune:
-            raise InputError("keep_head applies to fine-tuning; add --fine-tune.")
+        self._check_transfer()
 
         if self.bn not in transfer.BN_POLICIES:
             raise InputError(f"Unknown bn policy {self.bn!r}; use one of "

@@ -71,9 +71,18 @@ def locate(record: WeightRecord, include_top: bool = True, rows: int | None = No
     return _fetch(record, wanted)
 
 
+# Files whose hash was checked: (path, size, mtime, hash) -> True, so a
+# check before the work and the load itself hash a large file once.
+_VERIFIED: dict = {}
+
+
 def _checked(path: Path, wanted: WeightFile, label: str, remedy: str) -> Path:
     if not path.is_file():
         raise WeightsError(f"Checkpoint file of {label} is missing ({path}); {remedy}.")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, wanted.hash)
+    if key in _VERIFIED:
+        return path
     ok, actual = matches(path, wanted.hash)
     if not ok:
         kind, expected = wanted.hash.split(":", 1)
@@ -81,6 +90,7 @@ def _checked(path: Path, wanted: WeightFile, label: str, remedy: str) -> Path:
         raise WeightsError(f"Checksum mismatch for {label}: {path} has {name} "
                            f"{actual}, the publisher's is {expected}; the file is "
                            f"truncated, corrupt or another file: {remedy}.")
+    _VERIFIED[key] = True
     return path
 
 

@@ -247,6 +247,21 @@ def _record_of(name, weights):
     return record
 
 
+def check_available(name: str, weights) -> None:
+    """Refuses, before any work, weights that cannot load: an unknown tag, a
+    path that does not exist, or a published checkpoint whose file is
+    neither cached nor downloadable (keras.applications' files, one per
+    input size, are found when the model's size is known, at load time)."""
+    if weights is None:
+        return
+    weights = os.fspath(weights)
+    record = _record_of(name, weights)
+    if record is None and not Path(weights).is_file():
+        raise WeightsError(f"Weights file {weights!r} does not exist.")
+    if record is not None and len(record.files) == 1:
+        weight_files.locate(record)
+
+
 def create_with_weights(name, *, weights=None, include_top=None, num_classes=None,
                         input_shape=None, features_only=False, out_indices=None,
                         skip_mismatch=False, **kwargs):
