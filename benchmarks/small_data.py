@@ -13,7 +13,13 @@ dataset metadata helps: as a user's own arrays):
 * fashion500 / fashion100: 50 / 10 Fashion-MNIST training images per class
   (seeded draw), tested on the official 10,000-image test split;
 * rgb500: fashion500's images at 32×32, each channel scaled differently
-  (a 3-channel set), tested on the 10,000 test images likewise.
+  (a 3-channel set), tested on the 10,000 test images likewise;
+* fashion5to9: a transfer set: 100 training images of each of Fashion-MNIST's
+  classes 5–9 (sandal, shirt, sneaker, bag, ankle boot), tested on their
+  5,000 test images. A run with `weights=fashion0to4` fine-tunes from a
+  resnet20 trained here first (once, then reused) on all 30,000 training
+  images of the *other* classes, 0–4 (`SOURCE`), so the source never saw a
+  test class.
 
 Every row is `zoo.training.train(TrainConfig("resnet20", dataset=npz,
 seed=S, **fields))` — `zoo train resnet20 --dataset npz:… --seed S` with
@@ -66,6 +72,8 @@ def parse_runs(text):
 
 
 TUNE_RUNS = "zoo tune:"
+# The source checkpoint of the transfer set: `zoo train` on classes 0-4.
+SOURCE = {"epochs": 4, "seed": 0}
 
 
 def tune_run(npz, seed, fields, folder):
@@ -87,10 +95,41 @@ def tune_run(npz, seed, fields, folder):
     return run
 
 
+def build_classes(path, classes, per_class=None):
+    """Fashion-MNIST's `classes` (relabelled 0..n-1) as an npz: `per_class`
+    seeded training images of each (all when None), all their test images."""
+    from zoo.data import _arrays
+    a = _arrays("fashion_mnist", FASHION)
+    rng = np.random.default_rng(0)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(a.y_train == c))[:per_class]
+                           for c in classes])
+    test = np.flatnonzero(np.isin(a.y_test, classes))
+    relabel = np.vectorize({c: i for i, c in enumerate(classes)}.get)
+    np.savez(path, x_train=a.x_train[keep], y_train=relabel(a.y_train[keep]),
+             x_test=a.x_test[test], y_test=relabel(a.y_test[test]))
+    return len(test)
+
+
+def source_checkpoint(out) -> str:
+    """The model.keras of `zoo train resnet20` on Fashion-MNIST classes 0-4
+    (all their training images), trained once into `out/fashion0to4`."""
+    from zoo import training
+    npz = out / "fashion0to4.npz"
+    build_classes(npz, [0, 1, 2, 3, 4])
+    metrics = training.train(training.TrainConfig("resnet20", dataset=f"npz:{npz}",
+                                                  **SOURCE),
+                             out / "fashion0to4", verbose=0, reuse_finished=True)
+    print(f"source checkpoint (classes 0-4): test accuracy "
+          f"{metrics['test_accuracy']:.4f}", flush=True)
+    return str(out / "fashion0to4" / "model.keras")
+
+
 def build(name, path):
     """Writes dataset `name` to `path`; returns its test images."""
     if name == "digits500":
         return runpy.run_path(str(Path(__file__).with_name("flip.py")))["digits_npz"](path, 500)
+    if name == "fashion5to9":
+        return build_classes(path, [5, 6, 7, 8, 9], per_class=100)
     from zoo.data import _arrays
     per_class = {"fashion500": 50, "fashion100": 10, "rgb500": 50}[name]
     a = _arrays("fashion_mnist", FASHION)
@@ -157,6 +196,8 @@ def main():
         npz = out / f"{name}.npz"
         test_images = build(name, npz)
         for run, fields in parse_runs(args.runs):
+            if fields.get("weights") == "fashion0to4":
+                fields = dict(fields, weights=source_checkpoint(out))
             row = {"dataset": name, "run": run, "fields": fields, "test_images": test_images,
                    "scores": [], "seconds": [], "best_epoch": [], "last_epoch": []}
             for seed in map(int, args.seeds.split(",")):

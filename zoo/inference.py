@@ -135,7 +135,7 @@ def class_names(path, num_classes):
     return [str(i) for i in range(num_classes)]
 
 
-def preprocessing_of(path, default="unit"):
+def saved_preprocessing(path, default="unit"):
     """The preprocessing recorded in config.json beside a model (`default`
     when there is none); a damaged config.json is refused, not guessed."""
     config = Path(path).parent / "config.json"
@@ -174,7 +174,7 @@ def evaluate(path, source, *, data_dir=None, batch_size=128, preprocessing_mode=
         preprocessing.check_mode(preprocessing_mode)
     model = load_any(path)
     shape = model.input_shape[1:] if hasattr(model, "inputs") else model.input_shape[1:]
-    mode = preprocessing_mode or preprocessing_of(path)
+    mode = preprocessing_mode or saved_preprocessing(path)
     data = data_lib.load(source, data_dir=data_dir, image_size=tuple(shape[:2]),
                          channels=shape[2], batch_size=batch_size,
                          validation_split=0.0, preprocessing_mode=mode)
@@ -238,7 +238,7 @@ def predict(path, image_paths, *, top_k=5, preprocessing_mode=None):
         preprocessing.check_mode(preprocessing_mode)
     model = load_any(path)
     shape = model.input_shape[1:]
-    mode = preprocessing_mode or preprocessing_of(path)
+    mode = preprocessing_mode or saved_preprocessing(path)
     x = np.asarray(preprocessing.scale(load_images(image_paths, shape), mode))
     probs = probabilities(model.predict(x, verbose=0) if hasattr(model, "inputs")
                           else model.predict(x))

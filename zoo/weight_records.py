@@ -21,7 +21,7 @@ Sources (`WeightRecord.source`):
 
 `zoo.registry` collects the records into `ModelEntry.weights` (tag ->
 record); `list_models(pretrained=True)`, `zoo info`, the loaders and
-`preprocessing_of` read them there.
+`zoo.weights.preprocessing_of` read them there.
 """
 
 from __future__ import annotations
