@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 
@@ -14,6 +15,48 @@ DISTRIBUTIONS = ("uniform", "erk")      # how pruning's zeros spread over layers
 
 class CompressionError(InputError):
     """Compression options or inputs that cannot work."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CompressionOptions:
+    """The options of one compress() run, validated once
+    (`compression.pipeline.check_options`, before any model or data work)
+    with the preset filled in under the explicit ones; the run, its
+    resume fingerprint and its report read them from here.
+
+    Attributes:
+        preset: the preset's name or None.
+        prune, distribution, structure: unstructured sparsity and how it
+            spreads over layers, or m:n structure (as (m, n)); None: off.
+        clusters, init: weight clusters per kernel and their initialisation.
+        quantize: None, "int8", "qat", "dynamic" or "float16".
+        steps, epochs, passes: each fine-tuning step's budget (the caller's
+            steps or epochs, else `passes` over the training data at least).
+        io: "float" or "int8" inputs and outputs of the LiteRT file.
+        learning_rate: pruning's peak rate (a tenth for clustering and QAT).
+    """
+
+    preset: str | None
+    prune: float | None
+    distribution: str | None
+    structure: str | None
+    clusters: int | None
+    init: str
+    quantize: str | None
+    steps: int | None
+    epochs: int | None
+    passes: int
+    io: str
+    learning_rate: float
+
+    @property
+    def trains(self) -> bool:
+        """Whether any step fine-tunes the model."""
+        return any(v is not None for v in (self.prune, self.structure, self.clusters)) \
+            or self.quantize == "qat"
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 def check_sparsity(value):

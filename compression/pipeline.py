@@ -33,7 +33,7 @@ def _fingerprint(model_path, data, data_dir, options):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return {"model_sha256": digest.hexdigest(), "data": data,
-            "data_dir": None if data_dir is None else str(data_dir), **options}
+            "data_dir": None if data_dir is None else str(data_dir), **options.as_dict()}
 
 
 def _finished_steps(out, fingerprint):
@@ -59,25 +59,15 @@ def _finished_steps(out, fingerprint):
     return kept
 
 
-def _check(preset, prune, structure, clusters, init, quantize, steps, epochs,
-           learning_rate, io, latency_runs, eval_limit, distribution=None) -> dict:
+def check_options(preset, prune, structure, clusters, init, quantize, steps, epochs,
+                  learning_rate, io, latency_runs, eval_limit,
+                  distribution=None) -> opts.CompressionOptions:
     """Every option checked (before any model or data work), the preset
     filled in under the explicit ones: the options of the run."""
     chosen = presets.resolve(preset, prune=prune, structure=structure,
                              clusters=clusters, quantize=quantize,
                              distribution=distribution)
-    options = {"preset": preset, "prune": None if chosen["prune"] is None
-               else opts.check_sparsity(chosen["prune"]),
-               "distribution": None if chosen["distribution"] is None
-               else opts.check_distribution(chosen["distribution"]),
-               "structure": chosen["structure"],
-               "clusters": opts.check_clusters(chosen["clusters"]),
-               "init": opts.check_init("kmeans++" if init is None else init),
-               "quantize": opts.check_quantize(chosen["quantize"]),
-               "steps": steps, "epochs": epochs, "passes": chosen["passes"], "io": io,
-               "learning_rate": opts.check_learning_rate(
-                   finetune.LEARNING_RATE if learning_rate is None else learning_rate)}
-    opts.check_structure(options["structure"])
+    opts.check_structure(chosen["structure"])
     for value, what in ((steps, "steps"), (epochs, "epochs"),
                         (eval_limit, "eval_limit")):
         if value is not None:
@@ -88,6 +78,16 @@ def _check(preset, prune, structure, clusters, init, quantize, steps, epochs,
     opts.check_epochs(latency_runs, "latency_runs")
     if io not in ("float", "int8"):
         raise CompressionError(f"io must be 'float' or 'int8'; got {io!r}.")
+    options = opts.CompressionOptions(
+        preset=preset,
+        prune=None if chosen["prune"] is None else opts.check_sparsity(chosen["prune"]),
+        distribution=None if chosen["distribution"] is None
+        else opts.check_distribution(chosen["distribution"]),
+        structure=chosen["structure"], clusters=opts.check_clusters(chosen["clusters"]),
+        init=opts.check_init("kmeans++" if init is None else init),
+        quantize=opts.check_quantize(chosen["quantize"]), steps=steps, epochs=epochs,
+        passes=chosen["passes"], io=io, learning_rate=opts.check_learning_rate(
+            finetune.LEARNING_RATE if learning_rate is None else learning_rate))
     _check_effect(options, init=init, steps=steps, epochs=epochs,
                   learning_rate=learning_rate, io=io)
     return options
@@ -98,23 +98,21 @@ def _check_effect(options, *, init, steps, epochs, learning_rate, io):
     (docs/errors.md): a fine-tuning budget or rate when nothing is
     fine-tuned, centroids without clustering, int8 input/output without
     integer quantization."""
-    trains = any(options[k] is not None for k in ("prune", "structure", "clusters")) \
-        or options["quantize"] == "qat"
     given = [f"{name}={value!r}" for name, value in
              (("steps", steps), ("epochs", epochs), ("learning_rate", learning_rate))
              if value is not None]
-    if given and not trains:
+    if given and not options.trains:
         raise CompressionError(
             f"{', '.join(given)} would have no effect: they set the fine-tuning of "
             "pruning, clustering and QAT, and this run fine-tunes nothing (quantize "
-            f"{options['quantize']!r} after no training step). Drop them, or add "
+            f"{options.quantize!r} after no training step). Drop them, or add "
             "prune, structure, clusters or quantize='qat'.")
-    if init is not None and options["clusters"] is None:
+    if init is not None and options.clusters is None:
         raise CompressionError(f"init={init!r} chooses clustering's centroids and "
                                "would have no effect without clusters (--cluster K).")
-    if io == "int8" and options["quantize"] not in ("int8", "qat"):
+    if io == "int8" and options.quantize not in ("int8", "qat"):
         raise CompressionError(f"io='int8' would have no effect with quantize "
-                               f"{options['quantize']!r}: int8 inputs and outputs "
+                               f"{options.quantize!r}: int8 inputs and outputs "
                                "need integer quantization (int8 or qat).")
 
 
@@ -132,8 +130,8 @@ class _Run:
         """A step's fine-tuning budget in steps: the caller's steps or epochs,
         else the default floor with the preset's least number of passes."""
         o = self.options
-        return {"steps": finetune.steps_for(data, kind, steps=o["steps"],
-                                            epochs=o["epochs"], passes=o["passes"])}
+        return {"steps": finetune.steps_for(data, kind, steps=o.steps,
+                                            epochs=o.epochs, passes=o.passes)}
 
     def step(self, name, variant, run, data):
         """Runs a TF-MOT step, or reloads its model when a killed run with
@@ -158,18 +156,18 @@ class _Run:
 def _train(run, model, data, verbose):
     """Pruning, then clustering (sparsity-preserving after pruning): the
     Keras 3 model both leave."""
-    o, lr = run.options, run.options["learning_rate"]
-    if o["prune"] is not None or o["structure"] is not None:
+    o, lr = run.options, run.options.learning_rate
+    if o.prune is not None or o.structure is not None:
         from .prune import prune
         model = run.step("prune", "pruned", lambda: prune(
-            model, data, sparsity=o["prune"],
-            structure=o["structure"], distribution=o["distribution"],
+            model, data, sparsity=o.prune,
+            structure=o.structure, distribution=o.distribution,
             learning_rate=lr, verbose=verbose,
             **run.budget("prune", data)), data)
-    if o["clusters"] is not None:
+    if o.clusters is not None:
         from .cluster import cluster
         model = run.step("cluster", "clustered", lambda: cluster(
-            model, data, clusters=o["clusters"], init=o["init"],
+            model, data, clusters=o.clusters, init=o.init,
             preserve_sparsity="prune" in run.details, learning_rate=lr / 10,
             verbose=verbose, **run.budget("cluster", data)), data)
     return model
@@ -180,16 +178,16 @@ def _deliver(run, model, data, verbose) -> bytes:
     those steps: PQAT, CQAT, PCQAT) or post-training quantization."""
     from .quantize import convert, quantize_aware
     o = run.options
-    if o["quantize"] != "qat":
-        return convert(model, o["quantize"], data=data, io=o["io"])
+    if o.quantize != "qat":
+        return convert(model, o.quantize, data=data, io=o.io)
     preserve = "cluster" if "cluster" in run.details else (
         "sparsity" if "prune" in run.details else None)
-    qat_model = quantize_aware(model, data, learning_rate=o["learning_rate"] / 10,
+    qat_model = quantize_aware(model, data, learning_rate=o.learning_rate / 10,
                                preserve=preserve, verbose=verbose,
                                **run.budget("qat", data))
     run.details["qat"] = {"preserve": preserve,
                           "sparsity_preserved": "prune" in run.details}
-    return convert(qat_model, "qat", data=data, io=o["io"])
+    return convert(qat_model, "qat", data=data, io=o.io)
 
 
 def compress(model, data, *, out, preset=None, prune=None, structure=None,
@@ -229,8 +227,9 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
         >>> compression.compress("runs/r20/model.keras", "digits", preset="deep",
         ...                      out="runs/r20_small")
     """
-    options = _check(preset, prune, structure, clusters, init, quantize, steps,
-                     epochs, learning_rate, io, latency_runs, eval_limit, distribution)
+    options = check_options(preset, prune, structure, clusters, init, quantize, steps,
+                            epochs, learning_rate, io, latency_runs, eval_limit,
+                            distribution)
     out, start = check_writable_dir(out), time.perf_counter()
     from . import bridge, report as rep
     from zoo import inference
@@ -247,7 +246,7 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
     current = _train(run, model, data, verbose)
     blob = _deliver(run, current, data, verbose)
     _litert(run, "compressed", "model.tflite", blob, current, data)
-    extra = {"options": options, "details": run.details, "resumed_steps": run.resumed,
+    extra = {"options": options.as_dict(), "details": run.details, "resumed_steps": run.resumed,
              "kernels": rep.tflite_kernels(blob),
              "wall_time_s": round(time.perf_counter() - start, 1)}
     rep.write_report(out, run.variants, extra)

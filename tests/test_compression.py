@@ -665,3 +665,22 @@ def test_pruning_a_logits_model_keeps_its_accuracy():
     after = pruned.evaluate(data.test, verbose=0)[1]
     assert before > 0.9 and not np.isnan(after)
     assert after >= before - 0.05, (before, after)
+
+
+def test_options_are_one_frozen_object_validated_once():
+    # Issue #29: the run's options are a CompressionOptions, checked before
+    # any work with the preset filled in; the report and the resume
+    # fingerprint read them from it.
+    import dataclasses
+    from compression.options import CompressionOptions
+    from compression.pipeline import check_options
+    options = check_options("deep", None, None, None, None, "auto", None, None, None,
+                            "float", 3, None)
+    assert isinstance(options, CompressionOptions)
+    assert (options.prune, options.distribution, options.clusters, options.quantize,
+            options.passes) == (0.9, "erk", 8, "int8", 4) and options.trains
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.prune = 0.5
+    fast = check_options("fast", None, None, None, None, "auto", None, None, None,
+                         "float", 3, None)
+    assert not fast.trains and fast.as_dict()["quantize"] == "int8"

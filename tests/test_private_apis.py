@@ -87,3 +87,11 @@ def test_litert_interpreter_lists_its_ops(tmp_path):
     interpreter.allocate_tensors()
     ops = interpreter._get_ops_details()
     assert any(op["op_name"] == "CONV_2D" and len(op["inputs"]) >= 2 for op in ops)
+
+
+def test_keras_names_its_home_folder():
+    # zoo.weight_files.keras_cache: where keras.utils.get_file caches
+    # keras.applications' files, KERAS_HOME-aware (Keras 3.15.1; no public
+    # function gives it).
+    from keras.src.backend.config import keras_home
+    assert isinstance(keras_home(), str) and keras_home()

@@ -46,7 +46,8 @@ def matches(path, expected: str | None) -> tuple[bool, str]:
 
 
 def keras_cache() -> Path:
-    from keras.src.backend.config import keras_home  # KERAS_HOME-aware (Keras 3.15.1)
+    # Private, KERAS_HOME-aware (Keras 3.15.1; tests/test_private_apis.py).
+    from keras.src.backend.config import keras_home
     return Path(os.path.expanduser(keras_home())) / "models"
 
 
