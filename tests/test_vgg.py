@@ -43,3 +43,20 @@ def test_features_and_compression_bridge(rng):
     twin = bridge.to_tf_keras(model)
     np.testing.assert_allclose(twin(x, training=False).numpy(),
                                model(x, training=False).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_torchvision_vgg11_is_one_file_with_its_weights():
+    # zoo/models/vgg_imagenet.py: torchvision's VGG-11 (its published
+    # num_params, 132,863,336), its torch module names and its checkpoint's
+    # record; the logits are checked against torchvision in
+    # tests/test_torch_weights.py.
+    import zoo.models.vgg_imagenet as family
+    model = zoo.create_model("vgg11")
+    assert zoo.count_params(model)["trainable"] == 132_863_336
+    assert [e["name"] for e in family.ENTRIES] == ["vgg11"]
+    assert [r.full_tag for r in family.WEIGHTS] == ["vgg11.tv_in1k"]
+    entry = zoo.registry.get_entry("vgg11")
+    assert entry.weights["tv_in1k"] is family.WEIGHTS[0]
+    assert [entry.torch_module(entry.spec, n) for n in
+            ("block1_conv1", "block2_conv1", "block5_conv2", "fc1", "predictions")] == \
+        ["features.0", "features.3", "features.18", "classifier.0", "classifier.6"]
