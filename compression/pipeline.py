@@ -227,9 +227,8 @@ def compress(model, data, *, out, preset=None, prune=None, structure=None,
         >>> compression.compress("runs/r20/model.keras", "digits", preset="deep",
         ...                      out="runs/r20_small")
     """
-    options = check_options(preset, prune, structure, clusters, init, quantize, steps,
-                            epochs, learning_rate, io, latency_runs, eval_limit,
-                            distribution)
+    options = check_options(preset, prune, structure, clusters, init, quantize, steps, epochs,
+                            learning_rate, io, latency_runs, eval_limit, distribution)
     out, start = check_writable_dir(out), time.perf_counter()
     from . import bridge, report as rep
     from zoo import inference

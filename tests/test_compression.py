@@ -59,6 +59,9 @@ def clustered8(small_model, digits):
 
 @pytest.mark.parametrize("name", ONE_PER_LAYOUT)
 def test_bridge_round_trip(name, rng):
+    # Seeded: an unseeded initialisation once saturated resnet50's softmax
+    # so that float32 rounding reached 1.1e-5.
+    keras.utils.set_random_seed(0)
     size = 71 if name == "xception" else 32
     model = zoo.create_model(name, num_classes=4, input_shape=(size, size, 3))
     twin = bridge.to_tf_keras(model)

@@ -86,6 +86,7 @@ def _compress_parser(sub):
                  "prune, cluster and quantize a model to LiteRT")
     p.add_argument("model", help="model.keras")
     add_data_args(p, out="output folder")
+    from zoo.compression.options import CENTROID_INITS, DISTRIBUTIONS, QUANTIZE_MODES
     from zoo.compression.presets import PRESETS
     described = "; ".join(f"{name}: " + ", ".join(f"{k} {v}" for k, v in values.items())
                           for name, values in PRESETS.items())
@@ -93,17 +94,17 @@ def _compress_parser(sub):
                    help=f"{described} (flags given beside it win)")
     p.add_argument("--prune", type=float, metavar="SPARSITY",
                    help="magnitude pruning to this sparsity, e.g. 0.8")
-    p.add_argument("--distribution", choices=("uniform", "erk"),
+    p.add_argument("--distribution", choices=DISTRIBUTIONS,
                    help="how --prune is spread over the layers: uniform (each "
                         "at SPARSITY) or erk (larger layers pruned harder, the "
                         "same zeros in all); default: the preset's, else uniform")
     p.add_argument("--structure", metavar="M:N", help="structured sparsity, e.g. 2:4")
     p.add_argument("--cluster", type=int, metavar="K", help="weight clustering, K >= 2")
     p.add_argument("--init",
-                   help="cluster centroids: kmeans++ (default) | linear | density | "
-                        "random")
+                   help=f"cluster centroids: {' | '.join(CENTROID_INITS)} (default "
+                        f"{CENTROID_INITS[0]})")
     p.add_argument("--quantize", default="auto",
-                   choices=("auto", "int8", "qat", "dynamic", "float16", "none"),
+                   choices=("auto", *(m for m in QUANTIZE_MODES if m), "none"),
                    help="auto (default): the preset's, else int8")
     p.add_argument("--io", default="float", choices=("float", "int8"),
                    help="input/output type of int8 models")
