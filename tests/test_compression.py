@@ -512,6 +512,9 @@ def _grouped_conv_model(shape):
                                   "grouped_conv_with_batchnorm"])
 def test_pruning_and_int8_on_other_families(name, tmp_path):
     # "@W": a width multiplier the tuning space samples (0.5, 0.75, 1.0).
+    # Seeded: unseeded, the grouped-convolution model once agreed on 0.625
+    # of the images after a brief training (0.7 and more in other runs).
+    keras.utils.set_random_seed(0)
     data = data_lib.load("digits", image_size=16, batch_size=16, limit=96)
     name, _, width = name.partition("@")
     options = {"width_multiplier": float(width)} if width else {}
