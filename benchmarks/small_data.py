@@ -2,7 +2,8 @@
 
     python benchmarks/small_data.py [--datasets digits500,fashion500,fashion100,rgb500]
         [--seeds 0,1,2] [--runs "NAME:FIELD=VALUE,...;..."]
-        [--tune-runs "NAME:ARG=VALUE,...;..."] [--out runs/small_data] [--json out.json]
+        [--tune-runs "NAME:ARG=VALUE,...;..."] [--reference] [--out runs/small_data]
+        [--json out.json]
     python benchmarks/small_data.py --markdown out.json     # its tables again
 
 Datasets, built here from data on this machine, each an `.npz` (so no
@@ -27,7 +28,11 @@ the row's flags; the first row, `default`, sets nothing. `--tune-runs`
 adds rows of `zoo.tuning.search("resnet20", npz, seed=S, **args)` (`zoo
 tune resnet20 --dataset npz:…`): their test accuracy is the final model's,
 their wall time the whole search's (trials and final retraining), and the
-line under the table gives it as a multiple of the `default` row's. Each run's
+line under the table gives it as a multiple of the `default` row's. A run
+whose name starts with `reference` is a strong configuration with ten
+times the compute (`REFERENCE`: 10,000 steps, Adam at 3e-3, label
+smoothing 0.1, the recipe's augmentation); a line under the table gives
+the `default` row's distance from it. Each run's
 metrics also hold the test accuracy of the other model selection (best
 validation epoch or last epoch), printed in the last column. Needs
 /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) for the
@@ -72,6 +77,10 @@ def parse_runs(text):
 
 
 TUNE_RUNS = "zoo tune:"
+# The reference rows (issue #27: "a strong reference tuned by hand with
+# >= 10x the compute"): ten times the recipe's steps, with the rate and label
+# smoothing the searches of docs/tuning.md picked most.
+REFERENCE = "reference, 10x steps:min_steps=10000,lr=0.003,label_smoothing=0.1"
 # The source checkpoint of the transfer set: `zoo train` on classes 0-4.
 SOURCE = {"epochs": 4, "seed": 0}
 
@@ -82,7 +91,7 @@ def tune_run(npz, seed, fields, folder):
     `folder/bench.json` so that a rerun reuses a finished search."""
     saved = folder / "bench.json"
     if saved.is_file():
-        return json.loads(saved.read_text())
+        return {**json.loads(saved.read_text()), **search_facts(folder)}
     from zoo import tuning
     start = time.perf_counter()
     result = tuning.search("resnet20", f"npz:{npz}", out=folder, seed=seed, **fields)
@@ -92,7 +101,26 @@ def tune_run(npz, seed, fields, folder):
            "trials": len(trials), "fold_runs": sum(int(t["folds_run"] or 0) for t in trials),
            "final_steps": result["final"]["best"]["optimizer_steps"]}
     saved.write_text(json.dumps(run))
-    return run
+    return {**run, **search_facts(folder)}
+
+
+def search_facts(folder):
+    """What a search's folder says about its cost: over the trials that ran
+    more than one fold, the mean wall time of their first folds and of
+    their later folds (trial_info: the later ones reuse the first's traced
+    model), and the budget's estimate of one training run (budget.json)."""
+    folds = [json.loads(p.read_text()).get("fold_seconds") or []
+             for p in sorted((folder / "trial_info").glob("*.json"))]
+    folds = [f for f in folds if len(f) > 1]
+    facts = {"first_fold_s": statistics.mean(f[0] for f in folds) if folds else None,
+             "later_fold_s": statistics.mean(t for f in folds for t in f[1:])
+             if folds else None}
+    budget = folder / "budget.json"
+    if budget.is_file():
+        b = json.loads(budget.read_text())
+        facts.update(run_estimate_s=b["run_estimate"]["seconds"],
+                     fixed_s=b["run_estimate"]["fixed_s"], budget_stopped=b["stopped"])
+    return facts
 
 
 def build_classes(path, classes, per_class=None):
@@ -163,6 +191,12 @@ def markdown(result) -> str:
     for r in result["rows"]:
         base = next((d for d in result["rows"] if d["dataset"] == r["dataset"]
                      and d["run"] == "default"), None)
+        if r["run"].startswith("reference") and base:
+            lines.append(f"\n{r['dataset']}: the default `zoo train` row scored "
+                         f"{statistics.mean(base['scores']) - statistics.mean(r['scores']):+.4f} "
+                         f"against `{r['run']}`, which took "
+                         f"{statistics.mean(r['seconds']) / statistics.mean(base['seconds']):.1f}× "
+                         f"its wall time.")
         if r.get("kind") == "tune" and base:
             lines.append(f"\n{r['dataset']}: `{r['run']}` took "
                          f"{statistics.mean(r['seconds']) / statistics.mean(base['seconds']):.1f}× "
@@ -170,6 +204,16 @@ def markdown(result) -> str:
                          f"{statistics.mean(r['scores']) - statistics.mean(base['scores']):+.4f} "
                          f"against it; {statistics.mean(r['fold_runs']):.1f} fold runs "
                          f"of {statistics.mean(r['trials']):.0f} trials on average.")
+            if r.get("later_fold_s"):
+                lines.append(f"Trials that ran every fold: the first fold took "
+                             f"{statistics.mean(r['first_fold_s']):.1f} s and the later "
+                             f"ones {statistics.mean(r['later_fold_s']):.1f} s on average.")
+            if r.get("run_estimate_s"):
+                lines.append(f"The budget estimated a training run at "
+                             f"{min(r['run_estimate_s']):.0f}–{max(r['run_estimate_s']):.0f} s "
+                             f"({min(r['fixed_s']):.1f}–{max(r['fixed_s']):.1f} s of it "
+                             f"building and tracing) and ended the trials in "
+                             f"{sum(r['budget_stopped'])} of {len(r['budget_stopped'])} searches.")
     pairs = [(b, l) for r in result["rows"] for b, l in zip(r["best_epoch"], r["last_epoch"])]
     higher = sum(l > b for b, l in pairs)
     equal = sum(l == b for b, l in pairs)
@@ -184,10 +228,14 @@ def main():
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--runs", default=RUNS)
     parser.add_argument("--tune-runs", default=TUNE_RUNS)
+    parser.add_argument("--reference", action="store_true",
+                        help=f"add the reference row ({REFERENCE})")
     parser.add_argument("--out", default="runs/small_data")
     args = common["parse"](parser, markdown)
     if args is None:
         return
+    if args.reference:
+        args.runs = f"{args.runs};{REFERENCE}"
     from zoo import training
     print(common["machine"](), flush=True)
     out, rows = Path(args.out), []
@@ -227,6 +275,10 @@ def main():
                 row["seconds"].append(r["wall_time_s"])
                 row["trials"].append(r["trials"])
                 row["fold_runs"].append(r["fold_runs"])
+                for key in ("first_fold_s", "later_fold_s", "run_estimate_s", "fixed_s",
+                            "budget_stopped"):
+                    if r.get(key) is not None:
+                        row.setdefault(key, []).append(r[key])
                 print(name, run, seed, f"{r['test_accuracy']:.4f}",
                       f"{r['wall_time_s']:.0f} s", flush=True)
             rows.append(row)

@@ -254,6 +254,8 @@ def test_help_lists_the_registries(capsys):
     assert "random | bayesian | hyperband | grid" in tune
     assert set(TUNERS) == {"random", "bayesian", "hyperband", "grid"}
     from tuning.plan import FINALISTS, MAX_TRIALS, TRIAL_MIN_STEPS
-    assert f"trials to run (default {MAX_TRIALS})" in tune
+    assert f"trials to run (default {MAX_TRIALS}, fewer" in tune
+    from tuning.cost import TRIAL_BUDGET
+    assert f"(default {TRIAL_BUDGET:g} without --max-trials" in tune
     assert f"at least {TRIAL_MIN_STEPS} steps" in tune
     assert f"(default {FINALISTS}; 0:" in tune

@@ -275,3 +275,32 @@ def test_no_trial_is_pruned_after_its_last_epoch(tmp_path):
     assert pruned, [t["status"] for t in trials]    # else the loop below is vacuous
     for t in pruned:
         assert int(t["epochs_run"]) < 3
+
+
+def test_the_budget_ends_a_search_and_the_report_says_so(tmp_path):
+    # A record left by an earlier search in the folder: overwrite forgets it
+    # (counted, it would end the search after one trial).
+    stale = tmp_path / "trial_info" / "99.json"
+    stale.parent.mkdir()
+    stale.write_text(json.dumps({"trial_id": "99", "wall_time_s": 1e6,
+                                 "fold_seconds": [9.0], "epoch_ends": [5.0, 9.0]}))
+    # A budget of a twentieth of a training run: the search stops after the
+    # two trials it always runs, although max_trials allows four.
+    search("resnet20", "digits", max_trials=4, budget=0.05, out=tmp_path, limit=96,
+           trial_steps=4, retrain=False, prune=False, finalists=0, overwrite=True,
+           space={"augment": None, "optimizer": {"value": "adam"}})
+    assert not stale.exists()
+    trials = rows(tmp_path)
+    assert len(trials) == tuning.cost.MIN_TRIALS == 2
+    facts = json.loads((tmp_path / "budget.json").read_text())
+    assert facts["stopped"] is True and facts["budget_runs"] == 0.05
+    # The run it counts in: zoo train's budget on all 1,437 labelled images
+    # at batch 32, 12 epochs of two 45-step passes.
+    assert facts["run_estimate"]["steps"] == 12 * 2 * 45
+    for t in trials:
+        info = json.loads((tmp_path / "trial_info" / f"{t['trial_id']}.json").read_text())
+        # Every fold timed; the first fold's epochs clocked for the estimate.
+        assert len(info["fold_seconds"]) == 3 and len(info["epoch_ends"]) == info["epochs_run"]
+    assert "it stopped the search" in (tmp_path / "report.md").read_text()
+    config = json.loads((tmp_path / "search_config.json").read_text())
+    assert config["budget_runs"] == 0.05

@@ -18,6 +18,7 @@ import math
 import shutil
 from pathlib import Path
 
+from . import cost
 from . import spaces
 from zoo import training
 from zoo.recipe import RECIPE
@@ -170,6 +171,9 @@ def write_report(out, *, rows, hp_names, objective, plan, best, final):
                   else _fmt(r.get(n)) for n in shown]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     lines += ["", *cost_lines(rows, final)]
+    budget = cost.describe(out)
+    if budget:
+        lines += [budget, ""]
     write_text(out / "report.md", "\n".join(lines) + "\n")
 
 

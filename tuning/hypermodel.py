@@ -79,17 +79,42 @@ class ZooHyperModel(keras_tuner.HyperModel):
         augment = hp.get("augment") if "augment" in hp.values else "none"
         return self.data(batch, augment, fold)
 
-    def fit(self, hp, model, *args, fold=None, **kwargs):
-        """Trains for the plan's epochs of `steps_per_epoch` optimizer steps
-        each (on `fold` of a k-fold partition, or on the holdout split)."""
+    def prepare(self, hp, model, fold=None):
+        """The (train, validation) pipelines of a trial's fold, with every
+        variable of the compiled `model` created for them (so that its
+        state can be saved before training: `InitialState`)."""
         data = self.trial_data(hp, fold)
         train, val = data.train, data.val
         if hp.values.get("label_smoothing"):
             train, val = (data_lib.one_hot(ds, self.num_classes) for ds in (train, val))
+        training.build_for_fit(model, train)
+        return train, val
+
+    def fit(self, hp, model, *args, fold=None, **kwargs):
+        """Trains for the plan's epochs of `steps_per_epoch` optimizer steps
+        each (on `fold` of a k-fold partition, or on the holdout split)."""
+        train, val = self.prepare(hp, model, fold)
         kwargs.setdefault("validation_data", val)
         # The pipeline shuffles itself; keras-tuner passes fit's default
         # shuffle=True, which Keras ignores with a warning for tf.data.
         kwargs["shuffle"] = False
-        training.build_for_fit(model, train)
         return model.fit(train.repeat(), *args,
                          steps_per_epoch=self.plan.steps_per_epoch, **kwargs)
+
+
+class InitialState:
+    """A compiled model's weights and optimizer variables before training.
+    The folds of a trial share one model: each fold after the first starts
+    from this state, so it trains from the same initial weights with a
+    fresh optimizer, and Keras' traced training and evaluation steps are
+    reused instead of traced again (about 3 s of a 7 s fold of resnet20 on
+    8×8 images, 2 cores)."""
+
+    def __init__(self, model):
+        self.weights = model.get_weights()
+        self.optimizer = [v.numpy() for v in model.optimizer.variables]
+
+    def restore(self, model):
+        model.set_weights(self.weights)
+        for variable, value in zip(model.optimizer.variables, self.optimizer):
+            variable.assign(value)

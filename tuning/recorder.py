@@ -63,6 +63,12 @@ class TrialRecorder(keras.callbacks.Callback):
         self.diverged = False
         self.prune_error = None
         self.first_fold = True
+        self.fold_start = time.perf_counter()
+        self.epoch_ends = []
+
+    def begin_fold(self):
+        """Starts the clock of a fold (before its model is built or reset)."""
+        self.fold_start = time.perf_counter()
 
     def _peers_at(self, epoch):
         """The objective of the other recorded trials after `epoch`."""
@@ -107,6 +113,8 @@ class TrialRecorder(keras.callbacks.Callback):
             return
         if not self.first_fold:
             return
+        # The first fold's clock: tuning.cost estimates a training run from it.
+        self.epoch_ends.append(round(time.perf_counter() - self.fold_start, 3))
         self.epochs_run = epoch + 1
         value = logs.get(self.objective)
         self.curve += [None] * (epoch + 1 - len(self.curve))
@@ -129,7 +137,7 @@ class TrialRecorder(keras.callbacks.Callback):
         info = {"trial_id": self.trial_id, "params": int(model.count_params()),
                 "epochs_run": self.epochs_run, "pruned": self.pruned,
                 "diverged": self.diverged, "curve": self.curve,
-                "prune_error": self.prune_error,
+                "prune_error": self.prune_error, "epoch_ends": self.epoch_ends,
                 "wall_time_s": round(time.perf_counter() - self.start, 2),
                 "rss_mb": rss_mb(), "pid": os.getpid(), **facts}
         if self.measure_latency:

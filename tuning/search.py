@@ -8,7 +8,9 @@ best_model.keras, plots, and pareto.csv for several objectives.
 
 Its parts: `tuning.hypermodel`, `tuning.recorder` (median stopping,
 racing), `tuning.processes`, `tuning.exports`, `tuning.plan` (budgets and
-validation), `tuning.spaces` and `tuning.final` (the final retraining).
+validation), `tuning.cost` (the search's budget in training runs),
+`tuning.options` (arguments checked), `tuning.spaces` and `tuning.final`
+(the final retraining).
 """
 
 from __future__ import annotations
@@ -16,31 +18,36 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import os
+import shutil
 import statistics
+import time
 from pathlib import Path
 
 import keras
 import keras_tuner
 
 import zoo
+from . import cost
 from . import final as final_lib
 from . import plan as plan_lib
 from . import spaces
 from .exports import best_of, export, pareto_front, report  # noqa: F401
-from .hypermodel import ZooHyperModel
+from .options import (TUNERS, check_tuner, final_options,  # noqa: F401
+                      parse_objectives)
+from .hypermodel import InitialState, ZooHyperModel
 from .processes import (_CHILD, PROCESS_BUDGET_ENV,  # noqa: F401
                         ProcessBudgetReached, child_kwargs, keras_tuner_is_worker,
                         search_in_processes)
 from .recorder import TrialRecorder, rss_mb  # noqa: F401
 from zoo import data as data_lib
-from zoo.errors import InputError, check_positive_int, did_you_mean, require
+from zoo.budget import budget as run_budget
+from zoo.recipe import RECIPE
+from zoo.errors import InputError, check_positive_int
 from zoo.io import check_writable_dir, write_json
 
 
-TUNERS = ("random", "bayesian", "hyperband", "grid")
-MODEL_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
-EXTRA_OBJECTIVES = ("params", "latency")
 PROJECT = "search"
 log = logging.getLogger("tuning.search")
 
@@ -48,11 +55,14 @@ log = logging.getLogger("tuning.search")
 def _with_recording(tuner_cls):
     class Recording(tuner_cls):
         trials_this_process = 0
+        cost_budget = None          # a tuning.cost.Budget, or None
 
         def pre_create_trial(self):
             budget = int(os.environ.get(PROCESS_BUDGET_ENV) or 0)
             if budget and self.trials_this_process >= budget:
                 raise ProcessBudgetReached()
+            if self.cost_budget is not None:
+                self.cost_budget.check(Path(self.project_dir).parent)
             super().pre_create_trial()
 
         def on_trial_end(self, trial):
@@ -88,14 +98,22 @@ def _run_folds(tuner, trial, recorder, *args, **kwargs):
     hypermodel, hp = tuner.hypermodel, trial.hyperparameters
     objective = tuner.oracle.objective.name
     plan = hypermodel.plan
-    scores, scored, steps = [], 0, 0
+    scores, scored, steps, seconds = [], 0, 0, []
+    model = start = None
     for fold in plan.fold_ids():
-        # What keras-tuner's (private) _try_build does before a build: free
-        # the previous fold's model, so memory stays flat over many trials.
-        keras.backend.clear_session()
-        gc.collect()
-        model = hypermodel.build(hp)
+        recorder.begin_fold()
+        if model is None:
+            # What keras-tuner's (private) _try_build does before a build:
+            # free the previous trial's model, so memory stays flat.
+            keras.backend.clear_session()
+            gc.collect()
+            model = hypermodel.build(hp)
+            hypermodel.prepare(hp, model, fold)
+            start = InitialState(model)
+        else:
+            start.restore(model)
         history = hypermodel.fit(hp, model, *args, fold=fold, **kwargs)
+        seconds.append(round(time.perf_counter() - recorder.fold_start, 2))
         recorder.first_fold = False
         steps += len(history.history.get("loss") or []) * plan.steps_per_epoch
         values = history.history.get(objective) or [None]
@@ -112,30 +130,13 @@ def _run_folds(tuner, trial, recorder, *args, **kwargs):
     score = statistics.fmean(scores) if scores else None
     recorder.end_trial(model, folds=plan.folds, folds_run=len(scores), steps_run=steps,
                        fold_scores=scores, score=score, scored=scored,
+                       fold_seconds=seconds,
                        score_se=plan_lib.standard_error(scores, scored, objective),
                        planned_epochs=plan.epochs)
     if score is None:
         raise keras_tuner.errors.FailedTrialError(
             "The loss became NaN (the trial diverged).")
     return {objective: score}
-
-
-def parse_objectives(objective: str):
-    """"val_accuracy,params" -> [("val_accuracy", "max"), ("params", "min")]."""
-    names = [o.strip() for o in str(objective).split(",") if o.strip()]
-    if not names:
-        raise InputError("objective is empty; use e.g. 'val_accuracy'.")
-    out = []
-    for name in names:
-        if name not in MODEL_METRICS + EXTRA_OBJECTIVES:
-            raise InputError(f"The model does not produce objective {name!r}; use "
-                             f"{', '.join(MODEL_METRICS)} (or params, latency as "
-                             "extra Pareto objectives).")
-        out.append((name, "min" if "loss" in name or name in EXTRA_OBJECTIVES else "max"))
-    if out[0][0] not in MODEL_METRICS:
-        raise InputError(f"The first objective guides the search and must be a "
-                         f"model metric ({', '.join(MODEL_METRICS)}); got {out[0][0]!r}.")
-    return out
 
 
 def _tuner(kind, hypermodel, objective, max_trials, epochs, out, seed, overwrite):
@@ -175,17 +176,8 @@ def _defaults_first(oracle):
     oracle.populate_space = populate_space
 
 
-def check_tuner(kind):
-    if kind not in TUNERS:
-        raise InputError(f"Unknown tuner {kind!r}.{did_you_mean(kind, TUNERS)} "
-                         f"Use one of {', '.join(TUNERS)}.")
-    if kind == "bayesian":
-        require("sklearn", "The bayesian tuner needs scikit-learn: "
-                           "pip install scikit-learn.")
-
-
-def search(model_name, dataset="digits", *, tuner="random", max_trials=plan_lib.MAX_TRIALS,
-           epochs=None, trial_steps=None, folds=None, finalists=None,
+def search(model_name, dataset="digits", *, tuner="random", max_trials=None,
+           budget=None, epochs=None, trial_steps=None, folds=None, finalists=None,
            objective="val_accuracy", out, seed=0,
            space=None, data_dir=None, image_size=None, prune=True, min_trials=2,
            overwrite=False, verbose=0, limit=None, trials_per_process=None,
@@ -197,9 +189,10 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=plan_lib.
     Args:
         model_name, dataset: registry name; data source (zoo.data.load).
         tuner: "random", "bayesian", "hyperband" or "grid".
-        max_trials: trials to run (hyperband: caps its brackets).
-        trial_steps, epochs: a trial's budget in optimizer steps, or passes
-            (default: tuning.plan).
+        max_trials, budget: trials to run (None: tuning.plan.MAX_TRIALS) and
+            their wall time in training runs (tuning.cost; None: TRIAL_BUDGET
+            without max_trials, else none; 0: none).
+        trial_steps, epochs: a trial's steps, or passes (tuning.plan).
         folds, finalists: validation and racing over the folds (None:
             tuning.plan's defaults; finalists 0: every trial runs every fold).
         objective: "val_accuracy", or several for a Pareto front, e.g.
@@ -209,10 +202,8 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=plan_lib.
         prune: median-stopping trial pruning.
         trials_per_process: at most K trials per fresh process (memory).
         retrain, final_steps, final_epochs, final_augment: train the best
-            configuration again on train + validation (tuning.final) and
-            test it: best_model.keras.
-        compare_default: also train `zoo train`'s defaults for the report
-            (one more run; they are the first trial anyway).
+            configuration on train + validation (tuning.final), test it.
+        compare_default: also train `zoo train`'s defaults (one more run).
 
     Returns:
         dict with the best hyperparameters and score, the trial rows and
@@ -229,9 +220,10 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=plan_lib.
         search_in_processes(trials_per_process, out, child_kwargs(call, out))
         call["overwrite"] = False   # the children ran it; this process only exports
     info = setup["info"]
-    result = _run_trials(call, setup["objectives"], ZooHyperModel(
-        model_name, info.num_classes, info.image_shape, setup["space"],
-        dataset=dataset, data_kwargs=setup["data_kwargs"], plan=plan), plan, out)
+    hypermodel = ZooHyperModel(model_name, info.num_classes, info.image_shape,
+                               setup["space"], dataset=dataset,
+                               data_kwargs=setup["data_kwargs"], plan=plan)
+    result = _run_trials(call, setup["objectives"], hypermodel, plan, out, setup["budget"])
     if "trials" not in result:
         return result           # a worker, or a process that reached its budget
     final = None
@@ -247,7 +239,8 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=plan_lib.
 
 
 def check_arguments(model_name, dataset="digits", *, tuner="random",
-                    max_trials=plan_lib.MAX_TRIALS, folds=None, finalists=None,
+                    max_trials=None, budget=None, distributed=False, folds=None,
+                    finalists=None,
                     objective="val_accuracy", space=None, data_dir=None,
                     trials_per_process=None, retrain=True, final_epochs=None,
                     final_steps=None, final_augment=None, compare_default=False,
@@ -256,16 +249,20 @@ def check_arguments(model_name, dataset="digits", *, tuner="random",
     calls it before it starts a distributed search's processes): the
     final retraining's options, the objectives and the resolved space."""
     check_tuner(tuner)
-    check_positive_int(max_trials, "max_trials")
+    if max_trials is not None:
+        check_positive_int(max_trials, "max_trials")
+    runs = cost.resolve_budget(budget, max_trials, tuner, distributed or bool(
+        os.environ.get("KERASTUNER_TUNER_ID")))
     plan_lib.check_finalists(finalists, 1 if folds == 1 or tuner == "hyperband" else None)
-    final = _final_options(retrain, final_epochs, final_steps, final_augment,
+    final = final_options(retrain, final_epochs, final_steps, final_augment,
                            compare_default)
     if trials_per_process is not None:
         check_positive_int(trials_per_process, "trials_per_process")
     objectives = parse_objectives(objective)
     resolved = spaces.resolve_space(model_name, space)
     data_lib.check_source(dataset, data_dir)
-    return {"final": final, "objectives": objectives, "space": resolved}
+    return {"final": final, "objectives": objectives, "space": resolved,
+            "budget_runs": runs}
 
 
 def _setup(call) -> dict:
@@ -275,26 +272,43 @@ def _setup(call) -> dict:
     checked = check_arguments(**c)
     final, objectives, space = checked["final"], checked["objectives"], checked["space"]
     out = check_writable_dir(c["out"])
+    if c["overwrite"] and not keras_tuner_is_worker():
+        _forget_trials(out)
     data_kwargs = {k: c[k] for k in ("data_dir", "image_size", "seed", "limit")}
     info, plan = _plan(c["model_name"], c["dataset"], data_kwargs, space,
                        folds=c["folds"], trial_steps=c["trial_steps"],
                        epochs=c["epochs"], tuner=c["tuner"], finalists=c["finalists"])
+    budget = None
+    if checked["budget_runs"]:
+        budget = cost.Budget(checked["budget_runs"], math.prod(run_budget(
+            plan.num_labelled, RECIPE.batch_size)), plan.steps_per_epoch,
+            c["max_trials"] or plan_lib.MAX_TRIALS)
     write_json(out / "search_config.json", {
         **{k: c[k] for k in ("dataset", "tuner", "max_trials", "objective", "seed",
                              "prune")},
+        "budget_runs": checked["budget_runs"],
         "model": c["model_name"], "space": space, "plan": plan.to_dict()})
     if c["verbose"]:
         print(plan.describe(), flush=True)
     return {"out": out, "plan": plan, "info": info, "space": space, "final": final,
-            "objectives": objectives, "data_kwargs": data_kwargs}
+            "objectives": objectives, "data_kwargs": data_kwargs, "budget": budget}
 
 
-def _run_trials(call, objectives, hypermodel, plan, out) -> dict:
+def _forget_trials(out):
+    """overwrite=True: the previous search's trial records go with its
+    keras-tuner folder (median stopping, racing and the budget read them)."""
+    shutil.rmtree(out / "trial_info", ignore_errors=True)
+    (out / "budget.json").unlink(missing_ok=True)
+
+
+def _run_trials(call, objectives, hypermodel, plan, out, budget) -> dict:
     """keras-tuner's search with the trial recorder; the exports (or {} in a
     worker, {"budget_reached": True} in a process that ran its share)."""
     name, direction = objectives[0]
     t = _tuner(call["tuner"], hypermodel, keras_tuner.Objective(name, direction=direction),
-               call["max_trials"], plan.epochs, out, call["seed"], call["overwrite"])
+               call["max_trials"] or plan_lib.MAX_TRIALS, plan.epochs, out, call["seed"],
+               call["overwrite"])
+    t.cost_budget = budget
     recorder = TrialRecorder(out, name, direction, prune=call["prune"],
                              min_trials=call["min_trials"],
                              measure_latency=any(o == "latency" for o, _ in objectives))
@@ -302,33 +316,11 @@ def _run_trials(call, objectives, hypermodel, plan, out) -> dict:
         t.search(epochs=plan.epochs, callbacks=[recorder], verbose=call["verbose"])
     except ProcessBudgetReached:
         return {"budget_reached": True}
+    except cost.SearchBudgetReached:
+        pass            # the trials used the search's budget: export them
     if keras_tuner_is_worker():
         return {}
     return export(t, out, objectives)
-
-
-def _final_options(retrain, epochs, steps, augment, compare_default) -> dict:
-    """The final retraining's options, checked."""
-    for value, what in ((epochs, "final_epochs"), (steps, "final_steps")):
-        if value is not None:
-            check_positive_int(value, what)
-    given = [name for name, value in (("final_epochs", epochs), ("final_steps", steps),
-                                      ("final_augment", augment)) if value is not None]
-    if compare_default:
-        given.append("compare_default=True")
-    if not retrain and given:
-        raise InputError(f"{', '.join(given)} set the final retraining, which "
-                         "retrain=False (--no-retrain) skips: they would have no "
-                         "effect. Drop them or the retrain=False.")
-    if epochs is not None and steps is not None:
-        raise InputError("Give the final retraining's budget as final_epochs or "
-                         "final_steps (--final-epochs, --final-steps), not both: "
-                         "one would replace the other.")
-    if augment is not None and augment not in spaces.AUGMENTS:
-        raise InputError(f"final_augment must be one of {', '.join(spaces.AUGMENTS)}; "
-                         f"got {augment!r}.")
-    return {"retrain": retrain, "epochs": epochs, "steps": steps, "augment": augment,
-            "compare_default": compare_default}
 
 
 def _retrain(values, space, options, **kwargs):

@@ -39,7 +39,7 @@ def cmd_tune(args) -> int:
                          "and would have no effect here: add --workers N, or drop "
                          "them.")
     kwargs = dict(tuner=args.tuner,
-                  max_trials=args.max_trials, epochs=args.epochs,
+                  max_trials=args.max_trials, budget=args.budget, epochs=args.epochs,
                   trial_steps=args.trial_steps, folds=args.folds,
                   finalists=args.finalists,
                   objective=args.objective, out=args.out, seed=args.seed,
@@ -53,7 +53,7 @@ def cmd_tune(args) -> int:
     if args.workers is not None:
         from zoo.tuning import distributed
         from zoo.tuning.search import check_arguments
-        check_arguments(args.name, args.dataset, **kwargs)
+        check_arguments(args.name, args.dataset, distributed=True, **kwargs)
         argv = [args.command, *argv_for(args.parser, args, skip=_PLACEMENT)]
         info = distributed.run(argv, workers=args.workers, out=args.out,
                                host=args.chief_host, port=args.chief_port,
@@ -77,10 +77,16 @@ def _tune_parser(sub):
     # that the two lists agree).
     p.add_argument("--tuner", default="random",
                    help="random | bayesian | hyperband | grid (default %(default)s)")
-    # Default written out as the tuner list is (tests/test_cli.py compares
-    # it with tuning.plan.MAX_TRIALS).
-    p.add_argument("--max-trials", type=int, default=8,
-                   help="trials to run (default %(default)s)")
+    # Defaults written out as the tuner list is (tests/test_cli.py compares
+    # them with tuning.plan.MAX_TRIALS and tuning.cost.TRIAL_BUDGET).
+    p.add_argument("--max-trials", type=int,
+                   help="trials to run (default 8, fewer when --budget ends the "
+                        "trials; given, every trial asked for runs unless "
+                        "--budget is given too)")
+    p.add_argument("--budget", type=float, metavar="RUNS",
+                   help="wall time the trials may use, in training runs of this "
+                        "data, estimated from the first trial (default 2 without "
+                        "--max-trials; 0: none)")
     p.add_argument("--trial-steps", type=int, metavar="N",
                    help="optimizer steps per trial (default: 3 passes over the "
                         "data, at least 150 steps)")

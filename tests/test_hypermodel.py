@@ -1,0 +1,41 @@
+"""ZooHyperModel and the state the folds of a trial share (tuning.hypermodel)."""
+
+import keras
+import keras_tuner
+import numpy as np
+
+from tuning import plan as plan_lib
+from tuning.hypermodel import InitialState, ZooHyperModel
+
+
+def test_later_folds_restart_from_the_initial_state_without_a_new_trace(monkeypatch):
+    from keras.src.backend.tensorflow import trainer
+    traces = []
+    real = trainer.TensorFlowTrainer.train_step
+
+    def counted(self, data):
+        traces.append(1)
+        return real(self, data)
+    monkeypatch.setattr(trainer.TensorFlowTrainer, "train_step", counted)
+    plan = plan_lib.plan_trials(1437, trial_steps=4)
+    hm = ZooHyperModel("resnet20", 10, (8, 8, 1), dataset="digits",
+                       data_kwargs={"limit": 96}, plan=plan)
+    hp = keras_tuner.HyperParameters()
+    model = hm.build(hp)
+    hm.prepare(hp, model, (0, 3))
+    start = InitialState(model)
+    before = [w.copy() for w in model.get_weights()]
+    hm.fit(hp, model, fold=(0, 3), epochs=plan.epochs, verbose=0)
+    assert int(model.optimizer.iterations) == plan.total_steps
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    start.restore(model)
+    # The second fold starts where the first did: same weights, a fresh optimizer.
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert int(model.optimizer.iterations) == 0
+    assert all(not np.any(v.numpy()) for v in model.optimizer.variables
+               if "momentum" in v.path or "velocity" in v.path)
+    hm.fit(hp, model, fold=(1, 3), epochs=plan.epochs, verbose=0)
+    assert int(model.optimizer.iterations) == plan.total_steps
+    # One trace of the training step for both folds.
+    assert len(traces) == 1
+    keras.backend.clear_session()
