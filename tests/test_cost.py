@@ -55,8 +55,9 @@ def test_the_budget_stops_the_trial_that_would_exceed_it(tmp_path):
 def test_a_damaged_trial_record_is_refused(tmp_path):
     record(tmp_path, "00", 12.0, [9.0], [6.0, 9.0])
     (tmp_path / "trial_info" / "01.json").write_text("{not json")
-    with pytest.raises(InputError, match="01.json is damaged"):
+    with pytest.raises(InputError, match="01.json is damaged") as err:
         cost.Budget(2.0, 100, 10).check(tmp_path)
+    assert "delete it to re-run that trial" in str(err.value)
 
 
 def test_the_default_budget_applies_to_default_searches_only():
