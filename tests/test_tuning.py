@@ -302,5 +302,6 @@ def test_the_budget_ends_a_search_and_the_report_says_so(tmp_path):
         # Every fold timed; the first fold's epochs clocked for the estimate.
         assert len(info["fold_seconds"]) == 3 and len(info["epoch_ends"]) == info["epochs_run"]
     assert "it stopped the search" in (tmp_path / "report.md").read_text()
+    assert "it stopped the search" in tuning.report(tmp_path)     # zoo tune --report
     config = json.loads((tmp_path / "search_config.json").read_text())
     assert config["budget_runs"] == 0.05

@@ -10,6 +10,7 @@ import json
 import math
 from pathlib import Path
 
+from . import cost
 from zoo.errors import InputError
 from zoo.io import atomic_path, write_json, write_text
 
@@ -187,6 +188,9 @@ def report(out) -> str:
     with open(out / "trials.csv") as f:
         rows = list(csv.DictReader(f))
     lines = [f"{len(rows)} trials in {out}"]
+    budget = cost.describe(out)
+    if budget:
+        lines.append(budget)
     counts = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
