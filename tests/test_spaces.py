@@ -140,3 +140,17 @@ def test_the_focused_space_declares_every_knob_with_train_defaults_first():
     hp.Fixed("optimizer", "adamw")
     hm.build(hp)
     assert math.isclose(hp.values["weight_decay"], 0.004)
+
+
+def test_a_choice_of_ints_and_floats_is_one_of_floats_and_other_mixes_are_refused():
+    # JSON writes 0 for 0.0: keras-tuner's Choice would raise a TypeError.
+    space = spaces.resolve_space("resnet20", {"label_smoothing": {"values": [0, 0.1]}})
+    assert space["label_smoothing"]["values"] == [0.0, 0.1]
+    assert all(isinstance(v, float) for v in space["label_smoothing"]["values"])
+    spaces.sample(keras_tuner.HyperParameters(), "label_smoothing", space)
+    # Whole numbers stay whole: a batch size of 64.0 is 64.
+    space = spaces.resolve_space("resnet20", {"batch_size": {"values": [32, 64.0]}})
+    assert space["batch_size"]["values"] == [32, 64]
+    assert all(isinstance(v, int) for v in space["batch_size"]["values"])
+    with pytest.raises(ValueError, match="mixes types"):
+        spaces.resolve_space("resnet20", {"augment": {"values": ["light", 1]}})

@@ -17,9 +17,7 @@ around their known-good learning rates, AdamW's weight decay and label
 smoothing — what a trial budget of a few hundred steps can tell apart; it
 leaves augmentation to the final, longer training (tuning.final: short
 trials rank augmentation last although it wins over a long run); "wide" is
-every knob over broad ranges (seven optimizers, learning rate 1e-4…1e-1,
-four regularizers, dropout, augmentation, batch size, architecture knobs).
-docs/tuning.md measures one against the other.
+every knob over broad ranges (docs/tuning.md measures one against the other).
 
 A knob's default (its "default" field, else `zoo train`'s default when the
 knob can take it) is what keras-tuner's first trial uses, so every search
@@ -165,6 +163,9 @@ def _check_knob(name, spec):
         if not isinstance(values, list) or not values:
             raise InputError(f"Knob {name!r} has an empty choice list; give at least "
                              "one value or drop the knob (null).")
+        if len({type(v) for v in values}) > 1 and not all(map(_is_number, values)):
+            raise InputError(f"Knob {name!r} mixes types in {values}; a choice takes "
+                             "one type (keras-tuner).")
         allowed = _CHOICES.get(name)
         if allowed:
             bad = [v for v in values if v not in allowed]
@@ -240,6 +241,9 @@ def resolve_space(model_name: str, space=None, base: str = "focused") -> dict:
     for name, spec in merged.items():
         _check_knob(name, spec)
         _check_default(name, spec)
+        if spec and len({type(v) for v in spec.get("values", [])}) > 1:  # one type
+            one = int if all(float(v).is_integer() for v in spec["values"]) else float
+            merged[name] = {**spec, "values": [one(v) for v in spec["values"]]}
     _check_architecture(model_name, merged)
     return merged
 
