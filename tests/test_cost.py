@@ -50,6 +50,9 @@ def test_the_budget_stops_the_trial_that_would_exceed_it(tmp_path):
     facts = json.loads((tmp_path / "budget.json").read_text())
     assert facts["stopped"] is False and facts["max_trials_reached"] is True
     assert "max_trials ended the search" in cost.describe(tmp_path)
+    (tmp_path / "budget.json").write_text("{")
+    with pytest.raises(InputError, match="budget.json is damaged"):
+        cost.describe(tmp_path)
 
 
 def test_a_damaged_trial_record_is_refused(tmp_path):

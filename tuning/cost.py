@@ -139,8 +139,12 @@ def describe(out) -> str | None:
     path = Path(out) / "budget.json"
     if not path.is_file():
         return None
-    b = json.loads(path.read_text())
-    run = b["run_estimate"]
+    try:
+        b = json.loads(path.read_text())
+        run = b["run_estimate"]
+    except (ValueError, KeyError) as err:
+        raise InputError(f"{path} is damaged ({err!r}); rerun the same command "
+                         "to write it again.") from err
     how = ("it stopped the search" if b["stopped"] else
            "max_trials ended the search" if b.get("max_trials_reached") else
            "the trials ended within it")
