@@ -21,7 +21,8 @@ def test_every_path_takes_the_one_recipe():
     defaults = {f.name: f.default for f in dataclasses.fields(training.TrainConfig)}
     args = cli.build_parser().parse_args(["train", "resnet20", "--dataset", "digits",
                                           "--out", "o"])
-    assert defaults["min_steps"] == args.min_steps == RECIPE.min_steps
+    assert args.min_steps is None          # not given: --epochs may be
+    assert defaults["min_steps"] == cli._train_config(args).min_steps == RECIPE.min_steps
     assert defaults["augment"] is None and args.augment is None     # the recipe's
     config = training.TrainConfig("resnet20")
     assert config.augmentation == RECIPE.augment

@@ -6,6 +6,7 @@ import pytest
 
 from zoo import data as data_lib
 from zoo.data import DataError
+from zoo.splits import limit_subset
 
 
 def test_splits_are_deterministic_and_disjoint():
@@ -78,3 +79,18 @@ def test_validation_split_holds_every_class(tmp_path):
     val = np.concatenate([np.asarray(y) for _, y in data.val])
     train = np.concatenate([np.asarray(y) for _, y in data.train])
     assert sorted(val) == list(range(10)) and sorted(train) == list(range(10))
+
+
+def test_limit_keeps_a_random_subset_and_refuses_one_that_loses_a_class():
+    # A source listed class by class: the first 20 images are all class 0.
+    y = np.repeat(np.arange(5), 40)
+    x = np.arange(len(y))
+    xs, ys = limit_subset(x, y, 20, seed=0)
+    assert len(ys) == 20 and set(ys.tolist()) == set(range(5))
+    np.testing.assert_array_equal(y[xs], ys)            # images keep their labels
+    again, _ = limit_subset(x, y, 20, seed=0)
+    np.testing.assert_array_equal(xs, again)            # seeded
+    assert limit_subset(x, y, None, seed=0)[0] is x     # no limit, no copy
+    with pytest.raises(DataError, match=r"limit=3 keeps 3 of 200 training images, "
+                                        r"which lack class\(es\)"):
+        limit_subset(x, y, 3, seed=0)

@@ -349,7 +349,7 @@ def test_the_training_step_is_traced_once(tmp_path, monkeypatch):
         return real(self, data)
     monkeypatch.setattr(trainer.TensorFlowTrainer, "train_step", counted)
     config = TrainConfig("resnet20", dataset="digits", image_size=8, limit=64,
-                         batch_size=32, epochs=2, min_steps=1, label_smoothing=0.1)
+                         batch_size=32, epochs=2, label_smoothing=0.1)
     metrics = training.train(config, tmp_path / "run", verbose=0)
     assert len(traces) == 1 and traces[0] > 0
     assert metrics["optimizer_steps"] == 4 and not math.isnan(metrics["test_loss"])

@@ -44,7 +44,7 @@ from .recorder import TrialRecorder, rss_mb  # noqa: F401
 from zoo import data as data_lib
 from zoo.budget import budget as run_budget
 from zoo.recipe import RECIPE
-from zoo.errors import InputError, check_positive_int
+from zoo.errors import InputError, check_positive_int, check_seed
 from zoo.io import check_writable_dir, write_json
 
 
@@ -244,11 +244,12 @@ def check_arguments(model_name, dataset="digits", *, tuner="random",
                     objective="val_accuracy", space=None, data_dir=None,
                     trials_per_process=None, retrain=True, final_epochs=None,
                     final_steps=None, final_augment=None, compare_default=False,
-                    **_) -> dict:
+                    seed=0, **_) -> dict:
     """search()'s arguments that need no data, checked (the command line
     calls it before it starts a distributed search's processes): the
     final retraining's options, the objectives and the resolved space."""
     check_tuner(tuner)
+    check_seed(seed)
     if max_trials is not None:
         check_positive_int(max_trials, "max_trials")
     runs = cost.resolve_budget(budget, max_trials, tuner, distributed or bool(
@@ -345,8 +346,12 @@ def _plan(model_name, dataset, data_kwargs, space, **budget):
         spaces.TRAIN_DEFAULTS["batch_size"]
     plan = plan_lib.plan_trials(info.num_train, batch_size=int(batch),
                                 limit=data_kwargs.get("limit"), **budget)
-    if plan.folds > 1:          # every class must fill the folds: checked here,
-        data_lib.load(dataset, fold=(0, plan.folds), **kwargs)  # not in a trial
+    limit = data_kwargs.get("limit")
+    if plan.folds > 1 or limit:   # every class must fill the folds and survive
+        # the limit: checked here on the first trial's data, not in a trial.
+        data_lib.load(dataset, fold=(0, plan.folds) if plan.folds > 1 else None,
+                      validation_split=plan.validation_split,
+                      **{**kwargs, "limit": limit})
     return info, plan
 
 

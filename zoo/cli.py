@@ -145,6 +145,13 @@ def _check_backend(args):
                          f"process, or set KERAS_BACKEND={wanted}.")
 
 
+def _out_of_memory(err) -> bool:
+    """TensorFlow's ResourceExhaustedError, JAX's RESOURCE_EXHAUSTED or
+    Python's MemoryError (named, not imported: either backend may run)."""
+    return isinstance(err, MemoryError) or type(err).__name__ == \
+        "ResourceExhaustedError" or "RESOURCE_EXHAUSTED" in str(err)[:200]
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     _add_backend_option(parser)
@@ -173,6 +180,11 @@ def main(argv=None) -> int:
     except Exception as err:        # a bug or an unforeseen library error
         if debug:
             raise
+        if _out_of_memory(err):
+            print(f"zoo: error: out of memory ({type(err).__name__}): the model, "
+                  "batch or image size does not fit this machine; lower "
+                  "--batch-size or --image-size.", file=sys.stderr)
+            return 1
         first = (str(err).strip().splitlines() or [""])[0][:300]
         print(f"zoo: error: internal error, unexpected {type(err).__name__}: {first} "
               "(rerun with ZOO_DEBUG=1 for the traceback)", file=sys.stderr)

@@ -20,6 +20,13 @@ def _train_config(args):
     fields = [f.name for f in dataclasses.fields(training.TrainConfig)
               if f.name not in NO_FLAG]
     values = {f: getattr(args, _FLAG_OF.get(f, f)) for f in fields}
+    if args.min_steps is None:
+        from zoo.recipe import RECIPE
+        values["min_steps"] = RECIPE.min_steps
+    elif args.epochs is not None:
+        raise UsageError("--min-steps is the floor on optimizer steps when the "
+                         "epochs are left to the default; with --epochs it would "
+                         "have no effect. Give one of them.")
     values["preprocessing"] = _preprocessing(args)
     if args.fast:
         values["precision"], values["jit_compile"] = training.fast_path(args.name)
@@ -51,6 +58,19 @@ def _without(argv, flag):
     return out
 
 
+def _check_jax_job(args, config):
+    """--processes runs every process on Keras' JAX backend: options that
+    only TensorFlow honours are refused before any process starts."""
+    tf_only = [flag for flag, given in (
+        ("--strategy", config.strategy), ("--jit", config.jit_compile),
+        ("--backend tensorflow", getattr(args, "backend", None) == "tensorflow"))
+        if given]
+    if tf_only:
+        raise UsageError(f"--processes runs each process on Keras' JAX backend "
+                         f"(docs/distributed.md); {', '.join(tf_only)} would apply "
+                         "to TensorFlow. Drop it, or train in one process.")
+
+
 def cmd_train(args) -> int:
     """Train NAME on a dataset and write model.keras, history.csv,
     metrics.json, curves.png and config.json into --out. Killed runs
@@ -65,6 +85,7 @@ def cmd_train(args) -> int:
                              "(or their environment variables) run one process of "
                              "a job started elsewhere. Use one or the other.")
         distributed.check_job(args.processes, config.batch_size)
+        _check_jax_job(args, config)
         distributed.launch(_without(args.argv, "--processes"), args.processes)
         return 0
     group = distributed.process_group(*given)
@@ -89,9 +110,9 @@ def _train_parser(sub):
     p.add_argument("--epochs", type=int,
                    help="training epochs (default: 10, or more on a small dataset "
                         "so that the run gets at least --min-steps optimizer steps)")
-    p.add_argument("--min-steps", type=int, default=RECIPE.min_steps,
+    p.add_argument("--min-steps", type=int,
                    help="floor on optimizer steps when --epochs is not given "
-                        "(default %(default)s)")
+                        f"(default {RECIPE.min_steps})")
     p.add_argument("--selection", choices=SELECTIONS,
                    help="keep the epoch that scored best on validation, or the "
                         "last one (default: best with at least "

@@ -40,7 +40,7 @@ from zoo.input_pipeline import array_fetch, batched_pipeline, permuted, prepare_
     training_stream
 from zoo.sources import (CIFAR10_CLASSES, FASHION_CLASSES, PREFIXES, SOURCES,
                          check_source, read_arrays)
-from zoo.splits import check_fold, check_shard, train_val_split
+from zoo.splits import check_fold, check_shard, limit_subset, train_val_split
 from zoo.tfds_source import (TFDS_SHUFFLE_BYTES, prepared_builder,
                              check_streamable, fits_memory, load_stream, tfds_arrays)
 
@@ -157,8 +157,7 @@ def _load_arrays(arrays, source, *, image_size, channels, batch_size,
     _check_arrays(arrays, source)
     xtr, ytr, xva, yva = train_val_split(arrays.x_train, arrays.y_train,
                                 validation_split, seed, fold)
-    if limit:
-        xtr, ytr = xtr[:limit], ytr[:limit]
+    xtr, ytr = limit_subset(xtr, ytr, limit, seed)
     source_shape = tuple(int(d) for d in arrays.x_train.shape[1:])
     image_shape = (*(image_size or source_shape[:2]), channels or source_shape[2])
     import tensorflow as tf

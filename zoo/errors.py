@@ -34,6 +34,16 @@ def check_positive_int(value, name, error=InputError):
     return int(value)
 
 
+def check_seed(value, name="seed"):
+    """`value` as an int, or InputError: a random seed is a whole number in
+    [0, 2**32 - 1] (what NumPy and Keras accept)."""
+    import numbers
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or not 0 <= value < 2 ** 32:
+        raise InputError(f"{name} must be a whole number in [0, 2**32 - 1]; got {value!r}.")
+    return int(value)
+
+
 def did_you_mean(value, choices, n=1) -> str:
     """" Did you mean: a, b?" naming the choices closest to `value`, or ""."""
     import difflib

@@ -14,7 +14,7 @@ from zoo.data_checks import DataError, check_image_files, undecodable
 from zoo.data_types import Data, DatasetInfo
 from zoo.input_pipeline import (array_fetch, batched_indices, batched_pipeline,
                                 permuted, prepare_fn, training_stream)
-from zoo.splits import train_val_split
+from zoo.splits import limit_subset, train_val_split
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -135,10 +135,7 @@ def load_folder(source, *, image_size, channels, batch_size, validation_split,
     image_shape = (*size, 1 if channels == 1 else 3)
     split = validation_split or (0.0 if has_test else 0.2)
     ptr, ltr, pva, lva = train_val_split(paths, labels, split, seed, fold)
-    if limit and limit < len(ptr):
-        # The files are listed class by class: a seeded random subset.
-        keep = np.sort(np.random.default_rng(seed).permutation(len(ptr))[:limit])
-        ptr, ltr = ptr[keep], ltr[keep]
+    ptr, ltr = limit_subset(ptr, ltr, limit, seed)
     if has_test:
         pte, lte = _test_folder(root, class_names)
     else:

@@ -36,6 +36,26 @@ def train_val_split(x, y, validation_split, seed, fold=None):
     return xtr, ytr, xva, yva
 
 
+def limit_subset(x, y, limit, seed):
+    """At most `limit` of the training images: a seeded random subset (a
+    source listed class by class would otherwise keep its first classes).
+    A subset that lacks one of the split's classes is refused: the model
+    could never predict that class, and its test images would all count
+    as errors."""
+    if not limit or limit >= len(y):
+        return x, y
+    keep = np.sort(np.random.default_rng(seed).permutation(len(y))[:limit])
+    classes = np.unique(y)
+    missing = np.setdiff1d(classes, np.unique(y[keep]))
+    if len(missing):
+        raise DataError(f"limit={limit} keeps {limit} of {len(y)} training images, "
+                        f"which lack class(es) {', '.join(map(str, missing[:10]))} of "
+                        f"the {len(classes)}: the model could never predict them. "
+                        "Raise the limit (at least one image per class; a few "
+                        "per class to learn anything) or leave it out.")
+    return x[keep], y[keep]
+
+
 def fold_split(x, y, fold, seed):
     """Fold i of scikit-learn's stratified k-fold partition (shuffled with
     `seed`): the other k - 1 folds train, fold i validates. The k

@@ -14,7 +14,7 @@ import keras
 from zoo import data as data_lib
 from zoo import factory, registry, transfer
 from zoo import weights as weights_lib
-from zoo.errors import InputError, ZooError, check_positive_int
+from zoo.errors import InputError, ZooError, check_positive_int, check_seed
 from zoo.optim import (DEFAULT_LR, FINE_TUNE_LR, OPTIMIZER_KNOBS, SCHEDULES,
                        check_optimizer)
 from zoo.recipe import RECIPE, SELECTIONS
@@ -178,6 +178,13 @@ class TrainConfig:
             raise InputError("fine_tune needs pretrained weights (--weights TAG|PATH).")
         if self.keep_head and not self.fine_tune:
             raise InputError("keep_head applies to fine-tuning; add --fine-tune.")
+        unused = [f"{name}={value!r}" for name, value, default in (
+            ("bn", self.bn, "auto"),
+            ("backbone_lr_factor", self.backbone_lr_factor, 1.0)) if value != default]
+        if unused and not self.fine_tune:
+            raise InputError(f"{', '.join(unused)} set(s) how --fine-tune trains the "
+                             "pretrained backbone and would have no effect without "
+                             "it; add --fine-tune --weights TAG|PATH or drop it.")
         weights_lib.check_available(self.model, self.weights)
 
     def validate(self) -> "TrainConfig":
@@ -191,6 +198,12 @@ class TrainConfig:
         if self.epochs is not None:
             check_positive_int(self.epochs, "epochs")
         check_positive_int(self.min_steps, "min_steps")
+        if self.epochs is not None and self.min_steps != RECIPE.min_steps:
+            raise InputError(f"min_steps={self.min_steps} is the floor on optimizer "
+                             "steps when epochs is left to the default; with "
+                             f"epochs={self.epochs} it would have no effect. Give "
+                             "one of them.")
+        check_seed(self.seed)
         check_positive_int(self.batch_size, "batch_size")
         self._check_selection()
         lr = self.learning_rate
