@@ -59,6 +59,9 @@ class CompressionOptions:
         return dataclasses.asdict(self)
 
 
+MAX_CLUSTERS = 256
+
+
 def check_sparsity(value):
     if value is None:
         return None
@@ -88,6 +91,11 @@ def check_clusters(value):
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
         raise CompressionError(f"Clustering needs at least 2 clusters; got {value!r}.")
+    if value > MAX_CLUSTERS:
+        raise CompressionError(
+            f"{value} clusters would not compress: clustering shrinks a model by "
+            f"storing each kernel as at most {MAX_CLUSTERS} shared values (8-bit "
+            f"indices), so use 2..{MAX_CLUSTERS} (16-32 is usual); got {value!r}.")
     return int(value)
 
 

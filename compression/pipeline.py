@@ -107,6 +107,12 @@ def _check_effect(options, *, init, steps, epochs, learning_rate, io):
             "pruning, clustering and QAT, and this run fine-tunes nothing (quantize "
             f"{options.quantize!r} after no training step). Drop them, or add "
             "prune, structure, clusters or quantize='qat'.")
+    if not options.trains and options.quantize is None:
+        raise CompressionError(
+            "Nothing to compress: no pruning, structure, clusters or quantization "
+            "in this run (quantize None), so the result would be the float model "
+            "unchanged. Add --prune/--structure/--cluster/--quantize or a "
+            "--preset, or use zoo export for a float LiteRT file.")
     if init is not None and options.clusters is None:
         raise CompressionError(f"init={init!r} chooses clustering's centroids and "
                                "would have no effect without clusters (--cluster K).")
