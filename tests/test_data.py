@@ -65,3 +65,12 @@ BAD = [
 def test_bad_sources(call, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         call(tmp_path)
+
+
+def test_a_seed_outside_numpys_range_is_refused_before_loading():
+    # It reached the user as scikit-learn's InvalidParameterError.
+    from zoo.errors import InputError
+    for seed in (-1, 2 ** 32, 1.5):
+        with pytest.raises(InputError, match=r"seed must be a whole number in \[0, "
+                                             r"2\*\*32 - 1\]"):
+            data_lib.load("digits", seed=seed)

@@ -34,7 +34,7 @@ from zoo import augment as augment_lib
 from zoo import preprocessing
 from zoo.data_checks import DataError, check_array_data, check_labels
 from zoo.data_types import Data, DatasetInfo
-from zoo.errors import check_positive_int
+from zoo.errors import check_positive_int, check_seed
 from zoo.folders import FOLDER_CACHE_BYTES, IMAGE_SUFFIXES, load_folder
 from zoo.input_pipeline import array_fetch, batched_pipeline, permuted, prepare_fn, \
     training_stream
@@ -54,7 +54,7 @@ __all__ = ["CIFAR10_CLASSES", "DataError", "Data", "DatasetInfo", "FASHION_CLASS
 
 def _check_arguments(source, data_dir, mode, batch_size, validation_split, channels,
                      image_size, augment, augment_knobs, fold=None, shard=None,
-                     limit=None):
+                     limit=None, seed=0):
     """`load`'s checks, before anything is read; returns the checked source
     and image_size as (h, w) or None."""
     source = check_source(source, data_dir)
@@ -74,6 +74,7 @@ def _check_arguments(source, data_dir, mode, batch_size, validation_split, chann
     check_shard(shard, batch_size)
     if limit is not None:
         check_positive_int(limit, "limit", DataError)
+    check_seed(seed)
     return source, image_size
 
 
@@ -115,7 +116,7 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
     """
     source, image_size = _check_arguments(
         source, data_dir, preprocessing_mode, batch_size, validation_split, channels,
-        image_size, augment, augment_knobs, fold, shard, limit)
+        image_size, augment, augment_knobs, fold, shard, limit, seed)
     common = dict(image_size=image_size, channels=channels, batch_size=batch_size,
                   validation_split=validation_split, augment=augment,
                   augment_knobs=augment_knobs, seed=seed)
