@@ -39,3 +39,23 @@ def test_later_folds_restart_from_the_initial_state_without_a_new_trace(monkeypa
     # One trace of the training step for both folds.
     assert len(traces) == 1
     keras.backend.clear_session()
+
+
+def test_a_space_without_label_smoothing_trains_with_the_recipes_on_one_hot_labels():
+    # The knob left out of the space: a trial uses zoo train's smoothing
+    # (as the final retraining does), and its loss and labels agree.
+    from zoo.recipe import RECIPE
+    assert RECIPE.label_smoothing > 0
+    plan = plan_lib.plan_trials(1437, trial_steps=2)
+    hm = ZooHyperModel("resnet20", 10, (8, 8, 1), {"label_smoothing": None},
+                       dataset="digits", data_kwargs={"limit": 64}, plan=plan)
+    hp = keras_tuner.HyperParameters()
+    model = hm.build(hp)
+    assert "label_smoothing" not in hp.values
+    assert model.loss.get_config()["label_smoothing"] == RECIPE.label_smoothing
+    train, _ = hm.prepare(hp, model, (0, 3))
+    _, labels = next(iter(train))
+    assert labels.shape[-1] == 10                       # one-hot, as the loss needs
+    hm.fit(hp, model, fold=(0, 3), epochs=plan.epochs, verbose=0)
+    assert np.isfinite(model.get_weights()[0]).all()
+    keras.backend.clear_session()

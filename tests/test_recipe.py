@@ -22,6 +22,9 @@ def test_every_path_takes_the_one_recipe():
     args = cli.build_parser().parse_args(["train", "resnet20", "--dataset", "digits",
                                           "--out", "o"])
     assert args.min_steps is None          # not given: --epochs may be
+    flags = cli._train_config(args)
+    assert (flags.label_smoothing, flags.learning_rate, flags.batch_size) == \
+        (RECIPE.label_smoothing, RECIPE.lr["adam"], RECIPE.batch_size)
     assert defaults["min_steps"] == cli._train_config(args).min_steps == RECIPE.min_steps
     assert defaults["augment"] is None and args.augment is None     # the recipe's
     config = training.TrainConfig("resnet20")
@@ -30,6 +33,11 @@ def test_every_path_takes_the_one_recipe():
     assert config.augmentation == RECIPE.fine_tune_augment
     assert training.TrainConfig("resnet20", augment="strong").augmentation == "strong"
     assert training.FINE_TUNE_LR is RECIPE.fine_tune_lr
+    scratch = training.TrainConfig("resnet20")
+    assert scratch.learning_rate == RECIPE.lr["adam"] == spaces.TRAIN_DEFAULTS["learning_rate"]
+    assert scratch.label_smoothing == RECIPE.label_smoothing \
+        == spaces.TRAIN_DEFAULTS["label_smoothing"]
+    assert training.TrainConfig("resnet20", optimizer="sgd").learning_rate == 0.1
     assert spaces.TRAIN_DEFAULTS["augment"] == RECIPE.augment
     assert final.final_recipe({}, {}) == {"min_steps": RECIPE.min_steps,
                                           "augment": RECIPE.augment}
@@ -95,5 +103,7 @@ def test_the_docs_table_states_the_recipe():
             assert shown == f"{value:,}", field.name
         elif isinstance(value, str):
             assert shown == f"`{value}`", field.name
+        elif isinstance(value, float):
+            assert shown == f"{value:g}", field.name
         else:
             assert all(f"{v:g}" in shown for v in value.values()), field.name

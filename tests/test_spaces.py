@@ -133,8 +133,8 @@ def test_the_focused_space_declares_every_knob_with_train_defaults_first():
     hm.build(hp)
     # Every focused knob is known to keras-tuner (a knob read only in `fit`
     # was never searched), and its first value is zoo train's default.
-    assert hp.values == {"optimizer": "adam", "learning_rate": 1e-3,
-                         "label_smoothing": 0.0,
+    assert hp.values == {"optimizer": "adam", "learning_rate": 3e-3,
+                         "label_smoothing": 0.1,
                          "batch_size": 32, "schedule": "warmup_cosine"}
     hp = keras_tuner.HyperParameters()
     hp.Fixed("optimizer", "adamw")

@@ -55,7 +55,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
             name, num_classes=self.num_classes, input_shape=self.input_shape,
             regularizer=spaces.regularizer(hp, space),
             dropout_rate=spaces.sample(hp, "dropout", space), **arch)
-        smoothing = spaces.sample(hp, "label_smoothing", space, default=0.0) or 0.0
+        smoothing = spaces.sample(hp, "label_smoothing", space,
+                                  default=spaces.TRAIN_DEFAULTS["label_smoothing"]) or 0.0
         loss = (keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
                 if smoothing else keras.losses.SparseCategoricalCrossentropy())
         plan = self.plan
@@ -79,13 +80,20 @@ class ZooHyperModel(keras_tuner.HyperModel):
         augment = hp.get("augment") if "augment" in hp.values else "none"
         return self.data(batch, augment, fold)
 
+    def smoothing(self, hp) -> float:
+        """The trial's label smoothing: sampled where the space has the
+        knob, else zoo train's (the recipe's)."""
+        if self.space.get("label_smoothing") is None:
+            return spaces.TRAIN_DEFAULTS["label_smoothing"]
+        return hp.values.get("label_smoothing") or 0.0
+
     def prepare(self, hp, model, fold=None):
         """The (train, validation) pipelines of a trial's fold, with every
         variable of the compiled `model` created for them (so that its
         state can be saved before training: `InitialState`)."""
         data = self.trial_data(hp, fold)
         train, val = data.train, data.val
-        if hp.values.get("label_smoothing"):
+        if self.smoothing(hp):
             train, val = (data_lib.one_hot(ds, self.num_classes) for ds in (train, val))
         training.build_for_fit(model, train)
         return train, val

@@ -342,7 +342,7 @@ def optimizer(hp, space, total_steps=100, warmup_steps=0):
     """The sampled optimizer with its learning-rate schedule over
     `total_steps`; its knobs exist only where they mean something."""
     name = sample(hp, "optimizer", space, default="adam")
-    lr = sample(hp, "learning_rate", space, default=1e-3)
+    lr = sample(hp, "learning_rate", space, default=DEFAULT_LR[name])
     momentum = sample(hp, "momentum", space, 0.9,
                       parent=("optimizer", ["momentum", "nesterov"]))
     rho = sample(hp, "rho", space, 0.9, parent=("optimizer", ["rmsprop"]))

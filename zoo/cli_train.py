@@ -152,7 +152,8 @@ def _train_optimization_args(p):
                         "tenth of the run; a number given is honoured)")
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="decoupled weight decay (AdamW-style for every optimizer)")
-    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--label-smoothing", type=float, default=RECIPE.label_smoothing,
+                   help="of the cross-entropy loss (default %(default)s, the recipe's)")
     p.add_argument("--regularizer", help="l1 | l2 | elastic_net, optionally with "
                    "strengths: l2:1e-4, elastic_net:1e-5,1e-4")
     p.add_argument("--dropout", type=float, help="dropout before the classifier")

@@ -19,8 +19,10 @@ SCHEDULES = ("constant", "step", "cosine", "warmup_cosine")
 OPTIMIZER_KNOBS = {"momentum": ("momentum", "nesterov"), "rho": ("rmsprop",),
                    "beta_1": ("adam", "adamw"), "beta_2": ("adam", "adamw"),
                    "epsilon": ("rmsprop", "adam", "adamw")}
+# The peak rate from scratch by optimizer: the recipe's where it has one
+# (Adam and AdamW, measured in docs/training.md), else the usual rate.
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.01,
-              "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
+              "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3, **RECIPE.lr}
 # The peak learning rate of `--fine-tune` (LP-FT phase 2) with Adam/AdamW:
 # measured in docs/transfer.md ("Choosing the defaults"); other optimizers
 # use DEFAULT_LR.

@@ -27,6 +27,9 @@ class Recipe:
             is not trusted: the run keeps its last epoch (the schedule has
             decayed to zero) instead of the epoch that scored best on a
             split whose standard error is several points.
+        lr: the peak rate from scratch by optimizer (zoo.optim.DEFAULT_LR
+            takes these; other optimizers keep their own).
+        label_smoothing: of the cross-entropy loss.
         fine_tune_lr: the peak rate of `--fine-tune`'s second phase by
             optimizer (others use the optimizer's default rate).
     """
@@ -36,6 +39,8 @@ class Recipe:
     augment: str = "light"
     fine_tune_augment: str = "none"
     min_val_for_best: int = 1000
+    lr: dict = field(default_factory=lambda: {"adam": 3e-3, "adamw": 3e-3})
+    label_smoothing: float = 0.1
     fine_tune_lr: dict = field(default_factory=lambda: {"adam": 3e-3, "adamw": 3e-3})
 
     def selection(self, num_val: int) -> str:

@@ -85,7 +85,7 @@ class TrainConfig:
     schedule: str = "warmup_cosine"
     warmup_epochs: int | None = None
     weight_decay: float = 0.0
-    label_smoothing: float = 0.0
+    label_smoothing: float = RECIPE.label_smoothing
     regularizer: str | None = None
     dropout: float | None = None
     drop_path: float = 0.0

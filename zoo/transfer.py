@@ -27,7 +27,9 @@ from zoo import registry
 from zoo.budget import MIN_EPOCH_STEPS, budget
 from zoo.errors import InputError
 from zoo.heads import sparse_loss
-from zoo.optim import build_for_fit, make_optimizer, make_schedule
+from zoo.optim import (DEFAULT_LR, FINE_TUNE_LR, build_for_fit, check_optimizer,
+                       make_optimizer, make_schedule)
+from zoo.recipe import RECIPE, SELECTIONS
 
 
 def stage_slices(model, name=None):
@@ -314,10 +316,10 @@ def _phase2_budget(spe, batch_size, steps):
 
 
 def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
-              batch_size=None, learning_rate=3e-3, backbone_lr_factor=BACKBONE_LR_FACTOR,
+              batch_size=None, learning_rate=None, backbone_lr_factor=BACKBONE_LR_FACTOR,
               optimizer="adam", weight_decay=0.0, bn="auto", keep_head=False,
               unfreeze_stages=None, callbacks=None, verbose=0, seed=0,
-              name=None) -> dict:
+              name=None, selection=None) -> dict:
     """LP-FT fine-tuning of a model that carries pretrained weights.
 
     Args:
@@ -327,19 +329,24 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
             `train_data`; pass the pipeline without augmentation if any).
         steps: phase 2 optimizer steps; default: the budget of `zoo train`
             (zoo.training.budget: at least 10 epochs and 1,000 steps).
-        learning_rate: peak learning rate of the head (3e-3, as `zoo train
-            --fine-tune` with Adam: zoo.training.FINE_TUNE_LR); the backbone
-            gets `learning_rate × backbone_lr_factor`.
+        learning_rate: peak learning rate of the head (default: the
+            recipe's, as `zoo train --fine-tune`: RECIPE.fine_tune_lr, 3e-3
+            with Adam); the backbone gets `learning_rate × backbone_lr_factor`.
         bn: "auto" | "train" | "freeze" (see `bn_policy`).
         keep_head: keep the checkpoint's classifier (same classes) and skip
             the probe.
         unfreeze_stages: fine-tune only the head and the last K stages
             (None: all).
         callbacks: extra Keras callbacks of phase 2.
+        selection: "best" (the best validation epoch, never below the
+            probe) or "last" (the final weights); default the recipe's rule,
+            as `zoo train`: "best" only with at least
+            RECIPE.min_val_for_best validation images.
 
     Returns:
         {"summary": prepare(...), "history": History.history,
-         "best_val_accuracy", "kept": "probe" | "fine_tune"}
+         "best_val_accuracy", "selection": "best" | "last",
+         "kept": "probe" | "fine_tune"}
 
     Example:
         >>> m = zoo.create_model("resnet20", weights="fashion_mnist",
@@ -349,6 +356,14 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
     spe = int(train_data.cardinality())
     if spe < 1:
         raise InputError("train_data must be a finite, batched tf.data pipeline.")
+    if selection not in (None, *SELECTIONS):
+        raise InputError(f"selection must be one of {', '.join(SELECTIONS)} (or None: "
+                         f"the recipe's rule); got {selection!r}.")
+    if selection == "best" and val_data is None:
+        raise InputError("selection 'best' needs val_data: there is no validation "
+                         "score to choose an epoch by.")
+    if learning_rate is None:
+        learning_rate = FINE_TUNE_LR.get(optimizer, DEFAULT_LR[check_optimizer(optimizer)])
     if batch_size is None:
         batch_size = int(next(iter(train_data))[1].shape[0])
     epochs, per_epoch = _phase2_budget(spe, batch_size, steps)
@@ -369,7 +384,16 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
                         validation_data=val_data, epochs=epochs,
                         callbacks=[*(callbacks or []), keep], verbose=verbose,
                         shuffle=False)
-    model.set_weights(keep.weights)
-    kept = "probe" if floor is not None and keep.best <= floor else "fine_tune"
+    if selection is None:
+        selection = RECIPE.selection(0 if val_data is None else _count(val_data))
+    kept = "fine_tune"
+    if selection == "best":
+        model.set_weights(keep.weights)
+        kept = "probe" if floor is not None and keep.best <= floor else "fine_tune"
     return {"summary": summary, "history": history.history,
-            "best_val_accuracy": keep.best, "kept": kept}
+            "best_val_accuracy": keep.best, "selection": selection, "kept": kept}
+
+
+def _count(data) -> int:
+    """The images of a finite batched pipeline of (images, labels[, ...])."""
+    return sum(int(batch[1].shape[0]) for batch in data)
