@@ -21,10 +21,12 @@ from zoo.errors import InputError
 
 import jax  # noqa: E402,F401  (required by the test extra: missing fails)
 ZOO = [sys.executable, "-m", "zoo.cli"]
-# Without augmentation (the recipe's default adds it): these tests compare
-# the data-parallel arithmetic of one and two processes.
+# Without augmentation (the recipe's default adds it) and at Adam's former
+# default rate 1e-3 (the recipe's 3e-3 amplifies the float-order differences
+# of two processes past the tolerance within two epochs): these tests
+# compare the data-parallel arithmetic of one and two processes.
 TINY = ["train", "resnet20", "--dataset", "digits", "--image-size", "16",
-        "--limit", "256", "--seed", "3", "--augment", "none"]
+        "--limit", "256", "--seed", "3", "--augment", "none", "--lr", "1e-3"]
 
 
 def zoo(*args, backend="jax", timeout=900, **kw):
@@ -227,7 +229,9 @@ def test_two_processes_end_equal_and_match_one_process(tmp_path):
     for a, b in zip(two, one):
         # Tolerance: float reductions in another order (measured 4e-4).
         assert abs(float(a["loss"]) - float(b["loss"])) <= 2e-3 * float(b["loss"])
-        assert abs(float(a["val_accuracy"]) - float(b["val_accuracy"])) <= 1 / 144
+        # At most one of the 144 validation images classified otherwise
+        # (float32 accuracies: 1/144 plus rounding).
+        assert abs(float(a["val_accuracy"]) - float(b["val_accuracy"])) <= 1 / 144 + 1e-6
 
 
 def _pid_of(process_id, out):

@@ -213,7 +213,7 @@ def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
         p = float(t["score"])
         assert math.isclose(float(t["score_se"]), math.sqrt(p * (1 - p) / 1437))
     # The first trial is zoo train's configuration.
-    assert math.isclose(float(trials[0]["learning_rate"]), 1e-3)
+    assert math.isclose(float(trials[0]["learning_rate"]), 3e-3)      # zoo train's
     # The best configuration was trained again on train + validation and
     # tested; best_model.keras is that model.
     final = json.loads((tmp_path / "final.json").read_text())

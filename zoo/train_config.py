@@ -187,14 +187,8 @@ class TrainConfig:
                              "it; add --fine-tune --weights TAG|PATH or drop it.")
         weights_lib.check_available(self.model, self.weights)
 
-    def validate(self) -> "TrainConfig":
-        """Checks every field; raises ValueError naming the bad one."""
-        registry.get_entry(self.model)
-        data_lib.check_source(self.dataset, self.data_dir)
-        check_optimizer(self.optimizer)
-        if self.schedule not in SCHEDULES:
-            raise InputError(f"Unknown schedule {self.schedule!r}; use one of "
-                             f"{', '.join(SCHEDULES)}.")
+    def _check_budget(self):
+        """epochs, min_steps (the floor when epochs is left out) and the batch."""
         if self.epochs is not None:
             check_positive_int(self.epochs, "epochs")
         check_positive_int(self.min_steps, "min_steps")
@@ -203,8 +197,18 @@ class TrainConfig:
                              "steps when epochs is left to the default; with "
                              f"epochs={self.epochs} it would have no effect. Give "
                              "one of them.")
-        check_seed(self.seed)
         check_positive_int(self.batch_size, "batch_size")
+
+    def validate(self) -> "TrainConfig":
+        """Checks every field; raises ValueError naming the bad one."""
+        registry.get_entry(self.model)
+        data_lib.check_source(self.dataset, self.data_dir)
+        check_optimizer(self.optimizer)
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"Unknown schedule {self.schedule!r}; use one of "
+                             f"{', '.join(SCHEDULES)}.")
+        self._check_budget()
+        check_seed(self.seed)
         self._check_selection()
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) \

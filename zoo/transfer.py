@@ -11,9 +11,9 @@
    to convergence on those features and written into the classifier.
 3. **Fine-tuning** of every layer for a budget counted in optimizer steps,
    with warm-up and cosine decay, the backbone at a lower learning rate
-   than the head, and BatchNormalization trained or frozen (`bn=`).  The
-   probed model is the floor: the best validation epoch is kept, and when
-   no epoch beats the probe, the probed model is.
+   than the head, and BatchNormalization trained or frozen (`bn=`); the
+   recipe's selection rule (zoo.recipe) keeps the last or the best epoch,
+   and the best is never one below the probed model.
 """
 
 from __future__ import annotations
@@ -40,8 +40,7 @@ def stage_slices(model, name=None):
     name, or when `name` is given.
     """
     entry = registry.get_entry(name or model.name)
-    spec = entry.spec
-    ends = entry.stage_names(spec)
+    ends = entry.stage_names(entry.spec)
     index = {layer.name: i for i, layer in enumerate(model.layers)}
     missing = [e for e in ends if e not in index]
     if missing:
@@ -236,8 +235,7 @@ def scale_backbone_lr(optimizer, model, factor):
 
 
 class _KeepBest(keras.callbacks.Callback):
-    """Remembers the weights of the best validation epoch in memory,
-    starting from a floor (the probed model)."""
+    """The weights of the best validation epoch, from a floor (the probe)."""
 
     def __init__(self, monitor, floor):
         super().__init__()
@@ -256,9 +254,8 @@ def prepare(model, train_data, val_data=None, *, keep_head=False, bn="auto",
             batch_size=32, unfreeze_stages=None, seed=0, name=None) -> dict:
     """Phase 1 and the layer settings of phase 2 (see the module doc).
 
-    Returns:
-        What was done: {"head": "new" | "kept", "probe": linear_probe(...)
-        or None, "bn": "train" | "freeze", "unfreeze_stages"}.
+    Returns: {"head": "new" | "kept", "probe": linear_probe(...) or None,
+        "bn": "train" | "freeze", "unfreeze_stages"}.
     """
     policy = bn_policy(bn, batch_size)
     summary = {"head": "kept" if keep_head else "new", "probe": None, "bn": policy,
@@ -301,14 +298,12 @@ def _compile(model, optimizer, learning_rate, total, weight_decay, backbone_lr_f
     schedule = make_schedule("warmup_cosine", learning_rate, total, total // 10)
     opt = make_optimizer(optimizer, schedule, weight_decay=weight_decay)
     scale_backbone_lr(opt, model, backbone_lr_factor)
-    model.compile(opt, sparse_loss(model, keras),
-                  metrics=["accuracy"])
+    model.compile(opt, sparse_loss(model, keras), metrics=["accuracy"])
     build_for_fit(model, train_data)
 
 
 def _phase2_budget(spe, batch_size, steps):
-    """(epochs, steps per epoch) of phase 2: `steps` optimizer steps, or
-    `zoo train`'s budget."""
+    """(epochs, steps per epoch) of phase 2: `steps`, or `zoo train`'s budget."""
     if not steps:
         return budget(spe * batch_size, batch_size)
     per_epoch = min(max(spe, MIN_EPOCH_STEPS), int(steps))
@@ -338,32 +333,20 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
         unfreeze_stages: fine-tune only the head and the last K stages
             (None: all).
         callbacks: extra Keras callbacks of phase 2.
-        selection: "best" (the best validation epoch, never below the
-            probe) or "last" (the final weights); default the recipe's rule,
-            as `zoo train`: "best" only with at least
-            RECIPE.min_val_for_best validation images.
+        selection: "best" (best validation epoch, never below the probe) or
+            "last"; default the recipe's rule, as `zoo train` (RECIPE.selection).
 
     Returns:
-        {"summary": prepare(...), "history": History.history,
-         "best_val_accuracy", "selection": "best" | "last",
-         "kept": "probe" | "fine_tune"}
+        {"summary": prepare(...), "history": History.history, "best_val_accuracy",
+         "selection": "best" | "last", "kept": "probe" | "fine_tune"}
 
     Example:
         >>> m = zoo.create_model("resnet20", weights="fashion_mnist",
         ...                      input_shape=(28, 28, 1))
         >>> zoo.fine_tune(m, data.train, data.val)
     """
-    spe = int(train_data.cardinality())
-    if spe < 1:
-        raise InputError("train_data must be a finite, batched tf.data pipeline.")
-    if selection not in (None, *SELECTIONS):
-        raise InputError(f"selection must be one of {', '.join(SELECTIONS)} (or None: "
-                         f"the recipe's rule); got {selection!r}.")
-    if selection == "best" and val_data is None:
-        raise InputError("selection 'best' needs val_data: there is no validation "
-                         "score to choose an epoch by.")
-    if learning_rate is None:
-        learning_rate = FINE_TUNE_LR.get(optimizer, DEFAULT_LR[check_optimizer(optimizer)])
+    spe, learning_rate = _check_fine_tune(train_data, val_data, selection,
+                                          learning_rate, optimizer)
     if batch_size is None:
         batch_size = int(next(iter(train_data))[1].shape[0])
     epochs, per_epoch = _phase2_budget(spe, batch_size, steps)
@@ -384,16 +367,31 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
                         validation_data=val_data, epochs=epochs,
                         callbacks=[*(callbacks or []), keep], verbose=verbose,
                         shuffle=False)
-    if selection is None:
-        selection = RECIPE.selection(0 if val_data is None else _count(val_data))
-    kept = "fine_tune"
-    if selection == "best":
-        model.set_weights(keep.weights)
-        kept = "probe" if floor is not None and keep.best <= floor else "fine_tune"
+    selection, kept = _keep(model, keep, floor, selection, val_data)
     return {"summary": summary, "history": history.history,
             "best_val_accuracy": keep.best, "selection": selection, "kept": kept}
 
 
-def _count(data) -> int:
-    """The images of a finite batched pipeline of (images, labels[, ...])."""
-    return sum(int(batch[1].shape[0]) for batch in data)
+def _check_fine_tune(train_data, val_data, selection, learning_rate, optimizer):
+    """fine_tune's arguments checked: (steps per pass, peak learning rate)."""
+    spe = int(train_data.cardinality())
+    if spe < 1:
+        raise InputError("train_data must be a finite, batched tf.data pipeline.")
+    if selection not in (None, *SELECTIONS) or (selection == "best" and val_data is None):
+        raise InputError(f"selection must be one of {', '.join(SELECTIONS)} (or None: the "
+                         "recipe's rule), and 'best' needs val_data to choose an epoch "
+                         f"by; got {selection!r}.")
+    if learning_rate is None:
+        learning_rate = FINE_TUNE_LR.get(optimizer, DEFAULT_LR[check_optimizer(optimizer)])
+    return spe, learning_rate
+
+
+def _keep(model, keep, floor, selection, val_data):
+    """(selection, "probe" | "fine_tune") after phase 2; None: the recipe's
+    rule for the images of `val_data`. "best" restores the best epoch."""
+    if selection is None:
+        selection = RECIPE.selection(sum(int(b[1].shape[0]) for b in val_data or ()))
+    if selection != "best":
+        return selection, "fine_tune"
+    model.set_weights(keep.weights)
+    return selection, "probe" if floor is not None and keep.best <= floor else "fine_tune"
