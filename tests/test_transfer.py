@@ -99,6 +99,17 @@ def test_fine_tune_never_ends_below_the_probe(digits28):
     probe = result["summary"]["probe"]["val_accuracy"]
     model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     assert abs(model.evaluate(digits28.val, verbose=0)[1] - probe) < 1e-6
+    # The recipe's rule on this small split keeps the last epoch: the
+    # wrecked model comes back (not the probe), as zoo train would keep it.
+    model = _checkpoint_model(digits28)
+    result = zoo.fine_tune(model, digits28.train, digits28.val, steps=8,
+                           learning_rate=50.0, optimizer="sgd")
+    assert result["selection"] == "last" and result["kept"] == "fine_tune"
+    probe = result["summary"]["probe"]["val_accuracy"]
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    last = model.evaluate(digits28.val, verbose=0)[1]
+    assert abs(last - result["history"]["val_accuracy"][-1]) < 1e-6
+    assert last < probe - 0.2, (last, probe)
 
 
 def test_fine_tune_improves_on_a_small_dataset(digits28):
