@@ -55,8 +55,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
             name, num_classes=self.num_classes, input_shape=self.input_shape,
             regularizer=spaces.regularizer(hp, space),
             dropout_rate=spaces.sample(hp, "dropout", space), **arch)
-        smoothing = spaces.sample(hp, "label_smoothing", space,
-                                  default=spaces.TRAIN_DEFAULTS["label_smoothing"]) or 0.0
+        spaces.sample(hp, "label_smoothing", space)
+        smoothing = self.smoothing(hp)      # the same rule as the trial's labels
         loss = (keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
                 if smoothing else keras.losses.SparseCategoricalCrossentropy())
         plan = self.plan
