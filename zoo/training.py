@@ -319,12 +319,14 @@ def _write_outputs(model, out, config, info, result, steps, wall_time_s):
     """model.keras, history.csv, curves.png, metrics.json; removes the
     run's temporary files."""
     rows = history_rows(out / "log.csv")
-    if config.label_smoothing:
-        # model.keras evaluates on class indices, as users' labels are: the
-        # smoothed one-hot loss belongs to the training, not to the model.
-        model.compile(optimizer=model.optimizer, loss=heads.sparse_loss(model, keras),
-                      metrics=["accuracy"])
     with distributed.local_only():
+        # Compiling creates metric variables: under a multi-process
+        # distribution that is a collective the other processes never join.
+        if config.label_smoothing:
+            # model.keras evaluates on class indices, as users' labels are:
+            # the smoothed one-hot loss belongs to the training, not the model.
+            model.compile(optimizer=model.optimizer,
+                          loss=heads.sparse_loss(model, keras), metrics=["accuracy"])
         save_model(model, out / "model.keras")
     write_history(rows, out / "history.csv")
     if rows:
