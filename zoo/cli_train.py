@@ -183,10 +183,15 @@ def _train_transfer_args(p):
 
 
 def _train_input_args(p):
+    from zoo.recipe import RECIPE
     p.add_argument("--image-size", type=int, help="resize images to this size")
     p.add_argument("--channels", type=int, choices=(1, 3))
     p.add_argument("--num-classes", type=int)
-    p.add_argument("--validation-split", type=float, default=0.1)
+    p.add_argument("--validation-split", type=float, default=None,
+                   help=f"held-out fraction (default: the recipe's: "
+                        f"{RECIPE.validation_split:g} when that holds at least "
+                        f"{RECIPE.min_val_for_best} images, else 0: every labelled "
+                        "image trains and the last epoch is kept)")
     p.add_argument("--preprocessing",
                    help="unit | tf | caffe | torch | raw (default: what --weights "
                         "were trained with when known, else unit: x/255)")

@@ -60,8 +60,10 @@ def _check_arguments(source, data_dir, mode, batch_size, validation_split, chann
     source = check_source(source, data_dir)
     preprocessing.check_mode(mode)
     check_positive_int(batch_size, "batch_size", DataError)
-    if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
-        raise DataError("validation_split must be in [0, 1); got "
+    if validation_split is not None and (isinstance(validation_split, bool) or not
+                                         isinstance(validation_split, (int, float))
+                                         or not 0 <= validation_split < 1):
+        raise DataError("validation_split must be in [0, 1) or None (the recipe's); got "
                         f"{validation_split!r}.")
     if channels not in (None, 1, 3):
         raise DataError(f"channels must be 1 or 3; got {channels!r}.")
@@ -91,7 +93,9 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
         image_size, channels: int or (h, w), and 1 or 3, to convert to
             (default: as stored).
         batch_size, validation_split: of all three pipelines; the fraction
-            of the training data held out.
+            of the training data held out (None: the recipe's rule,
+            zoo.recipe.Recipe.holdout: 0.1 when that is at least 1,000
+            images, else 0).
         augment: preset name or dict of knobs (see zoo.augment).
         seed: seeds the validation split, shuffling and augmentation.
         preprocessing_mode: "unit", "tf", "caffe", "torch" or "raw".

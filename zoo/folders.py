@@ -133,7 +133,8 @@ def load_folder(source, *, image_size, channels, batch_size, validation_split,
     paths, labels, class_names = _list_folder(root / "train" if has_test else root)
     size = tuple(image_size or (256, 256))
     image_shape = (*size, 1 if channels == 1 else 3)
-    split = validation_split or (0.0 if has_test else 0.2)
+    # Without a test/ folder the validation part is the test split.
+    split = validation_split if has_test else (validation_split or 0.2)
     ptr, ltr, pva, lva = train_val_split(paths, labels, split, seed, fold)
     ptr, ltr = limit_subset(ptr, ltr, limit, seed)
     if has_test:

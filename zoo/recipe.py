@@ -8,6 +8,7 @@ difference is a named field here (`fine_tune_lr`), not a second recipe.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -23,10 +24,15 @@ class Recipe:
             only, safe for digits, text, medical and industrial images; a
             horizontal flip ("natural") only where the user asks for it.
         fine_tune_augment: the same for `--fine-tune` (LP-FT phase 2).
+        validation_split: the fraction held out to choose the kept epoch,
+            when that fraction holds at least `min_val_for_best` images.
         min_val_for_best: the validation images below which the best epoch
             is not trusted: the run keeps its last epoch (the schedule has
             decayed to zero) instead of the epoch that scored best on a
-            split whose standard error is several points.
+            split whose standard error is several points. A split left to
+            the recipe is not held out at all then: every labelled image
+            trains (measured in docs/training.md, "Training on all labelled
+            images").
         lr: the peak rate from scratch by optimizer (zoo.optim.DEFAULT_LR
             takes these; other optimizers keep their own).
         label_smoothing: of the cross-entropy loss.
@@ -38,6 +44,7 @@ class Recipe:
     batch_size: int = 32
     augment: str = "light"
     fine_tune_augment: str = "none"
+    validation_split: float = 0.1
     min_val_for_best: int = 1000
     lr: dict = field(default_factory=lambda: {"adam": 3e-3, "adamw": 3e-3})
     label_smoothing: float = 0.1
@@ -48,6 +55,14 @@ class Recipe:
         "last" (keep the final weights) for a validation split of
         `num_val` images."""
         return "best" if num_val >= self.min_val_for_best else "last"
+
+    def holdout(self, num_labelled: int) -> float:
+        """The validation fraction for `num_labelled` training images when
+        the user leaves it out: `validation_split` when it holds enough
+        images to choose an epoch by, else 0 (all images train, the last
+        epoch is kept)."""
+        n_val = math.ceil(self.validation_split * num_labelled)
+        return self.validation_split if n_val >= self.min_val_for_best else 0.0
 
 
 RECIPE = Recipe()

@@ -7,13 +7,17 @@ from __future__ import annotations
 import numpy as np
 
 from zoo.data_checks import DataError
+from zoo.recipe import RECIPE
 
 
 def train_val_split(x, y, validation_split, seed, fold=None):
     """Stratified train/validation split: every class in both parts. With
-    `fold=(i, k)`, the split is fold i of a stratified k-fold partition."""
+    `fold=(i, k)`, the split is fold i of a stratified k-fold partition.
+    `validation_split` None is the recipe's rule (zoo.recipe.Recipe.holdout)."""
     if fold is not None:
         return fold_split(x, y, fold, seed)
+    if validation_split is None:
+        validation_split = RECIPE.holdout(len(y))
     if not validation_split:
         return x, y, x[:0], y[:0]
     from sklearn.model_selection import train_test_split

@@ -11,6 +11,7 @@ from zoo.data_checks import DataError
 from zoo.data_types import Data, DatasetInfo
 from zoo import folders
 from zoo.input_pipeline import batched_pipeline, prepare_fn, training_stream
+from zoo.recipe import RECIPE
 from zoo.sources import Arrays
 
 
@@ -70,6 +71,8 @@ def load_stream(source, builder, *, image_size, channels, batch_size,
     image_shape = (*(image_size or stored[:2]), channels or stored[2])
     prepare = prepare_fn(image_shape, stored)
     n = builder.info.splits["train"].num_examples
+    if validation_split is None:
+        validation_split = RECIPE.holdout(n)
     n_val = int(np.ceil(validation_split * n)) if validation_split else 0
 
     def split(name):

@@ -63,6 +63,10 @@ class TrainConfig:
         selection: "best" (the epoch that scored best on validation) or
             "last" (the final weights); None: the recipe's rule, "best"
             only with at least RECIPE.min_val_for_best validation images.
+        validation_split: the fraction of the training images held out;
+            None: the recipe's (RECIPE.holdout): 0.1 when that is at least
+            RECIPE.min_val_for_best images, else none, every labelled image
+            trains and the last epoch is kept.
         fine_tune: LP-FT from `weights` (zoo.transfer.fine_tune): new head
             unless `keep_head`, linear probe, then every layer trained,
             the backbone at `backbone_lr_factor` × lr, BatchNormalization
@@ -100,7 +104,7 @@ class TrainConfig:
     image_size: int | None = None
     channels: int | None = None
     num_classes: int | None = None
-    validation_split: float = 0.1
+    validation_split: float | None = None
     preprocessing: str = "unit"
     precision: str = "float32"
     jit_compile: bool = False
@@ -172,6 +176,15 @@ class TrainConfig:
             raise InputError("selection 'best' has no effect without a validation "
                              "split (validation_split 0): there is no validation "
                              "score to choose an epoch by.")
+
+    def check_validation_size(self, num_val: int):
+        """After the data is read: "best" needs validation images to choose by."""
+        if self.selection == "best" and not num_val:
+            raise InputError(
+                "selection 'best' needs a validation split, and this dataset holds "
+                f"none: with fewer than {RECIPE.min_val_for_best * 10} labelled images "
+                "the recipe trains on all of them (zoo.recipe). Pass "
+                "validation_split (--validation-split 0.1) or drop selection.")
 
     def _check_transfer(self):
         if self.fine_tune and not self.weights:

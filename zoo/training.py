@@ -153,6 +153,7 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
     keras.utils.set_random_seed(config.seed)
     shard = group.shard if group is not None and group.num_processes > 1 else None
     data = _load_data(config, shard)
+    config.check_validation_size(data.info.num_val)
     start = time.perf_counter()
     try:
         keras.mixed_precision.set_global_policy(config.precision)
