@@ -26,7 +26,8 @@ ZOO = [sys.executable, "-m", "zoo.cli"]
 # of two processes past the tolerance within two epochs): these tests
 # compare the data-parallel arithmetic of one and two processes.
 TINY = ["train", "resnet20", "--dataset", "digits", "--image-size", "16",
-        "--limit", "256", "--seed", "3", "--augment", "none", "--lr", "1e-3"]
+        "--limit", "256", "--seed", "3", "--augment", "none", "--lr", "1e-3",
+        "--validation-split", "0.1"]
 
 
 def zoo(*args, backend="jax", timeout=900, **kw):

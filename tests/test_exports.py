@@ -21,3 +21,55 @@ def test_the_best_trial_is_chosen_among_trials_that_ran_to_the_end():
     assert best_of(oracle, rows_, "min") == "trial a"
     rows_ = [{**r, "status": "PRUNED"} for r in rows_]
     assert best_of(oracle, rows_, "max") == "keras-tuner's"
+
+
+def test_the_defaults_trial_is_kept_unless_beaten_by_more_than_a_standard_error():
+    # The one-standard-error rule: trial "0" (every knob at its default) is
+    # kept while the best score is within the best's standard error of it.
+    from types import SimpleNamespace
+
+    import keras_tuner
+    from tuning.exports import choose_best
+
+    hp = keras_tuner.HyperParameters()
+    hp.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=3e-3)
+    hp.Choice("optimizer", ["adam", "adamw"], default="adam")
+    with hp.conditional_scope("optimizer", ["adamw"]):
+        hp.Float("weight_decay", 1e-5, 1e-1, sampling="log", default=1e-4)
+
+    def trial(**values):
+        return SimpleNamespace(hyperparameters=SimpleNamespace(values=values))
+
+    oracle = SimpleNamespace(get_space=lambda: hp, trials={
+        "0": trial(learning_rate=3e-3, optimizer="adam"),
+        "1": trial(learning_rate=7e-3, optimizer="adamw", weight_decay=1e-3),
+        "2": trial(learning_rate=1e-3, optimizer="adam")})
+
+    def rows(score1, se1):
+        return [{"trial_id": "0", "status": "COMPLETED", "score": 0.706, "score_se": 0.020},
+                {"trial_id": "1", "status": "COMPLETED", "score": score1, "score_se": se1},
+                {"trial_id": "2", "status": "COMPLETED", "score": 0.60, "score_se": 0.02}]
+
+    chosen, note = choose_best(oracle, rows(0.720, 0.020), "max")
+    assert chosen is oracle.trials["0"]
+    assert "trial 1 scored 0.7200, within its standard error (0.0200) of 0.7060" in note
+    chosen, note = choose_best(oracle, rows(0.740, 0.020), "max")     # beaten by 0.034
+    assert chosen is oracle.trials["1"] and note is None
+    chosen, note = choose_best(oracle, rows(0.720, None), "max")      # no error known
+    assert chosen is oracle.trials["1"] and note is None
+    # Without the defaults trial among the finished ones, the best score wins.
+    oracle.trials["0"] = trial(learning_rate=2e-3, optimizer="adam")
+    assert choose_best(oracle, rows(0.720, 0.020), "max") == (oracle.trials["1"], None)
+
+
+def test_the_report_says_when_the_rule_kept_the_first_trial(tmp_path):
+    import json
+
+    from tuning.exports import report
+    (tmp_path / "trials.csv").write_text("trial_id,status,score\n0,COMPLETED,0.7\n"
+                                         "1,COMPLETED,0.71\n")
+    note = "trial 0 (every knob at its default) kept: trial 1 scored 0.7100"
+    (tmp_path / "best_hyperparameters.json").write_text(json.dumps(
+        {"trial_id": "0", "score": 0.7, "objective": "val_accuracy",
+         "values": {"learning_rate": 0.003}, "note": note}))
+    assert note in report(tmp_path)

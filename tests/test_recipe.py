@@ -61,6 +61,44 @@ def test_selection_rule_trusts_the_best_epoch_only_on_a_large_split():
     assert RECIPE.selection(50) == "last"       # a 500-image set's 50
 
 
+def test_the_recipe_holds_out_a_split_only_where_it_can_choose_an_epoch():
+    recipe = Recipe(validation_split=0.1, min_val_for_best=1000)
+    assert recipe.holdout(500) == 0.0 and recipe.holdout(9990) == 0.0
+    assert recipe.holdout(9991) == 0.1 and recipe.holdout(60000) == 0.1
+    from zoo.splits import train_val_split
+    y = np.repeat(np.arange(10), 50)
+    xtr, ytr, xva, yva = train_val_split(np.arange(500), y, None, 0)
+    assert len(ytr) == 500 and len(yva) == 0
+    y = np.repeat(np.arange(10), 1000)
+    xtr, ytr, xva, yva = train_val_split(np.arange(10000), y, None, 0)
+    assert (len(ytr), len(yva)) == (9000, 1000)
+    assert len(train_val_split(np.arange(500), np.repeat(np.arange(10), 50), 0.1, 0)[3]) == 50
+
+
+def test_a_small_default_run_trains_on_every_labelled_image(tmp_path):
+    # digits: 1,437 labelled images, 144 would be held out: below
+    # min_val_for_best, so none is; the last epoch is kept.
+    config = training.TrainConfig("resnet20", epochs=1, image_size=8, limit=200)
+    assert config.validation_split is None
+    metrics = training.train(config, tmp_path / "run", verbose=0)
+    assert metrics["dataset"]["num_val"] == 0 and metrics["dataset"]["num_train"] == 200
+    assert metrics["selection"] == "last"
+    header = (tmp_path / "run" / "history.csv").read_text().splitlines()[0].split(",")
+    assert "val_accuracy" not in header
+    # The same run asked to keep its best epoch is refused before training.
+    best = training.TrainConfig("resnet20", epochs=1, image_size=8, limit=200,
+                                selection="best")
+    message = "selection 'best' needs a validation split.*--validation-split 0.1"
+    with pytest.raises(ValueError, match=message):
+        training.train(best, tmp_path / "best", verbose=0)
+    assert not (tmp_path / "best" / "model.keras").exists()
+    # An explicit split is honoured.
+    held = training.train(training.TrainConfig("resnet20", epochs=1, image_size=8,
+                                               limit=200, validation_split=0.1),
+                          tmp_path / "held", verbose=0)
+    assert held["dataset"]["num_val"] == 144
+
+
 @pytest.mark.parametrize("selection", ["last", "best"])
 def test_the_kept_model_is_the_selected_one(tmp_path, selection):
     # best.keras holds weights A (a model that scores 1.0 on the data), the

@@ -229,7 +229,8 @@ def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
     model = keras.models.load_model(tmp_path / "best_model.keras", safe_mode=True)
     data = zoo.data.load("digits", limit=96, validation_split=0.0)
     assert math.isclose(model.evaluate(data.test, verbose=0)[1], acc, abs_tol=1e-6)
-    assert final["default"]["config"]["validation_split"] == 0.1
+    # zoo train's defaults: the split is the recipe's (None), as `zoo train` sets it.
+    assert final["default"]["config"]["validation_split"] is None
     report = (tmp_path / "report.md").read_text()
     assert f"{acc:.4f}" in report and "3-fold cross-validation" in report
     assert f"{final['default']['test_accuracy']:.4f}" in report

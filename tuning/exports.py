@@ -44,15 +44,48 @@ def _trial_rows(tuner, out):
 
 
 def best_of(oracle, rows, direction):
-    """The best trial among those that ran to the end (not PRUNED: a
-    pruned trial's score covers fewer epochs or folds), or keras-tuner's
-    best when every scored trial was pruned; None when none has a score."""
+    """The best trial (see `choose_best`)."""
+    return choose_best(oracle, rows, direction)[0]
+
+
+def choose_best(oracle, rows, direction):
+    """(trial, note): the best trial among those that ran to the end (not
+    PRUNED: a pruned trial's score covers fewer epochs or folds), or
+    keras-tuner's best when every scored trial was pruned; (None, None)
+    when none has a score.
+
+    The one-standard-error rule: the trial with every knob at its default
+    (the search's first, `zoo train`'s configuration where the space
+    allows it) is kept unless the best score beats it by more than the
+    best score's standard error; `note` then says so (else None)."""
     done = [r for r in rows if r["status"] == "COMPLETED" and r["score"] is not None]
     if not done:
         best = oracle.get_best_trials(1)
-        return best[0] if best else None
+        return (best[0] if best else None), None
     pick = max if direction == "max" else min
-    return oracle.trials[pick(done, key=lambda r: r["score"])["trial_id"]]
+    best = pick(done, key=lambda r: r["score"])
+    first = _defaults_row(oracle, done)
+    se = best.get("score_se")
+    if first is None or first is best or se is None \
+            or abs(best["score"] - first["score"]) > se:
+        return oracle.trials[best["trial_id"]], None
+    note = (f"trial {first['trial_id']} (every knob at its default) kept: trial "
+            f"{best['trial_id']} scored {best['score']:.4f}, within its standard "
+            f"error ({se:.4f}) of {first['score']:.4f} (one-standard-error rule)")
+    return oracle.trials[first["trial_id"]], note
+
+
+def _defaults_row(oracle, rows):
+    """The row of the trial that ran every active knob at its default, or None."""
+    get_space = getattr(oracle, "get_space", None)
+    if get_space is None:
+        return None
+    space = get_space()
+    defaults = {hp.name: hp.default for hp in space.space if space.is_active(hp)}
+    for row in rows:
+        if oracle.trials[row["trial_id"]].hyperparameters.values == defaults:
+            return row
+    return None
 
 
 def pareto_front(points, directions):
@@ -139,12 +172,12 @@ def export(tuner, out, objectives):
     _write_csv(out / "trials.csv", rows, fields)
     result = {"trials": rows, "hp_names": hp_names,
               "objective": [o for o, _ in objectives]}
-    best_trial = best_of(tuner.oracle, rows, objectives[0][1])
+    best_trial, note = choose_best(tuner.oracle, rows, objectives[0][1])
     if best_trial is not None:
         values = best_trial.hyperparameters.values
         write_json(out / "best_hyperparameters.json",
                    {"trial_id": best_trial.trial_id, "score": best_trial.score,
-                    "objective": objectives[0][0], "values": values})
+                    "objective": objectives[0][0], "values": values, "note": note})
         result.update(best_hyperparameters=values,
                       best_score=best_trial.score, best_trial=best_trial.trial_id)
     _plots(rows, hp_names, objectives[0][0], out)
@@ -204,6 +237,8 @@ def report(out) -> str:
         else:
             lines.append(f"best trial {best['trial_id']}: {best['objective']} = "
                          f"{best['score']:.4f}")
+            if best.get("note"):
+                lines.append(best["note"])
         for k, v in sorted(best["values"].items()):
             lines.append(f"  {k} = {v}")
     if (out / "pareto.csv").is_file():

@@ -146,7 +146,7 @@ def write_report(out, *, rows, hp_names, objective, plan, best, final):
                   f"augmentation {b['config']['augment']} (`best_model.keras`) | {_fmt(b['test_accuracy'])} | "
                   f"{b['optimizer_steps']} | {_fmt(b['wall_time_s'], '.0f')} |"]
         if d:
-            lines.append(f"| `zoo train` defaults (same data, its own 10 % "
+            lines.append(f"| `zoo train` defaults (same data, the recipe's "
                          f"validation split) | {_fmt(d['test_accuracy'])} | "
                          f"{d['optimizer_steps']} | {_fmt(d['wall_time_s'], '.0f')} |")
         if final.get("same_as_default"):
@@ -155,6 +155,8 @@ def write_report(out, *, rows, hp_names, objective, plan, best, final):
     if best:
         lines += ["## Best configuration", "",
                   f"Trial {best['trial_id']}: {objective} = {_fmt(best['score'])}", ""]
+        if best.get("note"):
+            lines += [best["note"][:1].upper() + best["note"][1:] + ".", ""]
         lines += [f"- {k} = {v}" for k, v in sorted(best["values"].items())] + [""]
     shown = [n for n in hp_names if any(r.get(n) is not None for r in rows)]
     lines += ["## Trials", "",

@@ -63,7 +63,7 @@ def _check_arguments(source, data_dir, mode, batch_size, validation_split, chann
     if validation_split is not None and (isinstance(validation_split, bool) or not
                                          isinstance(validation_split, (int, float))
                                          or not 0 <= validation_split < 1):
-        raise DataError("validation_split must be in [0, 1) or None (the recipe's); got "
+        raise DataError("validation_split must be in [0, 1); got "
                         f"{validation_split!r}.")
     if channels not in (None, 1, 3):
         raise DataError(f"channels must be 1 or 3; got {channels!r}.")

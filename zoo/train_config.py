@@ -172,7 +172,7 @@ class TrainConfig:
         if self.selection not in (None, *SELECTIONS):
             raise InputError(f"selection must be one of {', '.join(SELECTIONS)} (or "
                              f"None: the recipe's rule); got {self.selection!r}.")
-        if self.selection == "best" and not self.validation_split:
+        if self.selection == "best" and self.validation_split == 0:
             raise InputError("selection 'best' has no effect without a validation "
                              "split (validation_split 0): there is no validation "
                              "score to choose an epoch by.")
@@ -181,10 +181,11 @@ class TrainConfig:
         """After the data is read: "best" needs validation images to choose by."""
         if self.selection == "best" and not num_val:
             raise InputError(
-                "selection 'best' needs a validation split, and this dataset holds "
-                f"none: with fewer than {RECIPE.min_val_for_best * 10} labelled images "
-                "the recipe trains on all of them (zoo.recipe). Pass "
-                "validation_split (--validation-split 0.1) or drop selection.")
+                "selection 'best' needs a validation split, and this run holds out "
+                f"none: {RECIPE.validation_split:g} of its labelled images would be "
+                f"fewer than {RECIPE.min_val_for_best:,}, so the recipe trains on all "
+                "of them (zoo.recipe). Pass validation_split (--validation-split "
+                f"{RECIPE.validation_split:g}) or drop selection.")
 
     def _check_transfer(self):
         if self.fine_tune and not self.weights:

@@ -3,7 +3,8 @@ precision, distribution, resumable runs and atomic outputs.
 
 `train(TrainConfig(...), out="runs/x")` writes into `out`:
 
-* ``model.keras``   – the best epoch's model (by validation accuracy),
+* ``model.keras``   – the kept model (zoo.recipe: the last epoch, or the best
+  by validation accuracy on a split of at least 1,000 images),
 * ``history.csv``   – one row per epoch,
 * ``metrics.json``  – test accuracy/loss, params, epochs, wall time, config,
 * ``curves.png``    – loss and accuracy curves,
@@ -218,6 +219,10 @@ def _build_and_compile(config, data, verbose, prepare_model, initial_weights, sh
                       f"{config.batch_size} ({config.schedule}, peak lr "
                       f"{config.learning_rate:g})"
                       + (f", {shard[1]} processes" if shard else ""))
+        _say(verbose, f"images: {info.num_train:,} training, {info.num_val:,} validation"
+             + (" (the recipe holds none out when 10 % would be under "
+                f"{RECIPE.min_val_for_best:,} images; the last epoch is kept)"
+                if config.validation_split is None and not info.num_val else ""))
         explicit = config.warmup_epochs is not None
         if explicit and config.warmup_epochs >= epochs:
             raise InputError(f"warmup_epochs ({config.warmup_epochs}) must be fewer "

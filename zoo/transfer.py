@@ -7,7 +7,8 @@
    classes, even when it has as many), unless `keep_head=True`.
 2. **Linear probe** (the LP of LP-FT, Kumar et al. 2022). The frozen
    backbone runs once over the training images; a scikit-learn logistic
-   regression (L-BFGS, its strength chosen on the validation split) is fit
+   regression (L-BFGS, its strength chosen on the validation split, 0.1
+   without one) is fit
    to convergence on those features and written into the classifier.
 3. **Fine-tuning** of every layer for a budget counted in optimizer steps,
    with warm-up and cosine decay, the backbone at a lower learning rate
