@@ -154,7 +154,6 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
     keras.utils.set_random_seed(config.seed)
     shard = group.shard if group is not None and group.num_processes > 1 else None
     data = _load_data(config, shard)
-    config.check_validation_size(data.info.num_val)
     start = time.perf_counter()
     try:
         keras.mixed_precision.set_global_policy(config.precision)
@@ -175,13 +174,16 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
 
 
 def _load_data(config, shard):
-    """The run's data (this process's part of each batch under `shard`)."""
-    return data_lib.load(
+    """The run's data (this process's part of each batch under `shard`),
+    checked against the config's model selection."""
+    data = data_lib.load(
         config.dataset, data_dir=config.data_dir, image_size=config.image_size,
         channels=config.channels, batch_size=config.batch_size,
         validation_split=config.validation_split, augment=config.augmentation,
         seed=config.seed, preprocessing_mode=config.preprocessing,
         limit=config.limit, shard=shard)
+    config.check_validation_size(data.info.num_val)
+    return data
 
 
 def _join(processes, config):
