@@ -59,3 +59,26 @@ def test_a_space_without_label_smoothing_trains_with_the_recipes_on_one_hot_labe
     hm.fit(hp, model, fold=(0, 3), epochs=plan.epochs, verbose=0)
     assert np.isfinite(model.get_weights()[0]).all()
     keras.backend.clear_session()
+
+
+def test_trials_train_with_the_recipes_augmentation_unless_the_space_sets_it():
+    # The final retraining augments; trials that rank configurations for it
+    # train the same way (issue #27), so a trial of the focused space (no
+    # augment knob) draws translated images, and a space that fixes
+    # augment to none gets plain ones.
+    plan = plan_lib.plan_trials(1437, trial_steps=2)
+    hm = ZooHyperModel("resnet20", 10, (8, 8, 1), dataset="digits",
+                       data_kwargs={"limit": 64}, plan=plan)
+    hp = keras_tuner.HyperParameters()
+    hm.build(hp)
+    assert "augment" not in hp.values
+    augmenter = hm.trial_data(hp, (0, 3)).augmenter
+    assert augmenter is not None
+    assert "RandomTranslation" in [type(layer).__name__ for layer in augmenter.layers]
+    plain = ZooHyperModel("resnet20", 10, (8, 8, 1), {"augment": {"value": "none"}},
+                          dataset="digits", data_kwargs={"limit": 64}, plan=plan)
+    hp = keras_tuner.HyperParameters()
+    plain.build(hp)
+    assert hp.values["augment"] == "none"
+    assert plain.trial_data(hp, (0, 3)).augmenter is None
+    keras.backend.clear_session()

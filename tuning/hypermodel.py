@@ -74,10 +74,14 @@ class ZooHyperModel(keras_tuner.HyperModel):
         return self._data[key]
 
     def trial_data(self, hp, fold=None):
-        """The Data a trial with these hyperparameters trains on."""
+        """The Data a trial with these hyperparameters trains on: with the
+        trial's augmentation where the space has the knob, else the
+        recipe's (`zoo train`'s), so that trials rank configurations under
+        the augmentation the final retraining uses (docs/tuning.md)."""
         batch = hp.get("batch_size") if "batch_size" in hp.values else \
             spaces.TRAIN_DEFAULTS["batch_size"]
-        augment = hp.get("augment") if "augment" in hp.values else "none"
+        augment = hp.get("augment") if "augment" in hp.values else \
+            spaces.TRAIN_DEFAULTS["augment"]
         return self.data(batch, augment, fold)
 
     def smoothing(self, hp) -> float:
