@@ -161,7 +161,7 @@ def _train_optimization_args(p):
                    help="stochastic depth rate (resnet, resnext)")
     p.add_argument("--augment",
                    help=f"{' | '.join(PRESETS)} (default: {RECIPE.augment}, with "
-                        f"--fine-tune {RECIPE.fine_tune_augment}; docs/training.md)")
+                        f"--fine-tune too; docs/training.md)")
 
 
 def _train_transfer_args(p):

@@ -23,7 +23,8 @@ class Recipe:
         augment: augmentation preset (zoo.augment): "light" is translation
             only, safe for digits, text, medical and industrial images; a
             horizontal flip ("natural") only where the user asks for it.
-        fine_tune_augment: the same for `--fine-tune` (LP-FT phase 2).
+            `--fine-tune`'s second phase uses it too (measured in
+            docs/transfer.md, "Augmentation").
         validation_split: the fraction held out to choose the kept epoch,
             when that fraction holds at least `min_val_for_best` images.
         min_val_for_best: the validation images below which the best epoch
@@ -43,7 +44,6 @@ class Recipe:
     min_steps: int = 1000
     batch_size: int = 32
     augment: str = "light"
-    fine_tune_augment: str = "none"
     validation_split: float = 0.1
     min_val_for_best: int = 1000
     lr: dict = field(default_factory=lambda: {"adam": 3e-3, "adamw": 3e-3})

@@ -58,8 +58,8 @@ class TrainConfig:
         jit_compile: XLA compilation of the train step.
         strategy: None or "mirrored" (all local GPUs, else all local CPUs).
         patience: early-stopping patience in epochs (None: off).
-        augment: augmentation preset; None: the recipe's (zoo.recipe: its
-            `augment`, or `fine_tune_augment` with fine_tune).
+        augment: augmentation preset; None: the recipe's (zoo.recipe:
+            its `augment`, from scratch and with fine_tune).
         selection: "best" (the epoch that scored best on validation) or
             "last" (the final weights); None: the recipe's rule, "best"
             only with at least RECIPE.min_val_for_best validation images.
@@ -120,7 +120,7 @@ class TrainConfig:
         """The preset this run uses (`augment`, else the recipe's)."""
         if self.augment is not None:
             return self.augment
-        return RECIPE.fine_tune_augment if self.fine_tune else RECIPE.augment
+        return RECIPE.augment
 
     @property
     def learning_rate(self) -> float:
