@@ -99,11 +99,9 @@ def test_a_small_default_run_trains_on_every_labelled_image(tmp_path):
     assert held["dataset"]["num_val"] == 144
 
 
-@pytest.mark.parametrize("selection", ["last", "best"])
-def test_the_kept_model_is_the_selected_one(tmp_path, selection):
-    # best.keras holds weights A (a model that scores 1.0 on the data), the
-    # model in memory weights B (one that scores 0.0): the metrics and the
-    # model left in memory must be those of the selection.
+def _two_checkpoints(tmp_path):
+    """A model whose weights score 0.0 on `test`, and best.keras in
+    `tmp_path` with weights that score 1.0."""
     x = np.random.default_rng(0).random((40, 4), dtype=np.float32)
     y = (x[:, 0] > 0.5).astype("int32")
     inputs = keras.Input((4,))
@@ -115,8 +113,19 @@ def test_the_kept_model_is_the_selected_one(tmp_path, selection):
     model.save(tmp_path / "best.keras")
     wrong = [-right[0], -right[1]]
     model.set_weights(wrong)
-    test = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-    info = dataclasses.make_dataclass("Info", [("num_val", int)])(50)
+    return model, right, wrong, tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+
+
+Info = dataclasses.make_dataclass("Info", [("num_val", int), ("test_is_validation", bool)])
+
+
+@pytest.mark.parametrize("selection", ["last", "best"])
+def test_the_kept_model_is_the_selected_one(tmp_path, selection):
+    # best.keras holds weights A (a model that scores 1.0 on the data), the
+    # model in memory weights B (one that scores 0.0): the metrics and the
+    # model left in memory must be those of the selection.
+    model, right, wrong, test = _two_checkpoints(tmp_path)
+    info = Info(50, False)
     config = training.TrainConfig("resnet20", selection=selection)
     result = training._select_and_test(config, model, info, test, tmp_path)
     assert result["selection"] == selection
@@ -125,6 +134,25 @@ def test_the_kept_model_is_the_selected_one(tmp_path, selection):
     kept = right if selection == "best" else wrong
     for value, expected in zip(model.get_weights(), kept):
         np.testing.assert_array_equal(value, expected)
+
+
+def test_the_test_images_never_choose_the_epoch_where_they_are_the_validation_split(
+        tmp_path):
+    # A folder without test/ tests on its validation part: with 2,000 such
+    # images the recipe's rule would keep the best epoch, chosen on the very
+    # images that then score it; the last epoch is kept instead.
+    model, _, wrong, test = _two_checkpoints(tmp_path)
+    config = training.TrainConfig("resnet20")
+    assert RECIPE.selection(2000) == "best"
+    result = training._select_and_test(config, model, Info(2000, True), test, tmp_path)
+    assert result["selection"] == "last" and result["test_accuracy"] == 0.0
+    assert result["test_accuracy_by_selection"]["best"] == 1.0    # reported only
+    for value, expected in zip(model.get_weights(), wrong):
+        np.testing.assert_array_equal(value, expected)
+    # With a separate test split the rule's best epoch is kept.
+    model, right, _, test = _two_checkpoints(tmp_path)
+    result = training._select_and_test(config, model, Info(2000, False), test, tmp_path)
+    assert result["selection"] == "best" and result["test_accuracy"] == 1.0
 
 
 def test_the_docs_table_states_the_recipe():

@@ -301,10 +301,12 @@ def _fit_and_test(config, model, data, out, *, summary, steps, epochs, verbose,
 
 def _select_and_test(config, model, info, test_ds, out) -> dict:
     """Keeps the last epoch or restores the best one (config.selection, or
-    the recipe's rule for this validation size) and tests the kept model;
-    the other choice's test accuracy is reported beside it (a measurement,
-    never used to choose)."""
-    keep = config.selection or RECIPE.selection(info.num_val)
+    the recipe's rule for this validation size; the last epoch where the
+    validation split is also the test split, so that the test images never
+    choose the model) and tests the kept model; the other choice's test
+    accuracy is reported beside it (a measurement, never used to choose)."""
+    keep = config.selection or ("last" if info.test_is_validation
+                                else RECIPE.selection(info.num_val))
     scores = {"last": model.evaluate(test_ds, verbose=0, return_dict=True)}
     if (out / "best.keras").is_file():
         with warnings.catch_warnings():
