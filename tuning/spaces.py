@@ -14,10 +14,9 @@ width_multiplier, depth, cardinality).
 
 Two default spaces (`SPACES`): "focused" (the default) searches Adam/AdamW
 around their known-good learning rates, AdamW's weight decay and label
-smoothing — what a trial budget of a few hundred steps can tell apart; it
-does not search augmentation (short trials rank it last although it wins
-over a long run), and every trial trains with the recipe's, as the final
-retraining does (tuning.hypermodel); "wide" is
+smoothing — what a few hundred steps can tell apart; it does not search
+augmentation (short trials rank it last though it wins over a long run):
+every trial trains with the recipe's, as the final retraining does; "wide" is
 every knob over broad ranges (docs/tuning.md measures one against the other).
 
 A knob's default (its "default" field, else `zoo train`'s default when the
