@@ -49,7 +49,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         # Declared here so that keras-tuner knows them; `trial_data` reads them.
         spaces.sample(hp, "batch_size", space,
                       default=spaces.TRAIN_DEFAULTS["batch_size"])
-        spaces.sample(hp, "augment", space, default="none")
+        spaces.sample(hp, "augment", space)
         name, arch = spaces.architecture(hp, self.model_name, space)
         model = zoo.create_model(
             name, num_classes=self.num_classes, input_shape=self.input_shape,

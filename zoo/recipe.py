@@ -24,7 +24,7 @@ class Recipe:
             only, safe for digits, text, medical and industrial images; a
             horizontal flip ("natural") only where the user asks for it.
             `--fine-tune`'s second phase uses it too (measured in
-            docs/transfer.md, "Augmentation").
+            docs/transfer.md, "Measured: augmentation in `--fine-tune`").
         validation_split: the fraction held out to choose the kept epoch,
             when that fraction holds at least `min_val_for_best` images.
         min_val_for_best: the validation images below which the best epoch

@@ -118,9 +118,7 @@ class TrainConfig:
     @property
     def augmentation(self) -> str:
         """The preset this run uses (`augment`, else the recipe's)."""
-        if self.augment is not None:
-            return self.augment
-        return RECIPE.augment
+        return self.augment if self.augment is not None else RECIPE.augment
 
     @property
     def learning_rate(self) -> float:
