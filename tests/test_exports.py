@@ -62,6 +62,45 @@ def test_the_defaults_trial_is_kept_unless_beaten_by_more_than_a_standard_error(
     assert choose_best(oracle, rows(0.720, 0.020), "max") == (oracle.trials["1"], None)
 
 
+def test_the_rule_leaves_out_the_fold_that_raced_the_trials():
+    # Under racing a challenger reaches its later folds only with a high
+    # first-fold score: the rule compares it with the defaults trial on the
+    # folds after the first. Here the challenger's mean (0.76) beats 0.70
+    # by three standard errors only through its first fold.
+    from types import SimpleNamespace
+
+    import keras_tuner
+    from tuning.exports import choose_best
+
+    hp = keras_tuner.HyperParameters()
+    hp.Float("learning_rate", 1e-4, 1e-2, sampling="log", default=3e-3)
+
+    def trial(lr):
+        return SimpleNamespace(hyperparameters=SimpleNamespace(
+            values={"learning_rate": lr}))
+
+    oracle = SimpleNamespace(get_space=lambda: hp,
+                             trials={"0": trial(3e-3), "1": trial(1e-3)})
+
+    def rows(challenger, raced=True):
+        def row(trial_id, folds):
+            return {"trial_id": trial_id, "status": "COMPLETED",
+                    "score": sum(folds) / 3, "score_se": 0.019, "fold_scores": folds,
+                    "fold_scored": [167, 167, 166], "raced": raced}
+        return [row("0", [0.70, 0.70, 0.70]), row("1", challenger)]
+
+    chosen, note = choose_best(oracle, rows([0.86, 0.71, 0.71]), "max")
+    assert chosen is oracle.trials["0"]
+    assert "trial 1 scored 0.7100 on the folds after the first" in note
+    assert "333 images" in note
+    # Without racing every fold is an unbiased score: the challenger wins.
+    assert choose_best(oracle, rows([0.86, 0.71, 0.71], raced=False), "max") == \
+        (oracle.trials["1"], None)
+    # A challenger that wins on the later folds too is chosen.
+    assert choose_best(oracle, rows([0.86, 0.78, 0.78]), "max") == \
+        (oracle.trials["1"], None)
+
+
 def test_the_report_says_when_the_rule_kept_the_first_trial(tmp_path):
     import json
 

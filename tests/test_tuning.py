@@ -208,6 +208,9 @@ def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
         info = json.loads((tmp_path / "trial_info" / f"{t['trial_id']}.json").read_text())
         assert info["folds"] == 3 and len(info["fold_scores"]) == 3
         assert math.isclose(float(t["score"]), sum(info["fold_scores"]) / 3)
+        # Each fold's images recorded (the selection rule reads them); no racing.
+        assert len(info["fold_scored"]) == 3 and sum(info["fold_scored"]) == 1437
+        assert info["raced"] is False
         # Every labelled image scored each trial once.
         assert int(t["scored"]) == 1437
         p = float(t["score"])
@@ -259,6 +262,8 @@ def test_a_raced_out_trial_skips_its_folds_and_cannot_be_best(tmp_path):
     assert float(trials[1]["learning_rate"]) == 1e-7
     assert result["best_trial"] == trials[0]["trial_id"]
     assert "best first-fold scores" in (tmp_path / "report.md").read_text()
+    info = json.loads((tmp_path / "trial_info" / f"{trials[0]['trial_id']}.json").read_text())
+    assert info["raced"] is True and len(info["fold_scored"]) == 3
 
 
 def test_no_trial_is_pruned_after_its_last_epoch(tmp_path):

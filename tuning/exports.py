@@ -8,9 +8,11 @@ import csv
 import io
 import json
 import math
+import statistics
 from pathlib import Path
 
 from . import cost
+from . import plan as plan_lib
 from zoo.errors import InputError
 from zoo.io import atomic_path, write_json, write_text
 
@@ -36,7 +38,9 @@ def _trial_rows(tuner, out):
                "wall_time_s": info.get("wall_time_s"), "steps_run": info.get("steps_run"),
                "params": info.get("params"),
                "latency_ms": info.get("latency_ms"), "rss_mb": info.get("rss_mb"),
-               "prune_error": info.get("prune_error")}
+               "prune_error": info.get("prune_error"),
+               "fold_scores": info.get("fold_scores"),
+               "fold_scored": info.get("fold_scored"), "raced": info.get("raced")}
         for n in hp_names:
             row[n] = trial.hyperparameters.values.get(n)
         rows.append(row)
@@ -48,7 +52,7 @@ def best_of(oracle, rows, direction):
     return choose_best(oracle, rows, direction)[0]
 
 
-def choose_best(oracle, rows, direction):
+def choose_best(oracle, rows, direction, objective="val_accuracy"):
     """(trial, note): the best trial among those that ran to the end (not
     PRUNED: a pruned trial's score covers fewer epochs or folds), or
     keras-tuner's best when every scored trial was pruned; (None, None)
@@ -56,8 +60,13 @@ def choose_best(oracle, rows, direction):
 
     The one-standard-error rule: the trial with every knob at its default
     (the search's first, `zoo train`'s configuration where the space
-    allows it) is kept unless the best score beats it by more than the
-    best score's standard error; `note` then says so (else None)."""
+    allows it) is kept unless the best trial beats it by more than the
+    standard error of the best's score; `note` then says so (else None).
+    Where the trials raced over the folds (tuning.plan), the two are
+    compared on the folds after the first: a trial went on past its first
+    fold only with one of the best first-fold scores so far, so that
+    score was chosen for being high, and counting it would favour every
+    challenger over the first trial, which always goes on."""
     done = [r for r in rows if r["status"] == "COMPLETED" and r["score"] is not None]
     if not done:
         best = oracle.get_best_trials(1)
@@ -65,14 +74,30 @@ def choose_best(oracle, rows, direction):
     pick = max if direction == "max" else min
     best = pick(done, key=lambda r: r["score"])
     first = _defaults_row(oracle, done)
-    se = best.get("score_se")
-    if first is None or first is best or se is None \
-            or abs(best["score"] - first["score"]) > se:
+    if first is None or first is best:
+        return oracle.trials[best["trial_id"]], None
+    (b, f, se), where = _compared(best, first, objective)
+    if se is None or abs(b - f) > se:
         return oracle.trials[best["trial_id"]], None
     note = (f"trial {first['trial_id']} (every knob at its default) kept: trial "
-            f"{best['trial_id']} scored {best['score']:.4f}, within its standard "
-            f"error ({se:.4f}) of {first['score']:.4f} (one-standard-error rule)")
+            f"{best['trial_id']} scored {b:.4f}{where}, within its standard "
+            f"error ({se:.4f}) of {f:.4f} (one-standard-error rule)")
     return oracle.trials[first["trial_id"]], note
+
+
+def _compared(best, first, objective):
+    """((best's score, first's score, best's standard error), where): on
+    the folds after the first where both raced over the same folds, else
+    the trials' scores."""
+    folds = [r.get("fold_scores") or [] for r in (best, first)]
+    counts = [r.get("fold_scored") or [] for r in (best, first)]
+    if not (best.get("raced") and first.get("raced") and len(folds[0]) > 1
+            and len(folds[0]) == len(folds[1]) == len(counts[0]) == len(counts[1])):
+        return (best["score"], first["score"], best.get("score_se")), ""
+    later = [statistics.fmean(f[1:]) for f in folds]
+    se = plan_lib.standard_error(folds[0][1:], sum(counts[0][1:]), objective)
+    return (later[0], later[1], se), (f" on the folds after the first (which raced "
+                                      f"the trials; {sum(counts[0][1:])} images)")
 
 
 def _defaults_row(oracle, rows):
@@ -172,7 +197,8 @@ def export(tuner, out, objectives):
     _write_csv(out / "trials.csv", rows, fields)
     result = {"trials": rows, "hp_names": hp_names,
               "objective": [o for o, _ in objectives]}
-    best_trial, note = choose_best(tuner.oracle, rows, objectives[0][1])
+    best_trial, note = choose_best(tuner.oracle, rows, objectives[0][1],
+                                   objectives[0][0])
     if best_trial is not None:
         values = best_trial.hyperparameters.values
         write_json(out / "best_hyperparameters.json",

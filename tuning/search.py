@@ -98,7 +98,7 @@ def _run_folds(tuner, trial, recorder, *args, **kwargs):
     hypermodel, hp = tuner.hypermodel, trial.hyperparameters
     objective = tuner.oracle.objective.name
     plan = hypermodel.plan
-    scores, scored, steps, seconds = [], 0, 0, []
+    scores, counts, steps, seconds = [], [], 0, []
     model = start = None
     for fold in plan.fold_ids():
         recorder.begin_fold()
@@ -120,7 +120,7 @@ def _run_folds(tuner, trial, recorder, *args, **kwargs):
         if recorder.diverged or values[-1] is None:
             break
         scores.append(float(values[-1]))
-        scored += hypermodel.trial_data(hp, fold).info.num_val
+        counts.append(hypermodel.trial_data(hp, fold).info.num_val)
         if recorder.pruned:
             break
         if len(scores) == 1 and plan.folds > 1 and plan.finalists \
@@ -129,9 +129,10 @@ def _run_folds(tuner, trial, recorder, *args, **kwargs):
             break
     score = statistics.fmean(scores) if scores else None
     recorder.end_trial(model, folds=plan.folds, folds_run=len(scores), steps_run=steps,
-                       fold_scores=scores, score=score, scored=scored,
-                       fold_seconds=seconds,
-                       score_se=plan_lib.standard_error(scores, scored, objective),
+                       fold_scores=scores, fold_scored=counts, score=score,
+                       scored=sum(counts), fold_seconds=seconds,
+                       raced=bool(plan.folds > 1 and plan.finalists),
+                       score_se=plan_lib.standard_error(scores, sum(counts), objective),
                        planned_epochs=plan.epochs)
     if score is None:
         raise keras_tuner.errors.FailedTrialError(
