@@ -219,7 +219,7 @@ def _build_and_compile(config, data, verbose, prepare_model, initial_weights, sh
         _say(verbose, f"budget: {epochs} epochs × {steps} steps = "
                       f"{epochs * steps} optimizer steps, batch "
                       f"{config.batch_size} ({config.schedule}, peak lr "
-                      f"{config.learning_rate:g})"
+                      f"{config.learning_rate:g}, augmentation {config.augmentation})"
                       + (f", {shard[1]} processes" if shard else ""))
         _say(verbose, f"images: {info.num_train:,} training, {info.num_val:,} validation"
              + (" (the recipe holds none out when "
