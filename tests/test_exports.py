@@ -96,6 +96,10 @@ def test_the_rule_leaves_out_the_fold_that_raced_the_trials():
     # Without racing every fold is an unbiased score: the challenger wins.
     assert choose_best(oracle, rows([0.86, 0.71, 0.71], raced=False), "max") == \
         (oracle.trials["1"], None)
+    # Best by its mean only through the first fold, worse on the later ones:
+    # the defaults trial is kept.
+    chosen, note = choose_best(oracle, rows([0.95, 0.60, 0.60]), "max")
+    assert chosen is oracle.trials["0"] and "scored 0.6000 on the folds" in note
     # A challenger that wins on the later folds too is chosen.
     assert choose_best(oracle, rows([0.86, 0.78, 0.78]), "max") == \
         (oracle.trials["1"], None)

@@ -77,7 +77,7 @@ def choose_best(oracle, rows, direction, objective="val_accuracy"):
     if first is None or first is best:
         return oracle.trials[best["trial_id"]], None
     (b, f, se), where = _compared(best, first, objective)
-    if se is None or abs(b - f) > se:
+    if se is None or (b - f if direction == "max" else f - b) > se:
         return oracle.trials[best["trial_id"]], None
     note = (f"trial {first['trial_id']} (every knob at its default) kept: trial "
             f"{best['trial_id']} scored {b:.4f}{where}, within its standard "
