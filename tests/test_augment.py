@@ -63,8 +63,21 @@ def test_light_never_flips_and_natural_does():
     assert "RandomFlip" in _layers("light", flip=True)      # asked for by name
 
 
+def test_erasing_is_keras_random_erasing_and_erases_patches(rng):
+    images = np.full((64, 16, 16, 1), 128.0, dtype=np.float32)
+    aug = augment.build_augmenter("none", image_shape=(16, 16, 1), seed=3, erasing=1.0)
+    assert [type(l).__name__ for l in aug.layers] == ["RandomErasing"]
+    out = np.asarray(aug(images, training=True))
+    changed = (out != 128.0).reshape(64, -1).mean(axis=1)
+    assert not np.isnan(out).any()
+    # Some images keep every pixel, the others lose a patch, never the whole.
+    assert (changed == 0).any() and (changed > 0).any() and changed.max() < 0.5
+    assert "RandomErasing" not in _layers("light")
+
+
 @pytest.mark.parametrize("knobs,message", [
     ({"rotation": 2}, "rotation must be a number in"),
+    ({"erasing": 1.5}, "erasing must be a number in"),
     ({"blur": 0.1}, "Unknown augmentation knob"),
     ({"flip": "yes"}, "flip must be True or False"),
 ])

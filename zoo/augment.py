@@ -1,14 +1,16 @@
 """Data augmentation from Keras preprocessing layers.
 
-Presets (`none | light | natural | standard | strong`) are dictionaries of
-knobs; any knob can be set on its own or override a preset:
+Presets (`none | light | light_erasing | natural | standard | strong`) are
+dictionaries of knobs; any knob can be set on its own or override a preset:
 
     build_augmenter("standard", image_shape=(32, 32, 3), rotation=0.05)
 
 Geometric knobs: ``flip`` (horizontal), ``rotation`` (fraction of a full
 turn), ``translation`` and ``zoom`` (fractions of the size), ``crop_padding``
 (pixels of zero padding before a random crop back to the input size, the
-CIFAR recipe).  Colour knobs: ``brightness``, ``contrast`` and, for RGB
+CIFAR recipe), ``erasing`` (Keras' ``RandomErasing``: a random rectangle of
+2-33 % of the image replaced by noise; the value is the layer's ``factor``,
+each image erased with a probability drawn from [0, erasing]).  Colour knobs: ``brightness``, ``contrast`` and, for RGB
 images only, ``saturation`` and ``hue``.  Images are augmented in [0, 255]
 before scaling.
 """
@@ -24,6 +26,9 @@ PRESETS = {
     # industrial images mean (benchmarks/flip.py: 500 digits as an npz,
     # 0.9283 with the flip, 0.9517 without, three seeds). `natural` adds it.
     "light": {"translation": 0.1},
+    # The recipe's (zoo.recipe): light plus Keras' RandomErasing, still no
+    # flip (benchmarks/small_data.py, docs/training.md "Random erasing").
+    "light_erasing": {"translation": 0.1, "erasing": 0.5},
     "natural": {"flip": True, "translation": 0.1},
     "standard": {"flip": True, "crop_padding": "eighth", "brightness": 0.1,
                  "contrast": 0.1},
@@ -32,7 +37,7 @@ PRESETS = {
                "saturation": 0.2, "hue": 0.05},
 }
 KNOBS = ("flip", "rotation", "translation", "zoom", "crop_padding",
-         "brightness", "contrast", "saturation", "hue")
+         "brightness", "contrast", "saturation", "hue", "erasing")
 
 
 def resolve(preset="none", **knobs) -> dict:
@@ -68,7 +73,8 @@ def build_augmenter(preset="none", *, image_shape, seed=None, allow_flip=True,
     """Returns a `keras.layers.Pipeline` of random layers, or None for no-op.
 
     Args:
-        preset: "none", "light", "natural", "standard", "strong" or a dict
+        preset: "none", "light", "light_erasing", "natural", "standard",
+            "strong" or a dict
             of knobs.
         image_shape: (height, width, channels) of the batches it will see.
         seed: int; the same seed gives the same augmentations.
@@ -132,6 +138,11 @@ def _random_layers(config, image_shape, seed) -> list:
     if c == 3 and config.get("hue"):
         layers.append(L.RandomHue(config["hue"], value_range=(0, 255),
                                   seed=next_seed(9)))
+    if config.get("erasing"):
+        # Last, as in the paper (arXiv:1708.04896): erases what the other
+        # layers made.
+        layers.append(L.RandomErasing(config["erasing"], value_range=(0, 255),
+                                      seed=next_seed(10)))
     return layers
 
 
