@@ -34,7 +34,8 @@ their wall time the whole search's (trials and final retraining), and the
 line under the table gives it as a multiple of the `default` row's. A run
 whose name starts with `reference` is a strong configuration with ten
 times the compute (`REFERENCE`: 10,000 steps, Adam at 3e-3, label
-smoothing 0.1, the recipe's augmentation, 10 % held out); a line under the table gives
+smoothing 0.1, translation (`light`, the recipe's augmentation when the
+reference was measured), 10 % held out); a line under the table gives
 the `default` row's distance from it. Each run's
 metrics also hold the test accuracy of the other model selection (best
 validation epoch or last epoch), printed in the last column. Needs
@@ -86,7 +87,7 @@ TUNE_RUNS = "zoo tune:"
 # images held out as when it was first measured (the recipe holds none out
 # on these sets since; a reference on all images is not measured yet).
 REFERENCE = ("reference, 10x steps:min_steps=10000,lr=0.003,label_smoothing=0.1,"
-             "validation_split=0.1")
+             "validation_split=0.1,augment=light")
 # The source checkpoints `weights=NAME` of a run stands for, each trained
 # here once (then reused): fashion0to4, `zoo train` on Fashion-MNIST classes
 # 0-4 (for fashion5to9); digits28, `zoo train` on scikit-learn's digits at

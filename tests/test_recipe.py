@@ -54,6 +54,27 @@ def test_the_default_augmentation_never_flips():
     assert not augment.PRESETS[RECIPE.augment].get("flip")
 
 
+def test_a_default_run_erases_patches_of_its_training_images_only():
+    # The recipe's augmentation is translation plus Keras' RandomErasing
+    # (docs/training.md, "Random erasing"): against translation alone with
+    # the same seed (the same shifts), some training images lose a patch,
+    # never most of the image; test images are not augmented.
+    from zoo import data as data_lib
+    config = training.TrainConfig("resnet20", dataset="digits")
+
+    def batches(preset):
+        d = data_lib.load("digits", image_size=16, augment=preset, seed=0, batch_size=64)
+        train = np.concatenate([x.numpy() for x, _ in d.train.take(4)])
+        return train.reshape(len(train), -1), np.concatenate([x.numpy() for x, _ in d.test])
+
+    erased, test = batches(config.augmentation)
+    shifted, test_light = batches("light")
+    assert not np.isnan(erased).any()
+    changed = (erased != shifted).mean(axis=1)
+    assert 0 < (changed > 0).mean() < 0.5 and changed.max() < 0.5
+    np.testing.assert_array_equal(test, test_light)
+
+
 def test_selection_rule_trusts_the_best_epoch_only_on_a_large_split():
     recipe = Recipe(min_val_for_best=1000)
     assert recipe.selection(50) == "last" and recipe.selection(999) == "last"

@@ -156,7 +156,7 @@ def test_cli_fine_tune_says_what_it_does_and_resumes(tmp_path):
     assert "fine-tune: head new; phase 1 linear probe" in result.stdout
     assert "head lr 0.003, backbone lr 0.003, BatchNormalization train" in result.stdout
     # Phase 2 trains with the recipe's augmentation, and says so.
-    assert "peak lr 0.003, augmentation light)" in result.stdout
+    assert "peak lr 0.003, augmentation light_erasing)" in result.stdout
     assert "Epoch 1/" not in result.stdout                 # resumed after epoch 1
     metrics = json.loads((out / "metrics.json").read_text())
     # All 1,437 labelled images at batch 32: 10 % would be 144 validation

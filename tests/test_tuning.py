@@ -222,9 +222,9 @@ def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
     final = json.loads((tmp_path / "final.json").read_text())
     config = final["best"]["config"]
     assert config["validation_split"] == 0.0
-    # The space left augmentation out: the final run adds light augmentation
+    # The space left augmentation out: the final run adds the recipe's augmentation
     # (and the final step floor, here overridden by final_epochs).
-    assert config["augment"] == "light" and config["epochs"] == 1
+    assert config["augment"] == "light_erasing" and config["epochs"] == 1
     assert config["min_steps"] == tuning.final.FINAL_MIN_STEPS
     assert math.isclose(config["lr"], float(result["best_hyperparameters"]["learning_rate"]))
     acc = final["best"]["test_accuracy"]

@@ -90,7 +90,7 @@ BASE = {
     "l2": {"min": 1e-6, "max": 1e-2, "sampling": "log"},
     "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
     "label_smoothing": {"values": [0.0, 0.1]},
-    "augment": {"values": ["none", "light"]},
+    "augment": {"values": ["none", "light", "light_erasing"]},
     "batch_size": {"values": [32, 64, 128]},
 }
 

@@ -20,9 +20,10 @@ class Recipe:
         min_steps: floor on optimizer steps when the epochs are left to the
             default.
         batch_size: images per optimizer step.
-        augment: augmentation preset (zoo.augment): "light" is translation
-            only, safe for digits, text, medical and industrial images; a
-            horizontal flip ("natural") only where the user asks for it.
+        augment: augmentation preset (zoo.augment): "light_erasing" is
+            translation and Keras' RandomErasing, no flip: safe for digits,
+            text, medical and industrial images; a horizontal flip
+            ("natural") only where the user asks for it.
             `--fine-tune`'s second phase uses it too (measured in
             docs/transfer.md, "Measured: augmentation in `--fine-tune`").
         validation_split: the fraction held out to choose the kept epoch,
@@ -43,7 +44,7 @@ class Recipe:
 
     min_steps: int = 1000
     batch_size: int = 32
-    augment: str = "light"
+    augment: str = "light_erasing"
     validation_split: float = 0.1
     min_val_for_best: int = 1000
     lr: dict = field(default_factory=lambda: {"adam": 3e-3, "adamw": 3e-3})
