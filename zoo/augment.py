@@ -10,8 +10,8 @@ turn), ``translation`` and ``zoom`` (fractions of the size), ``crop_padding``
 (pixels of zero padding before a random crop back to the input size, the
 CIFAR recipe), ``erasing`` (Keras' ``RandomErasing``: a random rectangle of
 2-33 % of the image replaced by noise; the value is the layer's ``factor``,
-each image erased with a probability drawn from [0, erasing]).  Colour knobs: ``brightness``, ``contrast`` and, for RGB
-images only, ``saturation`` and ``hue``.  Images are augmented in [0, 255]
+each image erased with a probability drawn from [0, erasing]).  Colour
+knobs: ``brightness``, ``contrast`` and, for RGB images only, ``saturation`` and ``hue``.  Images are augmented in [0, 255]
 before scaling.
 """
 
