@@ -11,8 +11,9 @@ turn), ``translation`` and ``zoom`` (fractions of the size), ``crop_padding``
 CIFAR recipe), ``erasing`` (Keras' ``RandomErasing``: a random rectangle of
 2-33 % of the image replaced by noise; the value is the layer's ``factor``,
 each image erased with a probability drawn from [0, erasing]).  Colour
-knobs: ``brightness``, ``contrast`` and, for RGB images only, ``saturation`` and ``hue``.  Images are augmented in [0, 255]
-before scaling.
+knobs: ``brightness``, ``contrast`` and, for RGB images only,
+``saturation`` and ``hue``.  Images are augmented in [0, 255] before
+scaling.
 """
 
 from __future__ import annotations
