@@ -206,6 +206,10 @@ def export(tuner, out, objectives):
                     "objective": objectives[0][0], "values": values, "note": note})
         result.update(best_hyperparameters=values,
                       best_score=best_trial.score, best_trial=best_trial.trial_id)
+    done = [r for r in rows if r["status"] == "COMPLETED" and r["score"] is not None]
+    first = _defaults_row(tuner.oracle, done)
+    if first is not None:
+        result["first_trial"] = first["trial_id"]
     _plots(rows, hp_names, objectives[0][0], out)
     if len(objectives) > 1:
         key = {"params": "params", "latency": "latency_ms"}

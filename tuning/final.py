@@ -131,7 +131,8 @@ def _fmt(value, spec=".4f"):
     return format(value, spec) if isinstance(value, (int, float)) else str(value)
 
 
-def write_report(out, *, rows, hp_names, objective, plan, best, final):
+def write_report(out, *, rows, hp_names, objective, plan, best, final,
+                 confirmation=None):
     """`report.md`: the plan, every trial with its score's uncertainty, the
     best configuration, and its test accuracy beside `zoo train`'s defaults."""
     out = Path(out)
@@ -172,23 +173,28 @@ def write_report(out, *, rows, hp_names, objective, plan, best, final):
         cells += [_fmt(r.get(n), ".3g") if isinstance(r.get(n), float)
                   else _fmt(r.get(n)) for n in shown]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
-    lines += ["", *cost_lines(rows, final)]
+    lines += ["", *cost_lines(rows, final, confirmation)]
     budget = cost.describe(out)
     if budget:
         lines += [budget, ""]
     write_text(out / "report.md", "\n".join(lines) + "\n")
 
 
-def cost_lines(rows, final) -> list:
+def cost_lines(rows, final, confirmation=None) -> list:
     """report.md's "Cost" table: each phase's runs, optimizer steps and
     wall time (the trials' as recorded per trial, so a resumed search
-    counts every trial once)."""
+    counts every trial once; a confirmation's runs as tuning.confirm
+    recorded them)."""
     def number(value):
         return float(value) if value not in (None, "") else 0.0
     phases = [("trials", f"{len(rows)} trials, "
                f"{sum(int(number(r.get('folds_run'))) for r in rows)} fold runs",
                sum(number(r.get("steps_run")) for r in rows),
                sum(number(r.get("wall_time_s")) for r in rows))]
+    if confirmation:
+        runs = confirmation["runs"].values()
+        phases.append(("confirmation of the switch", str(len(runs)),
+                       sum(r["steps"] for r in runs), sum(r["seconds"] for r in runs)))
     for key, name in (("best", "final retraining"), ("default", "zoo train defaults")):
         run = (final or {}).get(key)
         if run:

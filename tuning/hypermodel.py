@@ -78,11 +78,17 @@ class ZooHyperModel(keras_tuner.HyperModel):
         trial's augmentation where the space has the knob, else the
         recipe's (`zoo train`'s), so that trials rank configurations under
         the augmentation the final retraining uses (docs/tuning.md)."""
-        batch = hp.get("batch_size") if "batch_size" in hp.values else \
-            spaces.TRAIN_DEFAULTS["batch_size"]
+        batch = self.batch_size(hp)
         augment = hp.get("augment") if "augment" in hp.values else \
             spaces.TRAIN_DEFAULTS["augment"]
         return self.data(batch, augment, fold)
+
+    @staticmethod
+    def batch_size(hp) -> int:
+        """The trial's batch size: sampled where the space has the knob,
+        else zoo train's (the recipe's)."""
+        return int(hp.get("batch_size") if "batch_size" in hp.values
+                   else spaces.TRAIN_DEFAULTS["batch_size"])
 
     def smoothing(self, hp) -> float:
         """The trial's label smoothing: sampled where the space has the

@@ -27,7 +27,7 @@ def child_kwargs(call, out) -> dict:
     kwargs = {k: v for k, v in call.items() if k not in (
         "trials_per_process", "final_epochs", "final_steps", "final_augment",
         "compare_default")}
-    kwargs.update(out=str(out), retrain=False,
+    kwargs.update(out=str(out), retrain=False, confirm=False,
                   space=str(call["space"]) if isinstance(call["space"], Path)
                   else call["space"],
                   data_dir=None if call["data_dir"] is None else str(call["data_dir"]))

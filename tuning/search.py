@@ -29,6 +29,7 @@ import keras
 import keras_tuner
 
 import zoo
+from . import confirm as confirm_lib
 from . import cost
 from . import final as final_lib
 from . import plan as plan_lib
@@ -183,7 +184,7 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=None,
            space=None, data_dir=None, image_size=None, prune=True, min_trials=2,
            overwrite=False, verbose=0, limit=None, trials_per_process=None,
            retrain=True, final_epochs=None, final_steps=None, final_augment=None,
-           compare_default=False):
+           compare_default=False, confirm=True):
     """Runs (or resumes) a search, retrains its best configuration and
     writes the exports into `out` (docs/tuning.md).
 
@@ -205,6 +206,9 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=None,
         retrain, final_steps, final_epochs, final_augment: train the best
             configuration on train + validation (tuning.final), test it.
         compare_default: also train `zoo train`'s defaults (one more run).
+        confirm: before the final retraining, a choice other than the
+            first trial is confirmed at the final run's length
+            (tuning.confirm; two more runs, only then).
 
     Returns:
         dict with the best hyperparameters and score, the trial rows and
@@ -224,7 +228,7 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=None,
     hypermodel = ZooHyperModel(model_name, info.num_classes, info.image_shape,
                                setup["space"], dataset=dataset,
                                data_kwargs=setup["data_kwargs"], plan=plan)
-    result = _run_trials(call, setup["objectives"], hypermodel, plan, out, setup["budget"])
+    result = _run_trials(call, setup, hypermodel)
     if "trials" not in result:
         return result           # a worker, or a process that reached its budget
     final = None
@@ -235,7 +239,8 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=None,
         result.update(test_accuracy=final["best"]["test_accuracy"], final=final)
     final_lib.write_report(out, rows=result["trials"], hp_names=result["hp_names"],
                            objective=setup["objectives"][0][0], plan=plan,
-                           final=final, best=_read_best(out))
+                           final=final, best=_read_best(out),
+                           confirmation=result.get("confirmation"))
     return result
 
 
@@ -245,12 +250,14 @@ def check_arguments(model_name, dataset="digits", *, tuner="random",
                     objective="val_accuracy", space=None, data_dir=None,
                     trials_per_process=None, retrain=True, final_epochs=None,
                     final_steps=None, final_augment=None, compare_default=False,
-                    seed=0, **_) -> dict:
+                    seed=0, confirm=True, **_) -> dict:
     """search()'s arguments that need no data, checked (the command line
     calls it before it starts a distributed search's processes): the
     final retraining's options, the objectives and the resolved space."""
     check_tuner(tuner)
     check_seed(seed)
+    if not isinstance(confirm, bool):
+        raise InputError(f"confirm must be True or False; got {confirm!r}.")
     if max_trials is not None:
         check_positive_int(max_trials, "max_trials")
     runs = cost.resolve_budget(budget, max_trials, tuner, distributed or bool(
@@ -301,16 +308,19 @@ def _forget_trials(out):
     keras-tuner folder (median stopping, racing and the budget read them)."""
     shutil.rmtree(out / "trial_info", ignore_errors=True)
     (out / "budget.json").unlink(missing_ok=True)
+    (out / confirm_lib.FILE).unlink(missing_ok=True)
 
 
-def _run_trials(call, objectives, hypermodel, plan, out, budget) -> dict:
-    """keras-tuner's search with the trial recorder; the exports (or {} in a
-    worker, {"budget_reached": True} in a process that ran its share)."""
+def _run_trials(call, setup, hypermodel) -> dict:
+    """keras-tuner's search with the trial recorder; the exports, a switch
+    confirmed (tuning.confirm), or {} in a worker, {"budget_reached": True}
+    in a process that ran its share."""
+    objectives, plan, out = setup["objectives"], setup["plan"], setup["out"]
     name, direction = objectives[0]
     t = _tuner(call["tuner"], hypermodel, keras_tuner.Objective(name, direction=direction),
                call["max_trials"] or plan_lib.MAX_TRIALS, plan.epochs, out, call["seed"],
                call["overwrite"])
-    t.cost_budget = budget
+    t.cost_budget = setup["budget"]
     recorder = TrialRecorder(out, name, direction, prune=call["prune"],
                              min_trials=call["min_trials"],
                              measure_latency=any(o == "latency" for o, _ in objectives))
@@ -322,7 +332,15 @@ def _run_trials(call, objectives, hypermodel, plan, out, budget) -> dict:
         pass            # the trials used the search's budget: export them
     if keras_tuner_is_worker():
         return {}
-    return export(t, out, objectives)
+    result = export(t, out, objectives)
+    if not (call["confirm"] and call["retrain"] and confirm_lib.needed(result)):
+        (out / confirm_lib.FILE).unlink(missing_ok=True)    # an earlier choice's
+        return result
+    record = confirm_lib.confirm(
+        result, lambda trial_id: t.oracle.trials[trial_id].hyperparameters,
+        hypermodel, final=setup["final"], objective=objectives[0], out=out)
+    return {**confirm_lib.settle(result, record, t.oracle, out, name),
+            "confirmation": record}
 
 
 def _retrain(values, space, options, **kwargs):

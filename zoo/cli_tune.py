@@ -49,7 +49,7 @@ def cmd_tune(args) -> int:
                   trials_per_process=args.trials_per_process,
                   retrain=not args.no_retrain, final_epochs=args.final_epochs,
                   final_steps=args.final_steps, final_augment=args.final_augment,
-                  compare_default=args.compare_default)
+                  compare_default=args.compare_default, confirm=not args.no_confirm)
     if args.workers is not None:
         from zoo.tuning import distributed
         from zoo.tuning.search import check_arguments
@@ -85,7 +85,7 @@ def _tune_parser(sub):
                         "--budget is given too)")
     p.add_argument("--budget", type=float, metavar="RUNS",
                    help="wall time the trials may use, in training runs of this "
-                        "data, estimated from the first trial (default 2 without "
+                        "data, estimated from the first trial (default 1 without "
                         "--max-trials; 0: none)")
     p.add_argument("--trial-steps", type=int, metavar="N",
                    help="optimizer steps per trial (default: 3 passes over the "
@@ -114,6 +114,10 @@ def _tune_parser(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-pruning", action="store_true",
                    help="turn off median-stopping trial pruning")
+    p.add_argument("--no-confirm", action="store_true",
+                   help="take the best trial without confirming a switch from "
+                        "zoo train's configuration at the final run's length "
+                        "(two training runs, only when the search would switch)")
     _tune_process_args(p)
     p.add_argument("--report", metavar="DIR", help="print a finished search's summary")
     p.add_argument("--verbose", action="store_true")
