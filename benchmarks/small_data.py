@@ -132,6 +132,11 @@ def search_facts(folder):
         b = json.loads(budget.read_text())
         facts.update(run_estimate_s=b["run_estimate"]["seconds"],
                      fixed_s=b["run_estimate"]["fixed_s"], budget_stopped=b["stopped"])
+    confirm = folder / "confirm.json"      # tuning.confirm: a switch, checked
+    if confirm.is_file():
+        c = json.loads(confirm.read_text())
+        facts.update(confirmed=c["kept"] == c["pair"][1],
+                     confirm_s=sum(r["seconds"] for r in c["runs"].values()))
     return facts
 
 
@@ -229,6 +234,12 @@ def markdown(result) -> str:
                              f"({min(r['fixed_s']):.1f}–{max(r['fixed_s']):.1f} s of it "
                              f"building and tracing) and ended the trials in "
                              f"{sum(r['budget_stopped'])} of {len(r['budget_stopped'])} searches.")
+            if r.get("confirmed"):
+                lines.append(f"The trials chose another configuration than `zoo train`'s "
+                             f"in {len(r['confirmed'])} of {len(r['scores'])} searches; "
+                             f"the runs at the final's length confirmed "
+                             f"{sum(r['confirmed'])} of them "
+                             f"({statistics.mean(r['confirm_s']):.0f} s on average).")
     pairs = [(b, l) for r in result["rows"] for b, l in zip(r["best_epoch"], r["last_epoch"])]
     higher = sum(l > b for b, l in pairs)
     equal = sum(l == b for b, l in pairs)
@@ -291,7 +302,7 @@ def main():
                 row["trials"].append(r["trials"])
                 row["fold_runs"].append(r["fold_runs"])
                 for key in ("first_fold_s", "later_fold_s", "run_estimate_s", "fixed_s",
-                            "budget_stopped"):
+                            "budget_stopped", "confirmed", "confirm_s"):
                     if r.get(key) is not None:
                         row.setdefault(key, []).append(r[key])
                 print(name, run, seed, f"{r['test_accuracy']:.4f}",
