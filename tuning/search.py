@@ -206,16 +206,12 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=None,
         retrain, final_steps, final_epochs, final_augment: train the best
             configuration on train + validation (tuning.final), test it.
         compare_default: also train `zoo train`'s defaults (one more run).
-        confirm: before the final retraining, a choice other than the
-            first trial is confirmed at the final run's length
-            (tuning.confirm; two more runs, only then).
+        confirm: confirm a choice other than the first trial at the final
+            run's length first (tuning.confirm; two runs, only then).
 
     Returns:
         dict with the best hyperparameters and score, the trial rows and
         the retrained model's test accuracy.
-
-    Example:
-        >>> tuning.search("resnet20", "digits", out="runs/tune")   # 8 trials
     """
     call = dict(locals())           # the arguments, for child processes
     setup = _setup(call)            # everything checked before the first trial
