@@ -218,7 +218,7 @@ def test_distributed_tune_passes_every_option_but_placement_to_its_processes():
     cli._add_backend_option(parser)
     given = ["tune", "resnet20", "--dataset", "digits", "--out", "runs/t", "--workers",
              "2", "--chief-port", "5000", "--timeout", "60", "--final-steps", "5",
-             "--final-augment", "none", "--no-pruning", "--limit", "96",
+             "--final-augment", "none", "--no-pruning", "--no-confirm", "--limit", "96",
              "--max-trials", "3", "--backend", "tensorflow"]
     args = parser.parse_args(given)
     argv = ["tune", *cli._argv_for(args.parser, args, skip=cli._PLACEMENT)]
@@ -229,6 +229,16 @@ def test_distributed_tune_passes_every_option_but_placement_to_its_processes():
         expected[name] = again[name]            # back at their defaults
     assert expected["workers"] is None and expected["chief_port"] is None
     assert {k: v for k, v in again.items() if k != "parser"} == expected
+
+
+@pytest.mark.parametrize("flags, confirm", [([], True), (["--no-confirm"], False)])
+def test_tune_confirms_a_switch_unless_told_not_to(flags, confirm, tmp_path, monkeypatch):
+    from zoo import cli
+    from zoo import tuning
+    seen = {}
+    monkeypatch.setattr(tuning, "search", lambda name, dataset, **kw: seen.update(kw))
+    cli.main(["tune", "resnet20", "--dataset", "digits", "--out", str(tmp_path), *flags])
+    assert seen["confirm"] is confirm
 
 
 def test_help_lists_the_registries(capsys):
