@@ -9,11 +9,12 @@ beat `zoo train`'s configuration on all three folds at 150 steps and on the
 second fold at 500, tied at 667, lost to it at 1,000 steps on that fold, and
 lost by 2.1 points on the test split after the final run. So when the
 selection (tuning.exports.choose_best) passes over the first trial, both
-configurations train once more as `zoo train` would train them on the
-second fold's training images (the recipe's step floor, or the final run's
-passes), from the same seed, and are scored on that fold; the challenger is
-kept only if it scores better there, else the first trial is. That costs
-two training runs, and only in a search that would switch.
+configurations train once more on the second fold's training images for as
+many passes over them as the final run makes over all the labelled images
+(two thirds of its steps under 3 folds), from the same seed, and are scored
+on that fold; the challenger is kept only if it scores better there, else
+the first trial is. That costs about 1.3 training runs, and only in a
+search that would switch.
 
 The runs are recorded in `out/confirm.json` as each ends, so a killed search
 resumes after the last finished one, and a search run again reuses them.
@@ -111,23 +112,29 @@ def _previous(out, pair, fold) -> dict:
 
 
 def _train(search_model, hp, fold, final, objective) -> dict:
-    """One configuration trained for the final run's budget on `fold`'s
-    training images (from the search's seed) and scored after its last
-    epoch on the fold's validation images."""
+    """One configuration trained on `fold`'s training images for the final
+    run's passes over the data (its epochs, each with the final run's steps
+    scaled to the fold's share of the images), from the search's seed, and
+    scored once, after its last epoch, on the fold's validation images."""
     start = time.perf_counter()
     hypermodel = copy.copy(search_model)        # shares its loaded data
     data = hypermodel.trial_data(hp, fold)
-    epochs, steps = run_budget(data.info.num_train, hypermodel.batch_size(hp),
-                               epochs=final.get("epochs"),
+    n_train, batch = data.info.num_train, hypermodel.batch_size(hp)
+    limit = hypermodel.data_kwargs.get("limit")
+    everything = min(limit or math.inf, hypermodel.plan.num_labelled)  # the final's
+    epochs, steps = run_budget(everything, batch, epochs=final.get("epochs"),
                                min_steps=final.get("steps") or RECIPE.min_steps)
+    steps = max(1, math.ceil(steps * n_train / everything))
     hypermodel.plan = dataclasses.replace(hypermodel.plan, steps_per_epoch=steps,
                                           epochs=epochs)
     keras.backend.clear_session()
     gc.collect()
     keras.utils.set_random_seed(hypermodel.data_kwargs.get("seed") or 0)
     model = hypermodel.build(hp)
-    history = hypermodel.fit(hp, model, fold=fold, epochs=epochs, verbose=0)
-    score = (history.history.get(objective) or [None])[-1]
+    train, val = hypermodel.prepare(hp, model, fold)
+    model.fit(train.repeat(), steps_per_epoch=steps, epochs=epochs, verbose=0)
+    scores = model.evaluate(val, verbose=0, return_dict=True)
+    score = scores.get(objective.removeprefix("val_"))
     usable = score is not None and math.isfinite(score)
     return {"score": float(score) if usable else None, "steps": epochs * steps,
             "scored": data.info.num_val,
