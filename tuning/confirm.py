@@ -46,7 +46,7 @@ def needed(result) -> bool:
 
 
 def confirm(result, hp_of, hypermodel, *, final, objective, out) -> dict:
-    """Trains the first and the chosen trial at the final run's length on
+    """Trains the first and the chosen trial for the final run's passes on
     the second fold (the holdout without folds) and keeps the better.
 
     Args:
