@@ -132,7 +132,8 @@ def _train(search_model, hp, fold, final, objective) -> dict:
     keras.utils.set_random_seed(hypermodel.data_kwargs.get("seed") or 0)
     model = hypermodel.build(hp)
     train, val = hypermodel.prepare(hp, model, fold)
-    model.fit(train.repeat(), steps_per_epoch=steps, epochs=epochs, verbose=0)
+    model.fit(train.repeat(), steps_per_epoch=steps, epochs=epochs, verbose=0,
+              shuffle=False)      # the pipeline shuffles itself
     scores = model.evaluate(val, verbose=0, return_dict=True)
     score = scores.get(objective.removeprefix("val_"))
     usable = score is not None and math.isfinite(score)
