@@ -311,3 +311,24 @@ def test_the_budget_ends_a_search_and_the_report_says_so(tmp_path):
     assert "it stopped the search" in tuning.report(tmp_path)     # zoo tune --report
     config = json.loads((tmp_path / "search_config.json").read_text())
     assert config["budget_runs"] == 0.05
+
+
+def test_seed_0_proposes_the_same_trials_in_every_search(tmp_path):
+    # keras-tuner reads seed 0 as "draw a seed"; the default search's seed is
+    # 0, and its proposals once changed from one run of the command to the next.
+    import importlib
+    import keras_tuner
+    from tuning.hypermodel import ZooHyperModel
+    search_module = importlib.import_module("tuning.search")
+    proposals = []
+    for i in range(2):
+        model = ZooHyperModel("resnet20", 10, (8, 8, 1), dataset="digits")
+        tuner = search_module._tuner("random", model, keras_tuner.Objective(
+            "val_accuracy", direction="max"), 4, 1, tmp_path / str(i), 0, True)
+        hp = keras_tuner.HyperParameters()
+        model.build(hp)
+        tuner.oracle.update_space(hp)
+        first = tuner.oracle.create_trial("a")      # zoo train's configuration
+        proposals.append(tuner.oracle.create_trial("b").hyperparameters.values)
+        assert proposals[-1] != first.hyperparameters.values
+    assert "learning_rate" in proposals[0] and proposals[0] == proposals[1]

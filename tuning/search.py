@@ -141,10 +141,17 @@ def _run_folds(tuner, trial, recorder, *args, **kwargs):
     return {objective: score}
 
 
+# keras-tuner's oracles read a seed of 0 as "none" and draw one at random
+# (Oracle.__init__: `seed or random.randint(1, 10000)`), so the proposals of
+# `seed=0`, the default, changed from one process to the next; 0 is passed
+# on as this fixed seed instead (outside keras-tuner's random range).
+ORACLE_SEED_FOR_0 = 10_007
+
+
 def _tuner(kind, hypermodel, objective, max_trials, epochs, out, seed, overwrite):
     # A diverged trial is FAILED; it does not end the search.
     common = dict(objective=objective, directory=str(out), project_name=PROJECT,
-                  seed=seed, overwrite=overwrite,
+                  seed=seed or ORACLE_SEED_FOR_0, overwrite=overwrite,
                   max_consecutive_failed_trials=max_trials + 1)
     if kind == "hyperband":
         return _with_recording(keras_tuner.Hyperband)(
