@@ -64,12 +64,12 @@ def test_a_switch_the_longer_runs_refuse_keeps_zoo_trains_configuration(
     # Run again, the recorded runs are reused: none trains.
     monkeypatch.setattr(confirm, "_train", lambda *a: pytest.fail("trained again"))
     assert search("resnet20", "digits", out=tmp_path, **SWITCH)["best_trial"] == "0"
-
-
-def test_confirm_false_takes_the_best_trial_as_it_is(tmp_path, monkeypatch):
-    monkeypatch.setattr(confirm, "_train", lambda *a: pytest.fail("confirmed"))
+    # Again without confirmation: the best trial as scored, and the final
+    # run trains it (the finished final run of trial 0 is not handed back).
     result = search("resnet20", "digits", out=tmp_path, confirm=False, **SWITCH)
     assert result["best_trial"] == "1" and not (tmp_path / confirm.FILE).exists()
+    final = json.loads((tmp_path / "final.json").read_text())     # the run's own
+    assert math.isclose(final["best"]["config"]["lr"], 1e-2)        # metrics.json
 
 
 @pytest.mark.parametrize("b, a, direction, better", [

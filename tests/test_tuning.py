@@ -42,7 +42,7 @@ def test_each_tuner_runs_two_trials_and_exports(kind, tmp_path):
                            "label_smoothing": None, "schedule": None,
                            "batch_size": {"value": 64},
                            "depth": {"values": [20, 32]} if pareto else None},
-                    **TINY)
+                    confirm=False, **TINY)      # the best trial as scored (test_confirm)
     trials = rows(tmp_path)
     assert len(trials) == 2 and all(t["status"] == "COMPLETED" for t in trials)
     assert {"trial_id", "status", "optimizer", "learning_rate", "score", "epochs_run",
