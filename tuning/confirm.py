@@ -13,8 +13,8 @@ configurations train once more on the second fold's training images for as
 many passes over them as the final run makes over all the labelled images
 (two thirds of its steps under 3 folds), from the same seed, and are scored
 on that fold; the challenger is kept only if it scores better there, else
-the first trial is. That costs about 1.3 training runs, and only in a
-search that would switch.
+the first trial is. That costs about one training run (two of two
+thirds), and only in a search that would switch.
 
 The runs are recorded in `out/confirm.json` as each ends, so a killed search
 resumes after the last finished one, and a search run again reuses them.
