@@ -64,6 +64,11 @@ def test_a_switch_the_longer_runs_refuse_keeps_zoo_trains_configuration(
     # Run again, the recorded runs are reused: none trains.
     monkeypatch.setattr(confirm, "_train", lambda *a: pytest.fail("trained again"))
     assert search("resnet20", "digits", out=tmp_path, **SWITCH)["best_trial"] == "0"
+    # A final run of another length: both runs are made again, for it.
+    calls = []
+    monkeypatch.setattr(confirm, "_train", lambda *a: calls.append(a[3]) or scripted(*a))
+    search("resnet20", "digits", out=tmp_path, **{**SWITCH, "final_epochs": 2})
+    assert [c["epochs"] for c in calls] == [2, 2]
     # Again without confirmation: the best trial as scored, and the final
     # run trains it (the finished final run of trial 0 is not handed back).
     result = search("resnet20", "digits", out=tmp_path, confirm=False, **SWITCH)

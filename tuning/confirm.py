@@ -64,7 +64,7 @@ def confirm(result, hp_of, hypermodel, *, final, objective, out) -> dict:
     first, best = result["first_trial"], result["best_trial"]
     plan = hypermodel.plan
     fold = plan.fold_ids()[1] if plan.folds > 1 else None
-    record = _previous(out, (first, best), fold)
+    record = _previous(out, (first, best), fold, final)
     for trial_id in (first, best):
         if trial_id not in record["runs"]:
             record["runs"][trial_id] = _train(hypermodel, hp_of(trial_id), fold,
@@ -98,16 +98,16 @@ def settle(result, record, oracle, out, objective) -> dict:
             "best_score": kept.score, "best_trial": kept.trial_id}
 
 
-def _previous(out, pair, fold) -> dict:
+def _previous(out, pair, fold, final) -> dict:
     """confirm.json's finished runs when it confirmed the same pair on the
-    same fold, else an empty record."""
+    same fold for the same final run, else an empty record."""
     path = out / FILE
     fresh = {"pair": list(pair), "fold": None if fold is None else list(fold),
-             "runs": {}}
+             "final": {k: final.get(k) for k in ("epochs", "steps")}, "runs": {}}
     if not path.is_file():
         return fresh
     old = json.loads(path.read_text())
-    same = old.get("pair") == fresh["pair"] and old.get("fold") == fresh["fold"]
+    same = all(old.get(k) == fresh[k] for k in ("pair", "fold", "final"))
     return old if same else fresh
 
 
