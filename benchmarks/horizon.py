@@ -64,7 +64,7 @@ def main():
     parser.add_argument("--dataset", default="rgb500",
                         help="a set of benchmarks/small_data.py (default %(default)s)")
     parser.add_argument("--steps", default="500,667,1000")
-    parser.add_argument("--challenger", required=False, default="",
+    parser.add_argument("--challenger", default="",
                         help="TrainConfig fields, field=value,...")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/horizon")

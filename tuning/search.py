@@ -214,7 +214,7 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=None,
             configuration on train + validation (tuning.final), test it.
         compare_default: also train `zoo train`'s defaults (one more run).
         confirm: confirm a choice other than the first trial at the final
-            run's length first (tuning.confirm; two runs, only then).
+            run's passes first (tuning.confirm; about one run, only then).
 
     Returns:
         dict with the best hyperparameters and score, the trial rows and
