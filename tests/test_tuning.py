@@ -89,6 +89,7 @@ BAD = [
     (dict(folds=1, finalists=2), "finalists races the trials over the folds"),
     (dict(finalists=-1), "finalists must be an integer >= 0"),
     (dict(retrain=False, compare_default=True), "compare_default=True set the final"),
+    (dict(retrain=False, confirm=False), r"confirm=False \(--no-confirm\) set the final"),
     (dict(space="narrow"), "Space file 'narrow' does not exist"),
     (dict(space={"learning_rate": {"min": 1e-3, "max": 1e-2, "default": 0.5}}),
      "default 0.5 is not among its values or inside its range"),

@@ -38,8 +38,10 @@ def check_tuner(kind):
                            "pip install scikit-learn.")
 
 
-def final_options(retrain, epochs, steps, augment, compare_default) -> dict:
-    """The final retraining's options, checked."""
+def final_options(retrain, epochs, steps, augment, compare_default,
+                  confirm=True) -> dict:
+    """The final retraining's options, checked (confirm: the confirmation of
+    a switch, which runs only before a final retraining)."""
     for value, what in ((epochs, "final_epochs"), (steps, "final_steps")):
         if value is not None:
             check_positive_int(value, what)
@@ -47,6 +49,8 @@ def final_options(retrain, epochs, steps, augment, compare_default) -> dict:
                                       ("final_augment", augment)) if value is not None]
     if compare_default:
         given.append("compare_default=True")
+    if not confirm:
+        given.append("confirm=False (--no-confirm)")
     if not retrain and given:
         raise InputError(f"{', '.join(given)} set the final retraining, which "
                          "retrain=False (--no-retrain) skips: they would have no "

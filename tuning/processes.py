@@ -26,8 +26,8 @@ def child_kwargs(call, out) -> dict:
     paths as strings; no retraining, no nested processes)."""
     kwargs = {k: v for k, v in call.items() if k not in (
         "trials_per_process", "final_epochs", "final_steps", "final_augment",
-        "compare_default")}
-    kwargs.update(out=str(out), retrain=False, confirm=False,
+        "compare_default", "confirm")}
+    kwargs.update(out=str(out), retrain=False,
                   space=str(call["space"]) if isinstance(call["space"], Path)
                   else call["space"],
                   data_dir=None if call["data_dir"] is None else str(call["data_dir"]))

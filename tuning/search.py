@@ -267,7 +267,7 @@ def check_arguments(model_name, dataset="digits", *, tuner="random",
         os.environ.get("KERASTUNER_TUNER_ID")))
     plan_lib.check_finalists(finalists, 1 if folds == 1 or tuner == "hyperband" else None)
     final = final_options(retrain, final_epochs, final_steps, final_augment,
-                           compare_default)
+                          compare_default, confirm)
     if trials_per_process is not None:
         check_positive_int(trials_per_process, "trials_per_process")
     objectives = parse_objectives(objective)
