@@ -35,11 +35,28 @@ def pytest_unconfigure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The `slow` tests (end to end, minutes each) first, in file order:
-    xdist's worksteal scheduler then spreads the short ones over the
-    workers that finish early, instead of one worker starting a long test
-    when the others are done (measured: a tail of two minutes)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The `slow` tests (end to end, a minute or more each) first, shared out
+    so that every xdist worker starts with its part of them.
+
+    worksteal gives each worker a contiguous share of the collection and
+    lets idle workers take the tail of another's queue. With every slow
+    test at the front of the collection, one worker started them all and
+    the others took them from it late, one long test after another (the
+    last minutes of a run on one core). Here share k is its slow tests
+    (every n-th, in file order) followed by quick ones, which are what
+    idle workers steal."""
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    quick = [item for item in items if not item.get_closest_marker("slow")]
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    ordered, left = [], len(items)
+    for k in range(workers):
+        size = left // (workers - k)        # xdist's split: worksteal.py
+        mine = slow[k::workers][:size]
+        take = size - len(mine)
+        ordered += mine + quick[:take]
+        quick, left = quick[take:], left - size
+    ordered += [item for item in slow if item not in ordered] + quick
+    items[:] = ordered
 
 
 @pytest.fixture

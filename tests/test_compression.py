@@ -253,6 +253,7 @@ def test_int8_io(small_model, digits, tmp_path):
                keras_accuracy(small_model, digits)) <= 0.05
 
 
+@pytest.mark.slow
 def test_qat_and_pruning_preserving_qat(small_model, pruned_half, digits, tmp_path):
     qat = quant.quantize_aware(small_model, digits, epochs=1)
     blob = quant.convert(qat, "qat", data=digits)
@@ -265,6 +266,7 @@ def test_qat_and_pruning_preserving_qat(small_model, pruned_half, digits, tmp_pa
         assert (kernel.numpy() == 0).mean() >= 0.49, name
 
 
+@pytest.mark.slow
 def test_cluster_preserving_qat(clustered8, digits):
     clustered, info = clustered8
     cqat = quant.quantize_aware(clustered, digits, epochs=1, preserve="cluster")
@@ -284,6 +286,7 @@ def test_qat_refuses_preactivation_bn_with_fix():
         quant.quantize_aware(model, None)
 
 
+@pytest.mark.slow
 def test_deep_chain_end_to_end_checked_in_the_file(small_model, digits, tmp_path,
                                                    monkeypatch):
     # prune → sparsity-preserving clustering → int8, a few steps each; what
@@ -508,8 +511,10 @@ def _grouped_conv_model(shape):
     return keras.Model(inp, layers.Dense(10, activation="softmax")(x), name="grouped")
 
 
-@pytest.mark.parametrize("name", ["alexnet_cifar", "mobilenet_v2_050_cifar@0.75",
-                                  "grouped_conv_with_batchnorm"])
+@pytest.mark.parametrize("name", [
+    pytest.param("alexnet_cifar", marks=pytest.mark.slow),
+    pytest.param("mobilenet_v2_050_cifar@0.75", marks=pytest.mark.slow),
+    "grouped_conv_with_batchnorm"])
 def test_pruning_and_int8_on_other_families(name, tmp_path):
     # "@W": a width multiplier the tuning space samples (0.5, 0.75, 1.0).
     # Seeded: unseeded, the grouped-convolution model once agreed on 0.625

@@ -22,6 +22,7 @@ def _best(out):
     return json.loads((out / "best_hyperparameters.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_switch_is_confirmed_at_the_final_runs_length(tmp_path):
     result = search("resnet20", "digits", out=tmp_path, **SWITCH)
     record = json.loads((tmp_path / confirm.FILE).read_text())
@@ -45,6 +46,7 @@ def test_a_switch_is_confirmed_at_the_final_runs_length(tmp_path):
     assert "Confirmed at the final run's length" in report
 
 
+@pytest.mark.slow
 def test_a_switch_the_longer_runs_refuse_keeps_zoo_trains_configuration(
         tmp_path, monkeypatch):
     # The longer runs score the first trial higher: the search goes on with

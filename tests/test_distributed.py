@@ -84,6 +84,7 @@ def test_each_process_reads_its_part_of_every_global_batch():
         data_lib.load("digits", batch_size=63, shard=(0, 2))
 
 
+@pytest.mark.slow
 def test_tensorflow_only_features_are_refused_under_jax(tmp_path):
     checks = [
         (["train", "resnet20", "--dataset", "digits", "--strategy", "mirrored",

@@ -39,6 +39,7 @@ def model():
     return _peaked(0)
 
 
+@pytest.mark.slow
 def test_every_format_matches_keras_within_tolerance(model, tmp_path):
     results = export.export(model, tmp_path, ["saved_model", "tflite", "onnx"],
                             verbose=False)

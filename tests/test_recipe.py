@@ -96,6 +96,7 @@ def test_the_recipe_holds_out_a_split_only_where_it_can_choose_an_epoch():
     assert len(train_val_split(np.arange(500), np.repeat(np.arange(10), 50), 0.1, 0)[3]) == 50
 
 
+@pytest.mark.slow
 def test_a_small_default_run_trains_on_every_labelled_image(tmp_path):
     # digits: 1,437 labelled images, 144 would be held out: below
     # min_val_for_best, so none is; the last epoch is kept.

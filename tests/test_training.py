@@ -119,6 +119,7 @@ def test_run_without_validation_split_writes_its_outputs(tmp_path):
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
 
 
+@pytest.mark.slow
 def test_width_multiplier_reaches_the_model(tmp_path):
     config = TrainConfig("mobilenet_v2_050_cifar", dataset="digits", epochs=1, limit=64,
                          image_size=16, width_multiplier=0.75)
@@ -229,6 +230,7 @@ def test_budget_counts_optimizer_steps():
     assert training.budget(450, 64, epochs=3, min_steps=1000) == (3, 8)   # honoured
 
 
+@pytest.mark.slow
 def test_default_run_on_a_small_dataset_gets_the_step_floor(tmp_path, monkeypatch):
     # Smaller constants keep the test fast; the rule is the same.
     from zoo import budget

@@ -29,6 +29,7 @@ def rows(out):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", tuning.TUNERS)
 def test_each_tuner_runs_two_trials_and_exports(kind, tmp_path):
     # The random search also exports a Pareto front (val_accuracy vs params,
@@ -200,6 +201,7 @@ def test_trials_per_process_runs_trials_in_fresh_processes(tmp_path):
     assert result["best_trial"] in {t["trial_id"] for t in trials}
 
 
+@pytest.mark.slow
 def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
     # digits has 1,437 labelled images: below the k-fold threshold.
     result = search("resnet20", "digits", max_trials=2, out=tmp_path, limit=96,
@@ -252,6 +254,7 @@ def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
                f"{run['wall_time_s']:.0f} |" in report
 
 
+@pytest.mark.slow
 def test_a_raced_out_trial_skips_its_folds_and_cannot_be_best(tmp_path):
     # Grid order: a rate that trains, then one that cannot (1e-7): with one
     # finalist the second trial stops after its first fold.
@@ -271,6 +274,7 @@ def test_a_raced_out_trial_skips_its_folds_and_cannot_be_best(tmp_path):
     assert info["raced"] is True and len(info["fold_scored"]) == 3
 
 
+@pytest.mark.slow
 def test_no_trial_is_pruned_after_its_last_epoch(tmp_path):
     # Median stopping from the first epoch on (grace 1) with a learning rate
     # that cannot train: some trials are pruned, none after its last epoch.
@@ -288,6 +292,7 @@ def test_no_trial_is_pruned_after_its_last_epoch(tmp_path):
         assert int(t["epochs_run"]) < 3
 
 
+@pytest.mark.slow
 def test_the_budget_ends_a_search_and_the_report_says_so(tmp_path):
     # A record left by an earlier search in the folder: overwrite forgets it
     # (counted, it would end the search after one trial).
