@@ -1,5 +1,6 @@
 """Optimizers, schedules, training runs and their failure modes (issue #4)."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -135,6 +136,23 @@ def test_finished_run_is_not_overwritten(tmp_path):
     with pytest.raises(ValueError, match="already holds a finished run"):
         training.train(config, tmp_path, verbose=0)
     assert (tmp_path / "model.keras").read_bytes() == before
+
+
+def test_reuse_finished_reuses_only_the_same_configuration(tmp_path):
+    # A search's final run (tuning.final) reuses its folder: a finished run
+    # of the same configuration is handed back untouched, one of another
+    # configuration is replaced by a run of this one, not handed back.
+    config = TrainConfig("resnet20", dataset="digits", epochs=1, limit=64)
+    first = training.train(config, tmp_path, verbose=0, reuse_finished=True)
+    before = (tmp_path / "model.keras").read_bytes()
+    reused = training.train(config, tmp_path, verbose=0, reuse_finished=True)
+    assert reused["wall_time_s"] == first["wall_time_s"]      # not trained again
+    assert (tmp_path / "model.keras").read_bytes() == before
+    other = dataclasses.replace(config, epochs=2)
+    again = training.train(other, tmp_path, verbose=0, reuse_finished=True)
+    assert again["epochs"] == 2 and first["epochs"] == 1
+    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 2
+    assert (tmp_path / "model.keras").read_bytes() != before
 
 
 def test_unfinished_run_with_other_config_is_refused(tmp_path):

@@ -14,7 +14,6 @@ after a kill and are reused when the search is run again.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from pathlib import Path
@@ -89,8 +88,11 @@ def retrain(values, *, model_name, dataset, data_kwargs, out, epochs=None,
     out = Path(out)
     best = train_config(values, model_name, dataset, data_kwargs,
                         validation_split=0.0, epochs=epochs, **(recipe or {}))
-    metrics = training.train(best, _fresh_unless_same(out / "final", best),
-                             verbose=verbose, reuse_finished=True)
+    # A search run again whose choice changed (more trials, a confirmation,
+    # or none) trains its new choice: reuse_finished replaces a run of
+    # another configuration instead of handing back the old model.
+    metrics = training.train(best, out / "final", verbose=verbose,
+                             reuse_finished=True)
     with atomic_path(out / "best_model.keras") as tmp:
         shutil.copyfile(out / "final" / "model.keras", tmp)
     default = training.TrainConfig(model=model_name, dataset=dataset, epochs=epochs,
@@ -106,17 +108,6 @@ def retrain(values, *, model_name, dataset, data_kwargs, out, epochs=None,
               "default": None if default_metrics is None else _summary(default_metrics)}
     write_json(out / "final.json", result)
     return result
-
-
-def _fresh_unless_same(folder, config):
-    """`folder`, emptied when it holds a run of another configuration: a
-    search run again whose choice changed (more trials, a confirmation, or
-    none) trains its new choice instead of handing back the old model."""
-    saved = folder / "config.json"
-    if saved.is_file() and json.loads(saved.read_text()) != \
-            json.loads(json.dumps(config.to_dict())):
-        shutil.rmtree(folder)
-    return folder
 
 
 def _same_as_default(best, default) -> bool:

@@ -6,6 +6,7 @@ selection)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -130,6 +131,15 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def changed_from(self, saved) -> list:
+        """The fields in which a saved config.json's dict differs from this
+        configuration (`extra` aside); ["config.json"] if it is no dict."""
+        if not isinstance(saved, dict):
+            return ["config.json"]
+        mine = json.loads(json.dumps(self.to_dict()))      # tuples as saved
+        return sorted(k for k in (set(mine) | set(saved)) - {"extra"}
+                      if saved.get(k) != mine.get(k))
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":

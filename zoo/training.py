@@ -14,10 +14,9 @@ Killing the process and running the same command again resumes from the
 last finished epoch (Keras' BackupAndRestore keeps model and optimizer state
 in ``out/backup``); every output is written atomically.
 
-The pieces live in modules of their own: `zoo.train_config` (the
-configuration), `zoo.callbacks`, `zoo.history`, `zoo.optim` (optimizers
-and schedules), `zoo.budget` (optimizer steps), `zoo.devices` (precision and
-strategy) and `zoo.recipe`.
+Pieces in modules of their own: `zoo.train_config` (the configuration),
+`zoo.callbacks`, `zoo.history`, `zoo.optim` (optimizers and schedules),
+`zoo.budget` (steps), `zoo.devices` (precision, strategy), `zoo.recipe`.
 """
 
 from __future__ import annotations
@@ -52,8 +51,14 @@ from zoo.train_config import (PRECISIONS, STRATEGIES, TrainConfig,  # noqa: F401
                               TrainingError)
 
 
-def _comparable(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k not in ("extra",)}
+def _holds_another_run(out: Path, config: TrainConfig) -> bool:
+    """Whether `out` holds a run of another (or an unreadable) config."""
+    try:
+        return bool(config.changed_from(json.loads((out / "config.json").read_text())))
+    except FileNotFoundError:
+        return False
+    except ValueError:
+        return True
 
 
 def _prepare_out(out: Path, config: TrainConfig, overwrite: bool):
@@ -73,9 +78,8 @@ def _prepare_out(out: Path, config: TrainConfig, overwrite: bool):
                              "cannot be checked against this configuration and is "
                              "not resumed. Pass --overwrite to start again, or "
                              "choose another --out.") from None
-        if _comparable(previous) != _comparable(config.to_dict()):
-            changed = sorted(k for k in _comparable(config.to_dict())
-                             if previous.get(k) != config.to_dict().get(k))
+        changed = config.changed_from(previous)
+        if changed:
             raise InputError(f"{out} holds an unfinished run with a different "
                              f"configuration ({', '.join(changed)}); rerun the "
                              "same command to resume, or choose another --out.")
@@ -122,14 +126,12 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
         overwrite: start afresh even if `out` holds a finished run.
         verbose: Keras verbosity; default: progress bar on a terminal, one
             line per epoch otherwise.
-        prepare_model: function(model) called before compiling (freezing
-            layers for transfer learning).
+        prepare_model: function(model) called before compiling (freezing).
         initial_weights: a .keras/.weights.h5 file to start from.
-        reuse_finished: return the metrics of a finished run in `out`
-            instead of refusing to overwrite it.
-        processes: a zoo.distributed.ProcessGroup: this process is one of
-            an N-process data-parallel job (JAX backend; docs/distributed.md);
-            only process 0 writes into `out`.
+        reuse_finished: return a finished run of this configuration in `out`;
+            replace a run of another one (a search's final run owns `out`).
+        processes: a zoo.distributed.ProcessGroup of a data-parallel JAX job
+            (docs/distributed.md); only process 0 writes into `out`.
 
     Returns:
         The metrics dict also written to metrics.json.
@@ -139,8 +141,10 @@ def train(config: TrainConfig, out, *, overwrite=False, verbose=None,
     """
     config.validate()
     out = Path(out)
-    if reuse_finished and (out / "metrics.json").is_file() and not overwrite:
-        return json.loads((out / "metrics.json").read_text())
+    if reuse_finished and not overwrite:
+        overwrite = _holds_another_run(out, config)
+        if not overwrite and (out / "metrics.json").is_file():
+            return json.loads((out / "metrics.json").read_text())
     group = _join(processes, config)
     chief = group is None or group.is_chief
     if chief:
