@@ -110,6 +110,22 @@ def test_tensorflow_only_features_are_refused_under_jax(tmp_path):
     assert result.returncode == 2 and "add --backend jax" in result.stderr.lower()
 
 
+# Runs each argv of a JSON list through `zoo.cli.main` in this one process
+# (one JAX start-up instead of one per command) and prints, as the last
+# line, each command's exit status and what it wrote to stdout and stderr.
+IN_ONE_PROCESS = """
+import contextlib, io, json, sys
+from zoo import cli
+results = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    results.append({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
+print(json.dumps(results))
+"""
+
+
 @pytest.mark.slow
 def test_backend_option_and_every_command_under_jax(tmp_path):
     # `--backend jax` wins over KERAS_BACKEND=tensorflow in the environment.
@@ -122,40 +138,51 @@ def test_backend_option_and_every_command_under_jax(tmp_path):
     for name in ("model.keras", "history.csv", "curves.png"):
         assert (run / name).is_file(), name
     assert len(history(run)) == 2 and np.isfinite(metrics["test_loss"])
+    # The other commands, under JAX, in one process (as tests/test_cli.py
+    # runs them under TensorFlow).
+    from PIL import Image
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "x.png")
+    commands = {
+        "evaluate": ["evaluate", run / "model.keras", "--dataset", "digits", "--json"],
+        "predict": ["predict", run / "model.keras", tmp_path / "x.png"],
+        "tune": ["tune", "resnet20", "--dataset", "digits", "--image-size", "16",
+                 "--max-trials", "2", "--epochs", "1", "--limit", "128", "--folds", "1",
+                 "--final-epochs", "1", "--no-compare-default", "--out", tmp_path / "t"],
+        "fine-tune": [*TINY, "--image-size", "28", "--weights", "fashion_mnist",
+                      "--fine-tune", "--epochs", "1", "--out", tmp_path / "ft"],
+        # The NaN guard stops a diverging run with its message, as on TensorFlow.
+        "nan": [*TINY, "--epochs", "2", "--optimizer", "sgd", "--lr", "1e30",
+                "--schedule", "constant", "--out", tmp_path / "nan"],
+        # Compression works on a tf_keras copy, under JAX as well (last: it
+        # imports TF-MOT).
+        "compress": ["compress", run / "model.keras", "--dataset", "digits",
+                     "--prune", "0.5", "--epochs", "1", "--out", tmp_path / "c"],
+    }
+    argvs = [[str(a) for a in argv] for argv in commands.values()]
+    done = subprocess.run([sys.executable, "-c", IN_ONE_PROCESS, json.dumps(argvs)],
+                          capture_output=True, text=True, timeout=900,
+                          env=subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = dict(zip(commands, json.loads(done.stdout.strip().splitlines()[-1])))
+    for name in ("evaluate", "predict", "tune", "fine-tune", "compress"):
+        assert results[name]["code"] == 0, (name, results[name]["stderr"][-3000:])
     # The .keras file is the same on both backends: evaluate agrees.
-    result = zoo("evaluate", run / "model.keras", "--dataset", "digits", "--json")
-    assert result.returncode == 0, result.stderr[-3000:]
     from zoo import inference          # this process runs TensorFlow
-    scores = {"jax": json.loads(result.stdout)["accuracy"],
+    scores = {"jax": json.loads(results["evaluate"]["stdout"])["accuracy"],
               "tensorflow": inference.evaluate(run / "model.keras", "digits")["accuracy"]}
     # Within one image: the run trained in mixed_bfloat16 and evaluate runs
     # other batches, so a near-tie can round the other way (this machine
     # (AMX): 57 vs 56 of 360 on the previous code as well).
     assert abs(scores["jax"] - metrics["test_accuracy"]) <= 1 / 360 + 1e-9
     assert abs(scores["jax"] - scores["tensorflow"]) <= 1 / 360
-    from PIL import Image
-    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "x.png")
-    result = zoo("predict", run / "model.keras", tmp_path / "x.png")
-    assert result.returncode == 0 and "%" in result.stdout, result.stderr[-3000:]
-    result = zoo("tune", "resnet20", "--dataset", "digits", "--image-size", "16",
-                 "--max-trials", "2", "--epochs", "1", "--limit", "128", "--folds", "1",
-                 "--final-epochs", "1", "--no-compare-default", "--out", tmp_path / "t")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert "%" in results["predict"]["stdout"]
     with open(tmp_path / "t" / "trials.csv") as f:
         assert [r["status"] for r in csv.DictReader(f)] == ["COMPLETED"] * 2
-    result = zoo(*TINY, "--image-size", "28", "--weights", "fashion_mnist", "--fine-tune",
-                 "--epochs", "1", "--out", tmp_path / "ft")
-    assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "ft" / "probe.json").read_text())["probe"]
-    # Compression works on a tf_keras copy, under JAX as well.
-    result = zoo("compress", run / "model.keras", "--dataset", "digits", "--prune", "0.5",
-                 "--epochs", "1", "--out", tmp_path / "c")
-    assert result.returncode == 0 and "smaller" in result.stdout, result.stderr[-3000:]
-    # The NaN guard stops a diverging run with its message, as on TensorFlow.
-    result = zoo(*TINY, "--epochs", "2", "--optimizer", "sgd", "--lr", "1e30",
-                 "--schedule", "constant", "--out", tmp_path / "nan")
-    assert result.returncode == 1 and "became NaN in epoch 1" in result.stderr
+    assert results["nan"]["code"] == 1
+    assert "became NaN in epoch 1" in results["nan"]["stderr"]
     assert not (tmp_path / "nan" / "model.keras").exists()
+    assert "smaller" in results["compress"]["stdout"]
 
 
 @pytest.mark.slow
