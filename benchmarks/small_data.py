@@ -14,7 +14,10 @@ dataset metadata helps: as a user's own arrays):
 * fashion500 / fashion100: 50 / 10 Fashion-MNIST training images per class
   (seeded draw), tested on the official 10,000-image test split;
 * rgb500: fashion500's images at 32×32, each channel scaled differently
-  (a 3-channel set), tested on the 10,000 test images likewise;
+  (a 3-channel set: x, 0.7 x and the inverted 255 − x), tested on the
+  10,000 test images likewise;
+* rgb500pos: rgb500 with 128 + x / 2 as its third channel instead of the
+  inverted one (every channel rises with the grey level, as in photos);
 * fashion5to9: a transfer set: 100 training images of each of Fashion-MNIST's
   classes 5–9 (sandal, shirt, sneaker, bag, ankle boot), tested on their
   5,000 test images. A run with `weights=fashion0to4` fine-tunes from a
@@ -179,16 +182,17 @@ def build(name, path):
     if name == "fashion5to9":
         return build_classes(path, [5, 6, 7, 8, 9], per_class=100)
     from zoo.data import _arrays
-    per_class = {"fashion500": 50, "fashion100": 10, "rgb500": 50}[name]
+    per_class = {"fashion500": 50, "fashion100": 10, "rgb500": 50, "rgb500pos": 50}[name]
     a = _arrays("fashion_mnist", FASHION)
     rng = np.random.default_rng(0)
     keep = np.concatenate([rng.permutation(np.flatnonzero(a.y_train == c))[:per_class]
                            for c in range(10)])
     x_train, x_test = a.x_train[keep], a.x_test
-    if name == "rgb500":
+    if name.startswith("rgb500"):
         def rgb(x):
             x = np.pad(x.reshape(-1, 28, 28), ((0, 0), (2, 2), (2, 2)))
-            return np.stack([x, (x * 0.7).astype(np.uint8), 255 - x], -1)
+            third = 255 - x if name == "rgb500" else (128 + x // 2).astype(np.uint8)
+            return np.stack([x, (x * 0.7).astype(np.uint8), third], -1)
         x_train, x_test = rgb(x_train), rgb(x_test)
     np.savez(path, x_train=x_train, y_train=a.y_train[keep], x_test=x_test,
              y_test=a.y_test)
