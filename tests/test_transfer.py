@@ -60,10 +60,62 @@ def test_linear_probe_writes_a_new_head(digits28):
     keras_val = model.evaluate(digits28.val, verbose=0)[1]
     assert abs(keras_val - probe["val_accuracy"]) < 1e-6
     assert probe["val_accuracy"] > 0.5          # frozen clothing features, 10 digits
+    # Same channels as the source: its BatchNormalization statistics stay.
+    assert summary["bn_recalibrated"] is None
+    np.testing.assert_array_equal(
+        model.get_layer("conv1_bn").moving_mean,
+        _checkpoint_model(digits28).get_layer("conv1_bn").moving_mean)
     kept = _checkpoint_model(digits28)
     summary = transfer.prepare(kept, digits28.train, digits28.val, keep_head=True)
     assert summary["head"] == "kept" and summary["probe"] is None
     np.testing.assert_array_equal(kept.get_layer("predictions").get_weights()[0], old)
+
+
+def test_an_adapted_stem_gets_the_training_images_statistics(digits28):
+    from zoo import data as data_lib
+    rgb = data_lib.load("digits", image_size=28, channels=3, batch_size=64, limit=256)
+    model = zoo.create_model("resnet20", weights="fashion_mnist", num_classes=10,
+                             input_shape=(28, 28, 3))
+    assert dict(model.zoo_adapted_stem) == {"layer": "conv1_conv", "from_channels": 1,
+                                            "to_channels": 3}
+    source = _checkpoint_model(digits28).get_layer("conv1_bn").moving_mean
+    momentum = model.get_layer("conv1_bn").momentum
+    summary = transfer.prepare(model, rgb.train, rgb.val)
+    batches = list(rgb.train)
+    assert summary["bn_recalibrated"]["batches"] == len(batches) > 1
+    # The stem's BatchNormalization holds the mean of its batch means over
+    # the training images (the source's statistics are gone), and the probe
+    # was fit on the features computed with them.
+    conv = keras.Model(model.inputs, model.get_layer("conv1_conv").output)
+    means = np.mean([np.asarray(conv(x)).mean(axis=(0, 1, 2)) for x, _ in batches], 0)
+    bn = model.get_layer("conv1_bn")
+    np.testing.assert_allclose(bn.moving_mean, means, rtol=1e-4, atol=1e-5)
+    # (grey digits on three equal channels: only the domain moved them, by
+    # more than the tolerance above)
+    assert np.abs(np.asarray(bn.moving_mean) - np.asarray(source)).max() > 0.01
+    assert bn.momentum == momentum < 1 and bn.trainable
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert abs(model.evaluate(rgb.val, verbose=0)[1]
+               - summary["probe"]["val_accuracy"]) < 1e-6
+    assert f"re-estimated on {len(batches)} training batches" in transfer.describe(
+        summary, steps=1, epochs=1, learning_rate=1e-3, backbone_lr_factor=1.0)
+
+
+def test_recalibrate_bn_averages_batch_statistics_and_restores_the_layers():
+    from zoo import probe
+    x = np.random.default_rng(0).normal(3.0, 2.0, (48, 4)).astype("float32")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.BatchNormalization(momentum=0.9)(inputs))
+    bn = model.layers[-1]
+    bn.trainable = False
+    data = [(x[i:i + 16], None) for i in (0, 16, 32)]
+    assert probe.recalibrate_bn(model, data) == 3
+    np.testing.assert_allclose(bn.moving_mean, x.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance,
+                               np.mean([b.var(0) for b, _ in data], 0), rtol=1e-4)
+    assert bn.momentum == 0.9 and not bn.trainable
+    with pytest.raises(ValueError, match="at least one batch"):
+        probe.recalibrate_bn(model, [])
 
 
 def test_backbone_learning_rate_is_scaled():

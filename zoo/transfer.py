@@ -10,6 +10,9 @@
    regression (L-BFGS, its strength chosen on the validation split, 0.1
    without one) is fit
    to convergence on those features and written into the classifier.
+   When the first convolution was adapted to another number of input
+   channels, the BatchNormalization statistics are re-estimated on the
+   training images first (zoo.probe.recalibrate_bn).
 3. **Fine-tuning** of every layer for a budget counted in optimizer steps,
    with warm-up and cosine decay, the backbone at a lower learning rate
    than the head, and BatchNormalization trained or frozen (`bn=`); the
@@ -22,7 +25,6 @@ from __future__ import annotations
 import math
 
 import keras
-import numpy as np
 
 from zoo import registry
 from zoo.budget import MIN_EPOCH_STEPS, budget
@@ -30,6 +32,7 @@ from zoo.errors import InputError
 from zoo.heads import sparse_loss
 from zoo.optim import (DEFAULT_LR, FINE_TUNE_LR, build_for_fit, check_optimizer,
                        make_optimizer, make_schedule)
+from zoo.probe import classifier_layer, linear_probe, recalibrate_bn, reset_head
 from zoo.recipe import RECIPE, SELECTIONS
 
 
@@ -114,89 +117,6 @@ BACKBONE_LR_FACTOR = 1.0
 MIN_BN_BATCH = 16
 
 
-def classifier_layer(model):
-    """The model's classifier: the last Dense layer."""
-    dense = [layer for layer in model.layers
-             if isinstance(layer, keras.layers.Dense)]
-    if not dense:
-        raise InputError(f"{model.name} has no Dense classifier to fine-tune; "
-                         "build it with include_top=True.")
-    return dense[-1]
-
-
-def reset_head(model, seed=0):
-    """Re-initialises the classifier (Glorot-uniform kernel, zero bias)."""
-    head = classifier_layer(model)
-    init = keras.initializers.GlorotUniform(seed=seed)
-    values = [keras.ops.convert_to_numpy(init(head.weights[0].shape))]
-    values += [np.zeros(w.shape) for w in head.weights[1:]]
-    head.set_weights([v.astype(w.dtype) for v, w in zip(values, head.weights)])
-    return head
-
-
-def _features(model, dataset):
-    head = classifier_layer(model)
-    extractor = keras.Model(model.inputs, head.input)
-    xs, ys = [], []
-    for x, y in dataset:
-        xs.append(np.asarray(extractor(x, training=False), np.float64))
-        ys.append(np.asarray(y))
-    return np.concatenate(xs), np.concatenate(ys).astype(np.int64)
-
-
-def linear_probe(model, train_data, val_data=None, *, seed=0) -> dict:
-    """Fits the classifier to convergence on frozen features (phase 1).
-
-    Args:
-        model: a model whose last Dense layer is the classifier.
-        train_data, val_data: tf.data pipelines of (images, labels); the
-            backbone runs once over each, in inference mode.
-
-    Returns:
-        {"train_accuracy", "val_accuracy" (None without val_data), "C",
-         "num_features", "seconds"}
-    """
-    import time
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-    start = time.perf_counter()
-    head = classifier_layer(model)
-    k = head.weights[0].shape[-1]
-    x, y = _features(model, train_data)
-    if y.max() >= k:
-        raise InputError(f"Labels reach {int(y.max())} but the classifier has "
-                         f"{k} outputs.")
-    scaler = StandardScaler().fit(x)
-    xs = scaler.transform(x)
-    xv = yv = None
-    if val_data is not None:
-        xv, yv = _features(model, val_data)
-        xv = scaler.transform(xv)
-    best = None
-    for c in ((0.01, 0.1, 1.0) if xv is not None and len(yv) else (0.1,)):
-        fit = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(xs, y)
-        score = fit.score(xv, yv) if xv is not None and len(yv) else fit.score(xs, y)
-        if best is None or score > best[0]:
-            best = (score, c, fit)
-    _, c, fit = best
-    # Fold the standardisation into the Dense layer: softmax(W·(x-μ)/σ + b).
-    coef = fit.coef_ / scaler.scale_
-    intercept = fit.intercept_ - coef @ scaler.mean_
-    if coef.shape[0] == 1:                    # sklearn's binary form
-        coef = np.vstack([-coef / 2, coef / 2])
-        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-    kernel = np.zeros((x.shape[1], k))
-    bias = np.full(k, -1e4 if len(fit.classes_) < k else 0.0)
-    kernel[:, fit.classes_] = coef.T
-    bias[fit.classes_] = intercept
-    head.set_weights([v.astype(w.dtype) for v, w in zip((kernel, bias), head.weights)])
-    return {"train_accuracy": float(fit.score(xs, y)),
-            "val_accuracy": None if xv is None or not len(yv)
-            else float(fit.score(xv, yv)),
-            "C": c, "num_features": int(x.shape[1]),
-            "seconds": round(time.perf_counter() - start, 2)}
-
-
 def bn_policy(bn, batch_size) -> str:
     """"train" or "freeze" for `bn`; "auto" trains BatchNormalization when a
     batch holds at least MIN_BN_BATCH images (smaller batches give noisy
@@ -255,12 +175,23 @@ def prepare(model, train_data, val_data=None, *, keep_head=False, bn="auto",
             batch_size=32, unfreeze_stages=None, seed=0, name=None) -> dict:
     """Phase 1 and the layer settings of phase 2 (see the module doc).
 
+    When the first convolution was adapted to another number of input
+    channels (`model.zoo_adapted_stem`, zoo.weights.assign), the
+    BatchNormalization statistics are re-estimated on `train_data` first
+    (zoo.probe.recalibrate_bn).
+
     Returns: {"head": "new" | "kept", "probe": linear_probe(...) or None,
-        "bn": "train" | "freeze", "unfreeze_stages"}.
+        "bn": "train" | "freeze", "unfreeze_stages", "bn_recalibrated":
+        None or {"layer", "from_channels", "to_channels", "batches"}}.
     """
     policy = bn_policy(bn, batch_size)
     summary = {"head": "kept" if keep_head else "new", "probe": None, "bn": policy,
-               "unfreeze_stages": "all" if unfreeze_stages is None else unfreeze_stages}
+               "unfreeze_stages": "all" if unfreeze_stages is None else unfreeze_stages,
+               "bn_recalibrated": None}
+    adapted = getattr(model, "zoo_adapted_stem", None)
+    if adapted:
+        # docs/transfer.md, "Measured: why `--fine-tune` falls behind on rgb500".
+        summary["bn_recalibrated"] = {**adapted, "batches": recalibrate_bn(model, train_data)}
     if not keep_head:
         reset_head(model, seed)
         summary["probe"] = linear_probe(model, train_data, val_data, seed=seed)
@@ -277,17 +208,21 @@ def prepare(model, train_data, val_data=None, *, keep_head=False, bn="auto",
 def describe(summary, *, steps, epochs, learning_rate, backbone_lr_factor) -> str:
     """The lines `zoo train --fine-tune` prints about what it does."""
     probe = summary["probe"]
-    lines = [f"fine-tune: head {summary['head']}"
-             + ("" if probe is None else
-                f"; phase 1 linear probe on {probe['num_features']} features "
-                f"(C={probe['C']:g}): train accuracy {probe['train_accuracy']:.4f}"
-                + ("" if probe["val_accuracy"] is None else
-                   f", validation accuracy {probe['val_accuracy']:.4f}")
-                + f", {probe['seconds']:.1f} s"),
-             f"fine-tune: phase 2 {epochs * steps} optimizer steps ({epochs} "
-             f"epochs × {steps}), head lr {learning_rate:g}, backbone lr "
-             f"{learning_rate * backbone_lr_factor:g}, BatchNormalization "
-             f"{summary['bn']}, stages unfrozen: {summary['unfreeze_stages']}"]
+    again = summary.get("bn_recalibrated")
+    lines = [f"fine-tune: first convolution adapted from {again['from_channels']} to "
+             f"{again['to_channels']} input channels: BatchNormalization statistics "
+             f"re-estimated on {again['batches']} training batches"] if again else []
+    lines += [f"fine-tune: head {summary['head']}"
+              + ("" if probe is None else
+                 f"; phase 1 linear probe on {probe['num_features']} features "
+                 f"(C={probe['C']:g}): train accuracy {probe['train_accuracy']:.4f}"
+                 + ("" if probe["val_accuracy"] is None else
+                    f", validation accuracy {probe['val_accuracy']:.4f}")
+                 + f", {probe['seconds']:.1f} s"),
+              f"fine-tune: phase 2 {epochs * steps} optimizer steps ({epochs} "
+              f"epochs × {steps}), head lr {learning_rate:g}, backbone lr "
+              f"{learning_rate * backbone_lr_factor:g}, BatchNormalization "
+              f"{summary['bn']}, stages unfrozen: {summary['unfreeze_stages']}"]
     return "\n".join(lines)
 
 

@@ -142,6 +142,8 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
         adapt_channels: adapt the first convolution to the model's channels.
         skip_mismatch: load what matches by name and shape and leave the rest
             as initialised (like Keras' `skip_mismatch`), instead of refusing.
+            `model.zoo_adapted_stem` says which first convolution was
+            adapted ({"layer", "from_channels", "to_channels"} or None).
 
     Returns:
         Names of layers left as initialised.
@@ -151,7 +153,7 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
     classifier = heads.classifier_name(model)
     missing = _check_names(model, weighted, arrays, source, skip_mismatch, classifier)
     plan, skipped = [], list(missing)
-    first_conv = True
+    first_conv, adapted = True, None
     for layer in weighted:
         if layer.name not in arrays:
             continue
@@ -159,13 +161,13 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
         values = list(arrays[layer.name])
         shapes = [tuple(v.shape) for v in values]
         is_conv = "Conv" in type(layer).__name__
-        if is_conv and first_conv and adapt_channels and len(values) >= 1 \
-                and len(current[0]) == 4 and shapes[0][2] != current[0][2] \
-                and shapes[0][:2] == current[0][:2] and shapes[0][3] == current[0][3]:
+        if is_conv and first_conv and adapt_channels and _needs_adapting(shapes, current):
             values[0] = adapt_stem_kernel(values[0], current[0][2])
+            adapted = {"layer": layer.name, "from_channels": shapes[0][2],
+                       "to_channels": current[0][2]}
             shapes[0] = tuple(values[0].shape)
             log.info("Adapted %s kernel from %d to %d input channels.",
-                     layer.name, arrays[layer.name][0].shape[2], current[0][2])
+                     layer.name, adapted["from_channels"], adapted["to_channels"])
         if is_conv:
             first_conv = False
         if shapes != current:
@@ -180,7 +182,15 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
         # Shipped checkpoints store float16 arrays; cast to each variable.
         layer.set_weights([np.asarray(v).astype(w.dtype)
                            for v, w in zip(values, layer.weights)])
+    model.zoo_adapted_stem = adapted          # read by zoo.transfer.prepare
     return skipped
+
+
+def _needs_adapting(shapes, current) -> bool:
+    """Whether a first convolution's file kernel differs from the layer's
+    only in its input channels."""
+    return len(shapes) >= 1 and len(current[0]) == 4 and shapes[0][2] != current[0][2] \
+        and shapes[0][:2] == current[0][:2] and shapes[0][3] == current[0][3]
 
 
 def _check_names(model, weighted, arrays, source, skip_mismatch, classifier) -> list[str]:
