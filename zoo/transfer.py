@@ -190,7 +190,8 @@ def prepare(model, train_data, val_data=None, *, keep_head=False, bn="auto",
                "bn_recalibrated": None}
     adapted = getattr(model, "zoo_adapted_stem", None)
     if adapted:
-        # docs/transfer.md, "Measured: why `--fine-tune` falls behind on rgb500".
+        # docs/transfer.md, "Measured: the BatchNormalization statistics
+        # re-estimated for an adapted first convolution".
         summary["bn_recalibrated"] = {**adapted, "batches": recalibrate_bn(model, train_data)}
     if not keep_head:
         reset_head(model, seed)
