@@ -142,11 +142,11 @@ def assign(model, arrays: dict, *, source: str, skip_classifier=False,
         adapt_channels: adapt the first convolution to the model's channels.
         skip_mismatch: load what matches by name and shape and leave the rest
             as initialised (like Keras' `skip_mismatch`), instead of refusing.
-            `model.zoo_adapted_stem` says which first convolution was
-            adapted ({"layer", "from_channels", "to_channels"} or None).
 
     Returns:
-        Names of layers left as initialised.
+        Names of layers left as initialised; `model.zoo_adapted_stem` says
+        which first convolution was adapted ({"layer", "from_channels",
+        "to_channels"} or None).
     """
     arrays = _keyed_by_order(model, arrays)
     weighted = [layer for layer in model.layers if layer.weights]
