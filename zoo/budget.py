@@ -9,7 +9,7 @@ from zoo.recipe import RECIPE
 DEFAULT_EPOCHS = 10
 # The floor on optimizer steps when --epochs is left to the default
 # (docs/training.md, "Budgets in optimizer steps"): a 450-image training set
-# gets 1,008 steps at batch 64 instead of 10 epochs × 8 steps.
+# at batch 32 gets 1,500 steps instead of 10 epochs × 15 steps.
 DEFAULT_MIN_STEPS = RECIPE.min_steps
 
 

@@ -260,7 +260,7 @@ def fine_tune(model, train_data, val_data=None, *, probe_data=None, steps=None,
         probe_data: training images for the linear probe (default
             `train_data`; pass the pipeline without augmentation if any).
         steps: phase 2 optimizer steps; default: the budget of `zoo train`
-            (zoo.training.budget: at least 10 epochs and 1,000 steps).
+            (zoo.training.budget: at least 10 epochs and RECIPE.min_steps).
         learning_rate: peak learning rate of the head (default: the
             recipe's, as `zoo train --fine-tune`: RECIPE.fine_tune_lr, 3e-3
             with Adam); the backbone gets `learning_rate × backbone_lr_factor`.
