@@ -2,8 +2,9 @@
 run's length.
 
 Trials are short (tuning.plan: 150 optimizer steps on a 500-image set) and
-the final run is long (the recipe's 1,000 steps), and a ranking made at the
-trials' length does not always hold at the final's: on rgb500 (seed 0,
+the final run is long (the recipe's floor: 1,000 steps when this was
+measured, 1,500 since), and a ranking made at the trials' length does not
+always hold at the final's: on rgb500 (seed 0,
 docs/tuning.md, "Confirmation") AdamW at 7.4e-3 without label smoothing
 beat `zoo train`'s configuration on all three folds at 150 steps and on the
 second fold at 500, tied at 667, lost to it at 1,000 steps on that fold, and
