@@ -13,6 +13,7 @@ import pytest
 import zoo
 from helpers import subprocess_env
 from zoo import training
+from zoo.recipe import RECIPE
 from zoo.training import TrainConfig
 
 
@@ -107,6 +108,24 @@ def test_train_writes_all_outputs(tmp_path):
     model = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
     assert model.output_shape == (None, 10)
 
+
+
+def test_a_config_written_under_another_step_floor_repeats_its_run():
+    # config.json records min_steps. With explicit epochs it had no effect,
+    # so a file written when the recipe's floor was another number loads,
+    # validates and resumes as the same run; without epochs the floor is
+    # part of the run and is kept (and a different one is a change).
+    other = RECIPE.min_steps + 500
+    saved = json.loads(json.dumps(TrainConfig("resnet20", dataset="digits",
+                                              epochs=3).to_dict()))
+    saved["min_steps"] = other
+    config = TrainConfig.from_dict(saved)
+    config.validate()
+    assert config.epochs == 3 and config.changed_from(saved) == []
+    floor = json.loads(json.dumps(TrainConfig("resnet20", dataset="digits").to_dict()))
+    floor["min_steps"] = other
+    assert TrainConfig.from_dict(floor).min_steps == other
+    assert TrainConfig("resnet20", dataset="digits").changed_from(floor) == ["min_steps"]
 
 def test_run_without_validation_split_writes_its_outputs(tmp_path):
     # Keras' CSVLogger writes "NA" for the validation metrics of such a run;

@@ -311,8 +311,9 @@ def test_the_budget_ends_a_search_and_the_report_says_so(tmp_path):
     facts = json.loads((tmp_path / "budget.json").read_text())
     assert facts["stopped"] is True and facts["budget_runs"] == 0.05
     # The run it counts in: zoo train's budget on all 1,437 labelled images
-    # at batch 32, 12 epochs of two 45-step passes.
-    assert facts["run_estimate"]["steps"] == 12 * 2 * 45
+    # at batch 32 and the recipe's 1,500-step floor, 17 epochs of two
+    # 45-step passes.
+    assert facts["run_estimate"]["steps"] == 17 * 2 * 45
     for t in trials:
         info = json.loads((tmp_path / "trial_info" / f"{t['trial_id']}.json").read_text())
         # Every fold timed; the first fold's epochs clocked for the estimate.

@@ -134,11 +134,15 @@ class TrainConfig:
 
     def changed_from(self, saved) -> list:
         """The fields in which a saved config.json's dict differs from this
-        configuration (`extra` aside); ["config.json"] if it is no dict."""
+        configuration (`extra` aside, and `min_steps` when both give the same
+        epochs: it has no effect then); ["config.json"] if it is no dict."""
         if not isinstance(saved, dict):
             return ["config.json"]
         mine = json.loads(json.dumps(self.to_dict()))      # tuples as saved
-        return sorted(k for k in (set(mine) | set(saved)) - {"extra"}
+        ignore = {"extra"}
+        if self.epochs is not None and saved.get("epochs") == self.epochs:
+            ignore.add("min_steps")
+        return sorted(k for k in (set(mine) | set(saved)) - ignore
                       if saved.get(k) != mine.get(k))
 
     @classmethod
@@ -147,6 +151,10 @@ class TrainConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise InputError(f"Unknown config key(s): {', '.join(unknown)}.")
+        if d.get("epochs") is not None:
+            # The floor has no effect with explicit epochs: a file written
+            # when the recipe's floor was another number repeats its run.
+            d = {k: v for k, v in d.items() if k != "min_steps"}
         return cls(**d)
 
     def _check_knobs_apply(self):
