@@ -109,7 +109,6 @@ def test_train_writes_all_outputs(tmp_path):
     assert model.output_shape == (None, 10)
 
 
-
 def test_a_config_written_under_another_step_floor_repeats_its_run():
     # config.json records min_steps. With explicit epochs it had no effect,
     # so a file written when the recipe's floor was another number loads,
@@ -126,6 +125,7 @@ def test_a_config_written_under_another_step_floor_repeats_its_run():
     floor["min_steps"] = other
     assert TrainConfig.from_dict(floor).min_steps == other
     assert TrainConfig("resnet20", dataset="digits").changed_from(floor) == ["min_steps"]
+
 
 def test_run_without_validation_split_writes_its_outputs(tmp_path):
     # Keras' CSVLogger writes "NA" for the validation metrics of such a run;
