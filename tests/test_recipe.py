@@ -26,6 +26,9 @@ def test_every_path_takes_the_one_recipe():
     assert (flags.label_smoothing, flags.learning_rate, flags.batch_size) == \
         (RECIPE.label_smoothing, RECIPE.lr["adam"], RECIPE.batch_size)
     assert defaults["min_steps"] == cli._train_config(args).min_steps == RECIPE.min_steps
+    assert defaults["min_image_size"] == flags.min_image_size == RECIPE.min_image_size
+    assert final.train_config({}, "resnet20", "digits", {}).min_image_size \
+        == RECIPE.min_image_size
     assert defaults["augment"] is None and args.augment is None     # the recipe's
     config = training.TrainConfig("resnet20")
     assert config.augmentation == RECIPE.augment
@@ -44,6 +47,33 @@ def test_every_path_takes_the_one_recipe():
     config = demo.train_config(quick=False)
     assert (config.augmentation, config.min_steps, config.selection) == \
         (RECIPE.augment, RECIPE.min_steps, None)
+
+
+def test_tiny_images_are_trained_at_the_recipes_floor(tmp_path):
+    # scikit-learn's digits are 8×8: zoo train and zoo tune take them at
+    # twice that (the floor, 16) unless an image size or another floor is
+    # given; images at least that large keep their size.
+    import importlib
+    import inspect
+    search = importlib.import_module("tuning.search")
+    from zoo.input_pipeline import image_hw
+
+    def shape(**fields):
+        config = training.TrainConfig("resnet20", dataset="digits", **fields)
+        config.validate()
+        return training._load_data(config, None).info.image_shape
+
+    assert shape() == (16, 16, 1)
+    assert shape(image_size=8) == (8, 8, 1) and shape(min_image_size=8) == (8, 8, 1)
+    assert shape(min_image_size=20) == (20, 20, 1)
+    assert image_hw(None, (28, 28), 16) == (28, 28)
+    assert image_hw(None, (12, 20), 16) == (16, 27)      # aspect kept, rounded up
+    assert image_hw((9, 7), (8, 8), 16) == (9, 7) and image_hw(None, (8, 8)) == (8, 8)
+    call = {k: p.default for k, p in inspect.signature(search.search).parameters.items()}
+    call.update(model_name="resnet20", dataset="digits", out=tmp_path)
+    assert search._setup(call)["info"].image_shape == (16, 16, 1)
+    call.update(image_size=8, out=tmp_path / "at 8")
+    assert search._setup(call)["info"].image_shape == (8, 8, 1)
 
 
 def test_the_default_augmentation_never_flips():

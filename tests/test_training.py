@@ -127,6 +127,27 @@ def test_a_config_written_under_another_step_floor_repeats_its_run():
     assert TrainConfig("resnet20", dataset="digits").changed_from(floor) == ["min_steps"]
 
 
+def test_a_config_written_before_the_image_size_floor_repeats_its_run():
+    # Files written before the recipe had min_image_size hold no such key:
+    # those runs took the images as stored, and so does their config now.
+    # With an explicit image size the floor has no effect on either side.
+    old = json.loads(json.dumps(TrainConfig("resnet20", dataset="digits").to_dict()))
+    del old["min_image_size"]
+    config = TrainConfig.from_dict(old)
+    config.validate()
+    assert config.min_image_size == 1
+    assert training._load_data(config, None).info.image_shape == (8, 8, 1)
+    assert TrainConfig("resnet20", dataset="digits").changed_from(old) == ["min_image_size"]
+    sized = json.loads(json.dumps(TrainConfig("resnet20", dataset="digits",
+                                              image_size=12).to_dict()))
+    del sized["min_image_size"]
+    again = TrainConfig.from_dict(sized)
+    again.validate()
+    assert again.changed_from(sized) == []
+    with pytest.raises(ValueError, match="min_image_size=8 is the floor .* no effect"):
+        TrainConfig("resnet20", image_size=12, min_image_size=8).validate()
+
+
 def test_run_without_validation_split_writes_its_outputs(tmp_path):
     # Keras' CSVLogger writes "NA" for the validation metrics of such a run;
     # the curves used to fail on them (ValueError), after the training.
@@ -207,7 +228,8 @@ def test_unwritable_output_folder(tmp_path):
 
 
 def test_images_smaller_than_model_minimum(tmp_path):
-    config = TrainConfig("alexnet_cifar", dataset="digits", epochs=1)
+    # Without the recipe's floor (min_image_size 8) digits stay 8×8.
+    config = TrainConfig("alexnet_cifar", dataset="digits", epochs=1, min_image_size=8)
     with pytest.raises(ValueError, match=r"8×8, smaller than alexnet_cifar's minimum "
                                          r"15×15; pass --image-size 32"):
         training.train(config, tmp_path, verbose=0)

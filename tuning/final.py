@@ -28,6 +28,8 @@ from zoo.io import atomic_path, write_json, write_text
 # training and validation images together.
 FINAL_MIN_STEPS = RECIPE.min_steps
 FINAL_AUGMENT = RECIPE.augment
+# The search's data options that are TrainConfig fields of the same name.
+DATA_FIELDS = ("data_dir", "image_size", "min_image_size", "seed", "limit")
 
 # Hyperparameter name -> TrainConfig field.
 _FIELDS = {"optimizer": "optimizer", "learning_rate": "lr", "momentum": "momentum",
@@ -53,8 +55,9 @@ def train_config(values, model_name, dataset, data_kwargs, **overrides):
         l1, l2 = values.get("l1", 1e-5), values.get("l2", 1e-4)
         fields["regularizer"] = {"l1": f"l1:{l1}", "l2": f"l2:{l2}",
                                  "elastic_net": f"elastic_net:{l1},{l2}"}[kind]
-    data = {k: data_kwargs.get(k) for k in ("data_dir", "image_size", "seed", "limit")}
+    data = {k: data_kwargs.get(k) for k in DATA_FIELDS}
     data["seed"] = data["seed"] or 0
+    data["min_image_size"] = data["min_image_size"] or RECIPE.min_image_size
     return training.TrainConfig(model=name, dataset=dataset, **data,
                                 **{**fields, **overrides})
 
@@ -97,8 +100,7 @@ def retrain(values, *, model_name, dataset, data_kwargs, out, epochs=None,
         shutil.copyfile(out / "final" / "model.keras", tmp)
     default = training.TrainConfig(model=model_name, dataset=dataset, epochs=epochs,
                                    **{k: v for k, v in best.to_dict().items()
-                                      if k in ("data_dir", "image_size", "seed",
-                                               "limit")})
+                                      if k in DATA_FIELDS})
     same = _same_as_default(best, default)
     default_metrics = None
     if compare_default:

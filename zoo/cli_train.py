@@ -20,19 +20,30 @@ def _train_config(args):
     fields = [f.name for f in dataclasses.fields(training.TrainConfig)
               if f.name not in NO_FLAG]
     values = {f: getattr(args, _FLAG_OF.get(f, f)) for f in fields}
-    if args.min_steps is None:
-        from zoo.recipe import RECIPE
-        values["min_steps"] = RECIPE.min_steps
-    elif args.epochs is not None:
-        raise UsageError("--min-steps is the floor on optimizer steps when the "
-                         "epochs are left to the default; with --epochs it would "
-                         "have no effect. Give one of them.")
+    _recipe_floors(args, values)
     values["preprocessing"] = _preprocessing(args)
     if args.fast:
         values["precision"], values["jit_compile"] = training.fast_path(args.name)
         print(f"fast path: precision {values['precision']}, jit_compile "
               f"{values['jit_compile']}", flush=True)
     return training.TrainConfig(**values)
+
+
+def _recipe_floors(args, values):
+    """--min-steps and --min-image-size: the recipe's unless given, and
+    refused beside the option with which they would have no effect."""
+    from zoo.recipe import RECIPE
+    for floor, option, what in (
+            ("min_steps", "epochs",
+             "optimizer steps when the epochs are left to the default"),
+            ("min_image_size", "image_size",
+             "the image size when --image-size is left out")):
+        if getattr(args, floor) is None:
+            values[floor] = getattr(RECIPE, floor)
+        elif getattr(args, option) is not None:
+            flag, other = (f"--{name.replace('_', '-')}" for name in (floor, option))
+            raise UsageError(f"{flag} is the floor on {what}; with {other} it "
+                             "would have no effect. Give one of them.")
 
 
 def _preprocessing(args) -> str:
@@ -185,6 +196,10 @@ def _train_transfer_args(p):
 def _train_input_args(p):
     from zoo.recipe import RECIPE
     p.add_argument("--image-size", type=int, help="resize images to this size")
+    p.add_argument("--min-image-size", type=int,
+                   help="without --image-size: resize images whose shorter side "
+                        "is below this up to it, aspect kept (default "
+                        f"{RECIPE.min_image_size}, the recipe's)")
     p.add_argument("--channels", type=int, choices=(1, 3))
     p.add_argument("--num-classes", type=int)
     p.add_argument("--validation-split", type=float, default=None,

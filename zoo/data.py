@@ -36,8 +36,8 @@ from zoo.data_checks import DataError, check_array_data, check_labels
 from zoo.data_types import Data, DatasetInfo
 from zoo.errors import check_positive_int, check_seed
 from zoo.folders import FOLDER_CACHE_BYTES, IMAGE_SUFFIXES, load_folder
-from zoo.input_pipeline import array_fetch, batched_pipeline, permuted, prepare_fn, \
-    training_stream
+from zoo.input_pipeline import array_fetch, batched_pipeline, image_hw, permuted, \
+    prepare_fn, training_stream
 from zoo.sources import (CIFAR10_CLASSES, FASHION_CLASSES, PREFIXES, SOURCES,
                          check_source, read_arrays)
 from zoo.splits import check_fold, check_shard, limit_subset, train_val_split
@@ -54,7 +54,7 @@ __all__ = ["CIFAR10_CLASSES", "DataError", "Data", "DatasetInfo", "FASHION_CLASS
 
 def _check_arguments(source, data_dir, mode, batch_size, validation_split, channels,
                      image_size, augment, augment_knobs, fold=None, shard=None,
-                     limit=None, seed=0):
+                     limit=None, seed=0, min_image_size=None):
     """`load`'s checks, before anything is read; returns the checked source
     and image_size as (h, w) or None."""
     source = check_source(source, data_dir)
@@ -71,6 +71,8 @@ def _check_arguments(source, data_dir, mode, batch_size, validation_split, chann
         image_size = (image_size, image_size)
     if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
         raise DataError(f"image_size must be a positive int or (h, w); got {image_size!r}.")
+    if min_image_size is not None:
+        check_positive_int(min_image_size, "min_image_size", DataError)
     augment_lib.resolve(augment, **(augment_knobs or {}))
     check_fold(fold)
     check_shard(shard, batch_size)
@@ -83,7 +85,7 @@ def _check_arguments(source, data_dir, mode, batch_size, validation_split, chann
 def load(source="digits", *, data_dir=None, image_size=None, channels=None,
          batch_size=64, validation_split=0.1, augment="none", seed=0,
          preprocessing_mode="unit", cache=True, limit=None,
-         augment_knobs=None, fold=None, shard=None) -> Data:
+         augment_knobs=None, fold=None, shard=None, min_image_size=None) -> Data:
     """Loads a dataset as train/validation/test `tf.data` pipelines.
 
     Args:
@@ -92,6 +94,10 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
         data_dir: folder holding the files of a named dataset.
         image_size, channels: int or (h, w), and 1 or 3, to convert to
             (default: as stored).
+        min_image_size: with `image_size` left out, images whose shorter
+            side is below this are resized up to it, aspect kept (the
+            recipe's floor, zoo.recipe.Recipe.min_image_size, which
+            `zoo train` and `zoo tune` pass; None: as stored).
         batch_size, validation_split: of all three pipelines; the fraction
             of the training data held out (None: the recipe's rule,
             zoo.recipe.Recipe.holdout: 0.1 when that is at least 1,000
@@ -120,7 +126,7 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
     """
     source, image_size = _check_arguments(
         source, data_dir, preprocessing_mode, batch_size, validation_split, channels,
-        image_size, augment, augment_knobs, fold, shard, limit, seed)
+        image_size, augment, augment_knobs, fold, shard, limit, seed, min_image_size)
     common = dict(image_size=image_size, channels=channels, batch_size=batch_size,
                   validation_split=validation_split, augment=augment,
                   augment_knobs=augment_knobs, seed=seed)
@@ -132,12 +138,13 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
         if not fits_memory(builder):
             check_streamable(source, fold, shard)
             return load_stream(source, builder, mode=preprocessing_mode,
-                                     limit=limit, **common)
+                               limit=limit, min_image_size=min_image_size, **common)
         arrays = tfds_arrays(builder)
     else:
         arrays = read_arrays(source, data_dir)
     return _load_arrays(arrays, source, preprocessing_mode=preprocessing_mode,
-                        cache=cache, limit=limit, fold=fold, shard=shard, **common)
+                        cache=cache, limit=limit, fold=fold, shard=shard,
+                        min_image_size=min_image_size, **common)
 
 
 def _check_arrays(arrays, source):
@@ -157,14 +164,15 @@ def _check_arrays(arrays, source):
 
 def _load_arrays(arrays, source, *, image_size, channels, batch_size,
                  validation_split, augment, augment_knobs, seed, preprocessing_mode,
-                 cache, limit, fold, shard) -> Data:
+                 cache, limit, fold, shard, min_image_size=None) -> Data:
     """`load` for in-memory sources (named datasets, npz, small TFDS sets)."""
     _check_arrays(arrays, source)
     xtr, ytr, xva, yva = train_val_split(arrays.x_train, arrays.y_train,
                                 validation_split, seed, fold)
     xtr, ytr = limit_subset(xtr, ytr, limit, seed)
     source_shape = tuple(int(d) for d in arrays.x_train.shape[1:])
-    image_shape = (*(image_size or source_shape[:2]), channels or source_shape[2])
+    image_shape = (*image_hw(image_size, source_shape[:2], min_image_size),
+                   channels or source_shape[2])
     import tensorflow as tf
     augmenter = augment_lib.build_augmenter(
         augment, image_shape=image_shape, seed=seed,

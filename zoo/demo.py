@@ -1,8 +1,9 @@
 """`zoo demo`: the main job end to end on the embedded digits data.
 
-Trains a small zoo model (ResNet-20 at 16×16), evaluates it on the held-out
-test split, runs a short hyperparameter search and a compression pass, and
-writes ``report.md`` and ``demo.json`` into the output folder.
+Trains a small zoo model (ResNet-20; the 8×8 digits at the recipe's floor,
+16×16), evaluates it on the held-out test split, runs a short
+hyperparameter search and a compression pass, and writes ``report.md`` and
+``demo.json`` into the output folder.
 """
 
 from __future__ import annotations
@@ -36,12 +37,17 @@ def _fresh(out: Path):
 
 
 def train_config(quick, epochs=None):
-    """`zoo train resnet20 --dataset digits --image-size 16 [--epochs E]`:
-    the recipe's defaults (zoo.recipe); one epoch of 256 images with
-    `quick`."""
+    """`zoo train resnet20 --dataset digits [--epochs E]`: the recipe's
+    defaults (zoo.recipe; the 8×8 digits at its image-size floor, 16×16);
+    one epoch of 256 images with `quick`."""
     from zoo.training import TrainConfig
-    return TrainConfig(model="resnet20", dataset="digits", image_size=16,
+    return TrainConfig(model="resnet20", dataset="digits",
                        epochs=1 if quick else epochs, limit=256 if quick else None)
+
+
+def _size(metrics) -> str:
+    h, w = metrics["dataset"]["image_shape"][:2]
+    return f"{h}×{w}"
 
 
 def run(out="zoo-demo", *, epochs=None, quick=False) -> str:
@@ -56,7 +62,7 @@ def run(out="zoo-demo", *, epochs=None, quick=False) -> str:
         "# zoo demo",
         "",
         f"Model `resnet20` ({metrics['params']:,} parameters) trained on "
-        f"scikit-learn digits resized to 16×16 for {metrics['epochs']} epochs "
+        f"scikit-learn digits resized to {_size(metrics)} for {metrics['epochs']} epochs "
         f"({metrics['optimizer_steps']:,} optimizer steps, the default recipe: "
         f"Adam, warm-up and cosine decay, {config.augmentation} augmentation, "
         f"{metrics['selection']} epoch kept) in {metrics['wall_time_s']:.0f} s.",
@@ -102,7 +108,7 @@ def _tune_step(out, metrics, quick):
     budget = dict(epochs=1, folds=1, final_epochs=1, limit=256) if quick else \
         dict(trial_steps=100, final_steps=1000)
     result = search("resnet20", "digits", tuner="random", max_trials=2 if quick else 3,
-                    out=Path(out) / "tune", image_size=16, compare_default=False,
+                    out=Path(out) / "tune", compare_default=False,
                     space={"augment": None, "label_smoothing": None}, **budget)
     best = result.get("best_hyperparameters", {})
     text = (f"Search (random, {len(result['trials'])} trials): best validation "

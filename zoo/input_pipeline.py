@@ -10,6 +10,20 @@ from zoo import augment as augment_lib
 from zoo import preprocessing
 
 
+def image_hw(image_size, stored_hw, min_image_size=None) -> tuple:
+    """The (h, w) a source's images are prepared at: `image_size` when
+    given, else as stored, resized up (aspect kept, rounded up) so that the
+    shorter side is at least `min_image_size` (the recipe's floor; None:
+    none)."""
+    if image_size is not None:
+        return tuple(image_size)
+    h, w = (int(d) for d in stored_hw)
+    short = min(h, w)
+    if not min_image_size or short >= min_image_size:
+        return h, w
+    return -(-h * min_image_size // short), -(-w * min_image_size // short)
+
+
 def prepare_fn(image_shape, source_shape):
     import tensorflow as tf
     h, w, c = image_shape

@@ -20,6 +20,11 @@ class Recipe:
         min_steps: floor on optimizer steps when the epochs are left to the
             default (1,500: measured against 1,000 in docs/training.md,
             "The step floor").
+        min_image_size: when the image size is left out, images whose
+            shorter side is below this are resized up (aspect kept) so that
+            it is this: a CIFAR-form network divides its input by 4, and at
+            8×8 its last stage sees 2×2 (measured in docs/training.md,
+            "The image-size floor").
         batch_size: images per optimizer step.
         augment: augmentation preset (zoo.augment): "light_erasing" is
             translation and Keras' RandomErasing, no flip: safe for digits,
@@ -44,6 +49,7 @@ class Recipe:
     """
 
     min_steps: int = 1500
+    min_image_size: int = 16
     batch_size: int = 32
     augment: str = "light_erasing"
     validation_split: float = 0.1

@@ -10,7 +10,7 @@ from zoo import augment as augment_lib
 from zoo.data_checks import DataError
 from zoo.data_types import Data, DatasetInfo
 from zoo import folders
-from zoo.input_pipeline import batched_pipeline, prepare_fn, training_stream
+from zoo.input_pipeline import batched_pipeline, image_hw, prepare_fn, training_stream
 from zoo.recipe import RECIPE
 from zoo.sources import Arrays
 
@@ -58,7 +58,8 @@ def tfds_arrays(builder):
 
 
 def load_stream(source, builder, *, image_size, channels, batch_size,
-                      validation_split, augment, augment_knobs, seed, mode, limit=None):
+                      validation_split, augment, augment_knobs, seed, mode, limit=None,
+                      min_image_size=None):
     """A TFDS dataset too large for memory, streamed from its files: the
     validation part is the first `validation_split` of the training split
     (file order, not stratified), and each pass is shuffled in windows of
@@ -68,7 +69,7 @@ def load_stream(source, builder, *, image_size, channels, batch_size,
     if image_size is None and None in stored[:2]:
         raise DataError(f"{source} has images of varying size {stored}; pass "
                         "image_size (--image-size).")
-    image_shape = (*(image_size or stored[:2]), channels or stored[2])
+    image_shape = (*image_hw(image_size, stored[:2], min_image_size), channels or stored[2])
     prepare = prepare_fn(image_shape, stored)
     n = builder.info.splits["train"].num_examples
     if validation_split is None:

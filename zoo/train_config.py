@@ -64,6 +64,11 @@ class TrainConfig:
         selection: "best" (the epoch that scored best on validation) or
             "last" (the final weights); None: the recipe's rule, "best"
             only with at least RECIPE.min_val_for_best validation images.
+        image_size: resize the images to this (None: as stored, up to
+            `min_image_size`).
+        min_image_size: with `image_size` left out, images whose shorter
+            side is below this are resized up to it (the recipe's floor,
+            RECIPE.min_image_size; docs/training.md).
         validation_split: the fraction of the training images held out;
             None: the recipe's (RECIPE.holdout): 0.1 when that is at least
             RECIPE.min_val_for_best images, else none, every labelled image
@@ -103,6 +108,7 @@ class TrainConfig:
     bn: str = "auto"
     backbone_lr_factor: float = 1.0
     image_size: int | None = None
+    min_image_size: int = RECIPE.min_image_size
     channels: int | None = None
     num_classes: int | None = None
     validation_split: float | None = None
@@ -134,14 +140,17 @@ class TrainConfig:
 
     def changed_from(self, saved) -> list:
         """The fields in which a saved config.json's dict differs from this
-        configuration (`extra` aside, and `min_steps` when both give the same
-        epochs: it has no effect then); ["config.json"] if it is no dict."""
+        configuration (`extra` aside, `min_steps` when both give the same
+        epochs and `min_image_size` when both give the same image size: they
+        have no effect then); ["config.json"] if it is no dict."""
         if not isinstance(saved, dict):
             return ["config.json"]
         mine = json.loads(json.dumps(self.to_dict()))      # tuples as saved
         ignore = {"extra"}
         if self.epochs is not None and saved.get("epochs") == self.epochs:
             ignore.add("min_steps")
+        if self.image_size is not None and saved.get("image_size") == mine["image_size"]:
+            ignore.add("min_image_size")
         return sorted(k for k in (set(mine) | set(saved)) - ignore
                       if saved.get(k) != mine.get(k))
 
@@ -155,6 +164,11 @@ class TrainConfig:
             # The floor has no effect with explicit epochs: a file written
             # when the recipe's floor was another number repeats its run.
             d = {k: v for k, v in d.items() if k != "min_steps"}
+        if d.get("image_size") is not None:
+            d = {k: v for k, v in d.items() if k != "min_image_size"}
+        elif "min_image_size" not in d:
+            # Written before the recipe had an image-size floor: as stored.
+            d = {**d, "min_image_size": 1}
         return cls(**d)
 
     def _check_knobs_apply(self):
@@ -229,6 +243,15 @@ class TrainConfig:
                              "one of them.")
         check_positive_int(self.batch_size, "batch_size")
 
+    def _check_image_size(self):
+        """min_image_size: the floor when image_size is left out."""
+        check_positive_int(self.min_image_size, "min_image_size")
+        if self.image_size is not None and self.min_image_size != RECIPE.min_image_size:
+            raise InputError(f"min_image_size={self.min_image_size} is the floor on "
+                             "the image size when image_size is left out; with "
+                             f"image_size={self.image_size} it would have no effect. "
+                             "Give one of them.")
+
     def validate(self) -> "TrainConfig":
         """Checks every field; raises ValueError naming the bad one."""
         registry.get_entry(self.model)
@@ -238,6 +261,7 @@ class TrainConfig:
             raise InputError(f"Unknown schedule {self.schedule!r}; use one of "
                              f"{', '.join(SCHEDULES)}.")
         self._check_budget()
+        self._check_image_size()
         check_seed(self.seed)
         self._check_selection()
         lr = self.learning_rate

@@ -182,6 +182,7 @@ def _load_data(config, shard):
     checked against the config's model selection."""
     data = data_lib.load(
         config.dataset, data_dir=config.data_dir, image_size=config.image_size,
+        min_image_size=config.min_image_size,
         channels=config.channels, batch_size=config.batch_size,
         validation_split=config.validation_split, augment=config.augmentation,
         seed=config.seed, preprocessing_mode=config.preprocessing,
@@ -376,6 +377,7 @@ def _prepare_fine_tune(config, model, data):
     if config.augmentation != "none":
         probe_data = data_lib.load(
             config.dataset, data_dir=config.data_dir, image_size=config.image_size,
+            min_image_size=config.min_image_size,
             channels=config.channels, batch_size=config.batch_size,
             validation_split=config.validation_split, seed=config.seed,
             preprocessing_mode=config.preprocessing, limit=config.limit).train
