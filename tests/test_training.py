@@ -138,6 +138,7 @@ def test_a_config_written_before_the_image_size_floor_repeats_its_run():
     assert config.min_image_size == 1
     assert training._load_data(config, None).info.image_shape == (8, 8, 1)
     assert TrainConfig("resnet20", dataset="digits").changed_from(old) == ["min_image_size"]
+    assert TrainConfig("resnet20", dataset="digits", min_image_size=1).changed_from(old) == []
     sized = json.loads(json.dumps(TrainConfig("resnet20", dataset="digits",
                                               image_size=12).to_dict()))
     del sized["min_image_size"]

@@ -146,6 +146,8 @@ class TrainConfig:
         if not isinstance(saved, dict):
             return ["config.json"]
         mine = json.loads(json.dumps(self.to_dict()))      # tuples as saved
+        if "min_image_size" not in saved and saved.get("image_size") is None:
+            saved = {**saved, "min_image_size": 1}      # before the floor: as stored
         ignore = {"extra"}
         if self.epochs is not None and saved.get("epochs") == self.epochs:
             ignore.add("min_steps")
