@@ -9,8 +9,9 @@
 Datasets, built here from data on this machine, each an `.npz` (so no
 dataset metadata helps: as a user's own arrays):
 
-* digits500: scikit-learn's digits (8×8), 500 stratified training images,
-  the other 1,297 to test;
+* digits500: scikit-learn's digits (8×8, which the recipe's image-size
+  floor trains at 16×16 unless a row sets image_size), 500 stratified
+  training images, the other 1,297 to test;
 * fashion500 / fashion100: 50 / 10 Fashion-MNIST training images per class
   (seeded draw), tested on the official 10,000-image test split;
 * rgb500: fashion500's images at 32×32, each channel scaled differently
