@@ -178,7 +178,8 @@ def test_sigkill_during_training_resumes(tmp_path):
 def test_demo_checks_its_own_accuracy(tmp_path, monkeypatch):
     from zoo import demo, training
     metrics = {"test_accuracy": 0.5, "test_loss": 2.0, "params": 1, "epochs": 12,
-               "wall_time_s": 1.0, "dataset": {"num_test": 360}, "optimizer_steps": 1020,
+               "wall_time_s": 1.0, "dataset": {"num_test": 360, "image_shape": [16, 16, 1]},
+               "optimizer_steps": 1020,
                "selection": "last"}
     monkeypatch.setattr(training, "train", lambda config, out, verbose=0: metrics)
     monkeypatch.setattr(demo, "_extra_steps", lambda: [])

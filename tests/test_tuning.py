@@ -237,7 +237,9 @@ def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
     acc = final["best"]["test_accuracy"]
     assert result["test_accuracy"] == acc and 0.0 <= acc <= 1.0 and not math.isnan(acc)
     model = keras.models.load_model(tmp_path / "best_model.keras", safe_mode=True)
-    data = zoo.data.load("digits", limit=96, validation_split=0.0)
+    # The 8×8 digits were trained at the recipe's image-size floor, 16×16.
+    assert tuple(model.input_shape[1:]) == (16, 16, 1)
+    data = zoo.data.load("digits", limit=96, validation_split=0.0, image_size=16)
     assert math.isclose(model.evaluate(data.test, verbose=0)[1], acc, abs_tol=1e-6)
     # zoo train's defaults: the split is the recipe's (None), as `zoo train` sets it.
     assert final["default"]["config"]["validation_split"] is None

@@ -93,11 +93,8 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
             "folder:PATH", "npz:PATH" or "tfds:NAME".
         data_dir: folder holding the files of a named dataset.
         image_size, channels: int or (h, w), and 1 or 3, to convert to
-            (default: as stored).
-        min_image_size: with `image_size` left out, images whose shorter
-            side is below this are resized up to it, aspect kept (the
-            recipe's floor, zoo.recipe.Recipe.min_image_size, which
-            `zoo train` and `zoo tune` pass; None: as stored).
+            (default: as stored; with `min_image_size`, a shorter side below
+            it resized up to it: the recipe's floor).
         batch_size, validation_split: of all three pipelines; the fraction
             of the training data held out (None: the recipe's rule,
             zoo.recipe.Recipe.holdout: 0.1 when that is at least 1,000
@@ -137,8 +134,8 @@ def load(source="digits", *, data_dir=None, image_size=None, channels=None,
         builder = prepared_builder(source[len("tfds:"):], data_dir)
         if not fits_memory(builder):
             check_streamable(source, fold, shard)
-            return load_stream(source, builder, mode=preprocessing_mode,
-                               limit=limit, min_image_size=min_image_size, **common)
+            return load_stream(source, builder, mode=preprocessing_mode, limit=limit,
+                               min_image_size=min_image_size, **common)
         arrays = tfds_arrays(builder)
     else:
         arrays = read_arrays(source, data_dir)
