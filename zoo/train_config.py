@@ -234,25 +234,22 @@ class TrainConfig:
         weights_lib.check_available(self.model, self.weights)
 
     def _check_budget(self):
-        """epochs, min_steps (the floor when epochs is left out) and the batch."""
+        """epochs, the recipe's floors (min_steps, min_image_size: without
+        effect beside epochs and image_size) and the batch."""
         if self.epochs is not None:
             check_positive_int(self.epochs, "epochs")
-        check_positive_int(self.min_steps, "min_steps")
-        if self.epochs is not None and self.min_steps != RECIPE.min_steps:
-            raise InputError(f"min_steps={self.min_steps} is the floor on optimizer "
-                             "steps when epochs is left to the default; with "
-                             f"epochs={self.epochs} it would have no effect. Give "
-                             "one of them.")
+        for floor, option, what in (
+                ("min_steps", "epochs",
+                 "optimizer steps when epochs is left to the default"),
+                ("min_image_size", "image_size",
+                 "the image size when image_size is left out")):
+            value, given = getattr(self, floor), getattr(self, option)
+            check_positive_int(value, floor)
+            if given is not None and value != getattr(RECIPE, floor):
+                raise InputError(f"{floor}={value} is the floor on {what}; with "
+                                 f"{option}={given} it would have no effect. Give "
+                                 "one of them.")
         check_positive_int(self.batch_size, "batch_size")
-
-    def _check_image_size(self):
-        """min_image_size: the floor when image_size is left out."""
-        check_positive_int(self.min_image_size, "min_image_size")
-        if self.image_size is not None and self.min_image_size != RECIPE.min_image_size:
-            raise InputError(f"min_image_size={self.min_image_size} is the floor on "
-                             "the image size when image_size is left out; with "
-                             f"image_size={self.image_size} it would have no effect. "
-                             "Give one of them.")
 
     def validate(self) -> "TrainConfig":
         """Checks every field; raises ValueError naming the bad one."""
@@ -263,7 +260,6 @@ class TrainConfig:
             raise InputError(f"Unknown schedule {self.schedule!r}; use one of "
                              f"{', '.join(SCHEDULES)}.")
         self._check_budget()
-        self._check_image_size()
         check_seed(self.seed)
         self._check_selection()
         lr = self.learning_rate
