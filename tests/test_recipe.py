@@ -64,6 +64,12 @@ def test_tiny_images_are_trained_at_the_recipes_floor(tmp_path):
         return training._load_data(config, None).info.image_shape
 
     assert shape() == (16, 16, 1)
+    # The run says so (and not when the size was given).
+    config = training.TrainConfig("resnet20", dataset="digits")
+    info = training._load_data(config, None).info
+    assert "at 16×16, resized up from 8×8 (the recipe's floor" in config.images_line(info)
+    sized = training.TrainConfig("resnet20", dataset="digits", image_size=16)
+    assert "resized" not in sized.images_line(training._load_data(sized, None).info)
     assert shape(image_size=8) == (8, 8, 1) and shape(min_image_size=8) == (8, 8, 1)
     assert shape(min_image_size=20) == (20, 20, 1)
     assert image_hw(None, (28, 28), 16) == (28, 28)

@@ -135,6 +135,20 @@ class TrainConfig:
             return FINE_TUNE_LR[self.optimizer]
         return DEFAULT_LR[self.optimizer]
 
+    def images_line(self, info) -> str:
+        """What the run trains on, as it prints it: the split sizes, and the
+        size the recipe's floor resized the images up to."""
+        line = f"images: {info.num_train:,} training, {info.num_val:,} validation"
+        if self.validation_split is None and not info.num_val:
+            line += (f" (the recipe holds none out when {RECIPE.validation_split:.0%} "
+                     f"would be under {RECIPE.min_val_for_best:,} images; the last "
+                     "epoch is kept)")
+        (h, w), stored = info.image_shape[:2], tuple(info.source_shape[:2])
+        if self.image_size is None and (h, w) != stored:
+            line += (f"; at {h}×{w}, resized up from {stored[0]}×{stored[1]} (the "
+                     f"recipe's floor, --min-image-size {self.min_image_size})")
+        return line
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

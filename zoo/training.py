@@ -226,11 +226,7 @@ def _build_and_compile(config, data, verbose, prepare_model, initial_weights, sh
                       f"{config.batch_size} ({config.schedule}, peak lr "
                       f"{config.learning_rate:g}, augmentation {config.augmentation})"
                       + (f", {shard[1]} processes" if shard else ""))
-        _say(verbose, f"images: {info.num_train:,} training, {info.num_val:,} validation"
-             + (" (the recipe holds none out when "
-                f"{RECIPE.validation_split:.0%} would be under "
-                f"{RECIPE.min_val_for_best:,} images; the last epoch is kept)"
-                if config.validation_split is None and not info.num_val else ""))
+        _say(verbose, config.images_line(info))
         explicit = config.warmup_epochs is not None
         if explicit and config.warmup_epochs >= epochs:
             raise InputError(f"warmup_epochs ({config.warmup_epochs}) must be fewer "
