@@ -286,8 +286,9 @@ def _setup(call) -> dict:
     out = check_writable_dir(c["out"])
     if c["overwrite"] and not keras_tuner_is_worker():
         _forget_trials(out)
-    data_kwargs = {**{k: c[k] for k in ("data_dir", "image_size", "seed", "limit")},
-                   "min_image_size": RECIPE.min_image_size}
+    # The search's data options, with the recipe's image-size floor.
+    data_kwargs = {k: c.get(k) for k in final_lib.DATA_FIELDS}
+    data_kwargs["min_image_size"] = RECIPE.min_image_size
     info, plan = _plan(c["model_name"], c["dataset"], data_kwargs, space,
                        folds=c["folds"], trial_steps=c["trial_steps"],
                        epochs=c["epochs"], tuner=c["tuner"], finalists=c["finalists"])
