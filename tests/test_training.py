@@ -127,6 +127,24 @@ def test_a_config_written_under_another_step_floor_repeats_its_run():
     assert TrainConfig("resnet20", dataset="digits").changed_from(floor) == ["min_steps"]
 
 
+@pytest.mark.parametrize("stored, another", [((28, 28, 1), False), ((8, 8, 1), True),
+                                             (None, True)])
+def test_a_finished_run_from_before_the_floor_is_reused_where_it_changes_nothing(
+        tmp_path, stored, another):
+    # reuse_finished (a search's final run, the benchmark's folders): a run
+    # from before the image-size floor trained at its stored size, which the
+    # floor leaves alone from 16 pixels on (metrics.json records that size);
+    # an unfinished run (no metrics.json) cannot tell, and is another run.
+    old = json.loads(json.dumps(TrainConfig("resnet20", dataset="digits").to_dict()))
+    del old["min_image_size"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    if stored is not None:
+        (tmp_path / "metrics.json").write_text(json.dumps(
+            {"dataset": {"source_shape": list(stored)}}))
+    config = TrainConfig("resnet20", dataset="digits")
+    assert training._holds_another_run(tmp_path, config) is another
+
+
 def test_a_config_written_before_the_image_size_floor_repeats_its_run():
     # Files written before the recipe had min_image_size hold no such key:
     # those runs took the images as stored, and so does their config now.
@@ -139,6 +157,10 @@ def test_a_config_written_before_the_image_size_floor_repeats_its_run():
     assert training._load_data(config, None).info.image_shape == (8, 8, 1)
     assert TrainConfig("resnet20", dataset="digits").changed_from(old) == ["min_image_size"]
     assert TrainConfig("resnet20", dataset="digits", min_image_size=1).changed_from(old) == []
+    # Images stored at 28×28 are at the floor's size either way: no change.
+    assert TrainConfig("resnet20", dataset="digits").changed_from(old, (28, 28)) == []
+    assert TrainConfig("resnet20", dataset="digits").changed_from(old, (8, 8)) == [
+        "min_image_size"]
     sized = json.loads(json.dumps(TrainConfig("resnet20", dataset="digits",
                                               image_size=12).to_dict()))
     del sized["min_image_size"]

@@ -16,6 +16,7 @@ from zoo import data as data_lib
 from zoo import factory, registry, transfer
 from zoo import weights as weights_lib
 from zoo.errors import InputError, ZooError, check_positive_int, check_seed
+from zoo.input_pipeline import image_hw
 from zoo.optim import (DEFAULT_LR, FINE_TUNE_LR, OPTIMIZER_KNOBS, SCHEDULES,
                        check_optimizer)
 from zoo.recipe import RECIPE, SELECTIONS
@@ -152,11 +153,13 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def changed_from(self, saved) -> list:
+    def changed_from(self, saved, source_hw=None) -> list:
         """The fields in which a saved config.json's dict differs from this
         configuration (`extra` aside, `min_steps` when both give the same
-        epochs and `min_image_size` when both give the same image size: they
-        have no effect then); ["config.json"] if it is no dict."""
+        epochs and `min_image_size` when both give the same image size —
+        the same explicit one, or the same floor's size of images stored at
+        `source_hw`: they have no effect then); ["config.json"] if it is no
+        dict."""
         if not isinstance(saved, dict):
             return ["config.json"]
         mine = json.loads(json.dumps(self.to_dict()))      # tuples as saved
@@ -166,6 +169,11 @@ class TrainConfig:
         if self.epochs is not None and saved.get("epochs") == self.epochs:
             ignore.add("min_steps")
         if self.image_size is not None and saved.get("image_size") == mine["image_size"]:
+            ignore.add("min_image_size")
+        if self.image_size is None and saved.get("image_size") is None \
+                and source_hw is not None and isinstance(saved["min_image_size"], int) \
+                and image_hw(None, source_hw, saved["min_image_size"]) \
+                == image_hw(None, source_hw, self.min_image_size):
             ignore.add("min_image_size")
         return sorted(k for k in (set(mine) | set(saved)) - ignore
                       if saved.get(k) != mine.get(k))

@@ -52,13 +52,19 @@ from zoo.train_config import (PRECISIONS, STRATEGIES, TrainConfig,  # noqa: F401
 
 
 def _holds_another_run(out: Path, config: TrainConfig) -> bool:
-    """Whether `out` holds a run of another (or an unreadable) config."""
+    """Whether `out` holds a run of another (or an unreadable) config; a
+    finished run's metrics.json tells the size its images were stored at."""
     try:
-        return bool(config.changed_from(json.loads((out / "config.json").read_text())))
+        saved = json.loads((out / "config.json").read_text())
     except FileNotFoundError:
         return False
     except ValueError:
         return True
+    try:
+        stored = json.loads((out / "metrics.json").read_text())["dataset"]["source_shape"]
+        return bool(config.changed_from(saved, (int(stored[0]), int(stored[1]))))
+    except (OSError, ValueError, LookupError, TypeError):
+        return bool(config.changed_from(saved))
 
 
 def _prepare_out(out: Path, config: TrainConfig, overwrite: bool):
