@@ -2,6 +2,7 @@
 puts this folder on the path through conftest.py's folder)."""
 
 import os
+import shutil
 
 
 def small_input(name):
@@ -40,3 +41,29 @@ def subprocess_env(**extra):
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     env.update(extra)
     return env
+
+
+def made_once(tmp_path_factory, name, make):
+    """A folder that `make(folder)` fills once per test run and every xdist
+    worker reads: a module fixture would be made again by each worker that
+    runs one of its tests (worksteal spreads a module's tests over the
+    workers). The first worker to ask makes it under a file lock; the others
+    wait for it. A failed `make` leaves no folder behind, so the next worker
+    tries again and fails the same way."""
+    import fcntl
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent                  # this run's folder, above the workers'
+    folder = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".made").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            try:
+                make(folder)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            (folder / ".made").touch()
+    return folder

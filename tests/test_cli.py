@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import subprocess_env
+from helpers import made_once, subprocess_env
 from zoo import cli
 
 ZOO = [sys.executable, "-m", "zoo.cli"]
@@ -23,14 +23,17 @@ def run(*args, timeout=600, **kw):
                           timeout=timeout, env=subprocess_env(), **kw)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
+def _train(out):
     result = run("train", "resnet20", "--dataset", "digits", "--epochs", "3",
                  "--image-size", "16", "--lr", "3e-3", "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test accuracy" in result.stdout
-    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One run for the whole test run (its tests only read it)."""
+    return made_once(tmp_path_factory, "cli-trained-run", _train)
 
 
 @pytest.mark.slow
