@@ -56,6 +56,7 @@ def test_tiny_images_are_trained_at_the_recipes_floor(tmp_path):
     import importlib
     import inspect
     search = importlib.import_module("tuning.search")
+    from tuning import final
     from zoo.input_pipeline import image_hw
 
     def shape(**fields):
@@ -80,6 +81,15 @@ def test_tiny_images_are_trained_at_the_recipes_floor(tmp_path):
     assert search._setup(call)["info"].image_shape == (16, 16, 1)
     call.update(image_size=8, out=tmp_path / "at 8")
     assert search._setup(call)["info"].image_shape == (8, 8, 1)
+    # zoo tune --min-image-size: another floor, for the trials and the
+    # final retraining alike.
+    call.update(image_size=None, min_image_size=12, out=tmp_path / "floor 12")
+    setup = search._setup(call)
+    assert setup["info"].image_shape == (12, 12, 1)
+    assert final.train_config({}, "resnet20", "digits",
+                              setup["data_kwargs"]).min_image_size == 12
+    with pytest.raises(ValueError, match="with image_size=8 it would have no effect"):
+        search.check_arguments("resnet20", "digits", image_size=8, min_image_size=12)
 
 
 def test_the_default_augmentation_never_flips():

@@ -47,6 +47,7 @@ from zoo.budget import budget as run_budget
 from zoo.recipe import RECIPE
 from zoo.errors import InputError, check_positive_int, check_seed
 from zoo.io import check_writable_dir, write_json
+from zoo.train_config import check_floor
 
 
 PROJECT = "search"
@@ -187,8 +188,8 @@ def _defaults_first(oracle):
 
 def search(model_name, dataset="digits", *, tuner="random", max_trials=None,
            budget=None, epochs=None, trial_steps=None, folds=None, finalists=None,
-           objective="val_accuracy", out, seed=0,
-           space=None, data_dir=None, image_size=None, prune=True, min_trials=2,
+           objective="val_accuracy", out, seed=0, space=None, data_dir=None,
+           image_size=None, min_image_size=None, prune=True, min_trials=2,
            overwrite=False, verbose=0, limit=None, trials_per_process=None,
            retrain=True, final_epochs=None, final_steps=None, final_augment=None,
            compare_default=False, confirm=True):
@@ -204,17 +205,18 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=None,
         trial_steps, epochs: a trial's steps, or passes (tuning.plan).
         folds, finalists: validation and racing over the folds (None:
             tuning.plan's defaults; finalists 0: every trial runs every fold).
-        objective: "val_accuracy", or several for a Pareto front, e.g.
-            "val_accuracy,params" or "val_accuracy,latency".
+        objective: "val_accuracy", or several for a Pareto front
+            ("val_accuracy,params", "val_accuracy,latency").
         out: output folder; the same folder resumes.
         space: "focused" (default), "wide", a dict or a JSON/YAML file.
-        prune: median-stopping trial pruning.
-        trials_per_process: at most K trials per fresh process (memory).
+        image_size, min_image_size: as zoo train's (None: RECIPE's floor).
+        prune, trials_per_process: median-stopping trial pruning; at most K
+            trials per fresh process (memory).
         retrain, final_steps, final_epochs, final_augment: train the best
             configuration on train + validation (tuning.final), test it.
         compare_default: also train `zoo train`'s defaults (one more run).
-        confirm: confirm a choice other than the first trial at the final
-            run's passes first (tuning.confirm; about one run, only then).
+        confirm: confirm a switch from the first trial at the final run's
+            passes first (tuning.confirm; about one run, only then).
 
     Returns:
         dict with the best hyperparameters and score, the trial rows and
@@ -227,9 +229,8 @@ def search(model_name, dataset="digits", *, tuner="random", max_trials=None,
             and not os.environ.get("KERASTUNER_TUNER_ID"):
         search_in_processes(trials_per_process, out, child_kwargs(call, out))
         call["overwrite"] = False   # the children ran it; this process only exports
-    info = setup["info"]
-    hypermodel = ZooHyperModel(model_name, info.num_classes, info.image_shape,
-                               setup["space"], dataset=dataset,
+    hypermodel = ZooHyperModel(model_name, setup["info"].num_classes,
+                               setup["info"].image_shape, setup["space"], dataset=dataset,
                                data_kwargs=setup["data_kwargs"], plan=plan)
     result = _run_trials(call, setup, hypermodel)
     if "trials" not in result:
@@ -253,12 +254,15 @@ def check_arguments(model_name, dataset="digits", *, tuner="random",
                     objective="val_accuracy", space=None, data_dir=None,
                     trials_per_process=None, retrain=True, final_epochs=None,
                     final_steps=None, final_augment=None, compare_default=False,
-                    seed=0, confirm=True, **_) -> dict:
+                    seed=0, confirm=True, image_size=None, min_image_size=None,
+                    **_) -> dict:
     """search()'s arguments that need no data, checked (the command line
     calls it before it starts a distributed search's processes): the
     final retraining's options, the objectives and the resolved space."""
     check_tuner(tuner)
     check_seed(seed)
+    if min_image_size is not None:
+        check_floor("min_image_size", min_image_size, image_size)
     if not isinstance(confirm, bool):
         raise InputError(f"confirm must be True or False; got {confirm!r}.")
     if max_trials is not None:
@@ -288,7 +292,7 @@ def _setup(call) -> dict:
         _forget_trials(out)
     # The search's data options, with the recipe's image-size floor.
     data_kwargs = {k: c.get(k) for k in final_lib.DATA_FIELDS}
-    data_kwargs["min_image_size"] = RECIPE.min_image_size
+    data_kwargs["min_image_size"] = c["min_image_size"] or RECIPE.min_image_size
     info, plan = _plan(c["model_name"], c["dataset"], data_kwargs, space,
                        folds=c["folds"], trial_steps=c["trial_steps"],
                        epochs=c["epochs"], tuner=c["tuner"], finalists=c["finalists"])

@@ -29,21 +29,26 @@ def _train_config(args):
     return training.TrainConfig(**values)
 
 
+def refuse_floor_without_effect(args, floor):
+    """--min-steps / --min-image-size beside --epochs / --image-size is refused
+    (zoo train and zoo tune)."""
+    from zoo.train_config import FLOORS
+    option, what = FLOORS[floor]
+    if getattr(args, floor) is not None and getattr(args, option) is not None:
+        flag, other = (f"--{name.replace('_', '-')}" for name in (floor, option))
+        raise UsageError(f"{flag} is the floor on {what}; with {other} it "
+                         "would have no effect. Give one of them.")
+
+
 def _recipe_floors(args, values):
     """--min-steps and --min-image-size: the recipe's unless given, and
     refused beside the option with which they would have no effect."""
     from zoo.recipe import RECIPE
-    for floor, option, what in (
-            ("min_steps", "epochs",
-             "optimizer steps when the epochs are left to the default"),
-            ("min_image_size", "image_size",
-             "the image size when --image-size is left out")):
+    from zoo.train_config import FLOORS
+    for floor in FLOORS:
+        refuse_floor_without_effect(args, floor)
         if getattr(args, floor) is None:
             values[floor] = getattr(RECIPE, floor)
-        elif getattr(args, option) is not None:
-            flag, other = (f"--{name.replace('_', '-')}" for name in (floor, option))
-            raise UsageError(f"{flag} is the floor on {what}; with {other} it "
-                             "would have no effect. Give one of them.")
 
 
 def _preprocessing(args) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from zoo.cli_args import UsageError, add_data_args, argv_for, command
+from zoo.cli_train import refuse_floor_without_effect
 
 
 # Where a distributed search's processes run: the chief's own options, not
@@ -29,6 +30,7 @@ def cmd_tune(args) -> int:
         return 0
     if not (args.name and args.dataset and args.out):
         raise UsageError("zoo tune needs NAME, --dataset and --out (or --report DIR).")
+    refuse_floor_without_effect(args, "min_image_size")
     if args.workers is not None and args.trials_per_process is not None:
         raise UsageError("--trials-per-process is for local searches; with "
                          "--workers each worker is its own process already.")
@@ -44,7 +46,8 @@ def cmd_tune(args) -> int:
                   finalists=args.finalists,
                   objective=args.objective, out=args.out, seed=args.seed,
                   space=args.space, data_dir=args.data_dir,
-                  image_size=args.image_size, prune=not args.no_pruning,
+                  image_size=args.image_size, min_image_size=args.min_image_size,
+                  prune=not args.no_pruning,
                   limit=args.limit, verbose=2 if args.verbose else 0,
                   trials_per_process=args.trials_per_process,
                   retrain=not args.no_retrain, final_epochs=args.final_epochs,
@@ -69,6 +72,7 @@ def cmd_tune(args) -> int:
 
 
 def _tune_parser(sub):
+    from zoo.recipe import RECIPE
     p = command(sub, "tune", cmd_tune, "hyperparameter search with keras-tuner")
     p.add_argument("name", nargs="?", help="registry name, e.g. resnet20")
     add_data_args(p, required=False, out="the search folder")
@@ -110,6 +114,10 @@ def _tune_parser(sub):
                         "space file merged over the focused space")
     _tune_final_args(p)
     p.add_argument("--image-size", type=int)
+    p.add_argument("--min-image-size", type=int,
+                   help="without --image-size: resize images whose shorter side "
+                        "is below N up to N, aspect kept (default "
+                        f"{RECIPE.min_image_size}, the recipe's)")
     p.add_argument("--limit", type=int, help="use at most N training images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-pruning", action="store_true",

@@ -26,6 +26,23 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = (None, "mirrored")
 
 
+# The recipe's floors: the option beside which each has no effect, and what
+# it is the floor on.
+FLOORS = {"min_steps": ("epochs", "optimizer steps when the epochs are left to the "
+                        "default"),
+          "min_image_size": ("image_size", "the image size when none is given")}
+
+
+def check_floor(floor, value, given):
+    """A floor of FLOORS: an integer >= 1, refused beside its option given."""
+    check_positive_int(value, floor)
+    option, what = FLOORS[floor]
+    if given is not None:
+        raise InputError(f"{floor}={value} is the floor on {what}; with "
+                         f"{option}={given} it would have no effect. Give "
+                         "one of them.")
+
+
 class TrainingError(ZooError, RuntimeError):
     """Training ran but could not produce a usable model."""
 
@@ -260,17 +277,10 @@ class TrainConfig:
         effect beside epochs and image_size) and the batch."""
         if self.epochs is not None:
             check_positive_int(self.epochs, "epochs")
-        for floor, option, what in (
-                ("min_steps", "epochs",
-                 "optimizer steps when epochs is left to the default"),
-                ("min_image_size", "image_size",
-                 "the image size when image_size is left out")):
+        for floor, (option, _) in FLOORS.items():
             value, given = getattr(self, floor), getattr(self, option)
-            check_positive_int(value, floor)
-            if given is not None and value != getattr(RECIPE, floor):
-                raise InputError(f"{floor}={value} is the floor on {what}; with "
-                                 f"{option}={given} it would have no effect. Give "
-                                 "one of them.")
+            # The recipe's own value is the default, not a choice.
+            check_floor(floor, value, None if value == getattr(RECIPE, floor) else given)
         check_positive_int(self.batch_size, "batch_size")
 
     def validate(self) -> "TrainConfig":
