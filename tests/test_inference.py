@@ -49,3 +49,17 @@ def test_damaged_run_card_is_refused(tmp_path):
         inference.class_names(tmp_path / "m.keras", 2)
     (tmp_path / "metrics.json").write_text('{"dataset": {"class_names": ["cat", "dog"]}}')
     assert inference.class_names(tmp_path / "m.keras", 2) == ["cat", "dog"]
+
+
+def test_a_runs_test_loss_is_the_one_zoo_evaluate_reports(tmp_path):
+    # metrics.json's test_loss was the label-smoothed training loss: 0.5179
+    # against zoo evaluate's 0.0999 for the demo's model, at one accuracy.
+    import math
+    from zoo import inference, training
+    config = training.TrainConfig("resnet20", dataset="digits", image_size=8,
+                                  epochs=3, label_smoothing=0.3)
+    metrics = training.train(config, tmp_path / "run", verbose=0)
+    again = inference.evaluate(tmp_path / "run" / "model.keras", "digits")
+    assert not math.isnan(metrics["test_loss"]) and metrics["test_accuracy"] > 0.5
+    assert metrics["test_accuracy"] == pytest.approx(again["accuracy"], abs=1e-6)
+    assert metrics["test_loss"] == pytest.approx(again["loss"], rel=1e-3)

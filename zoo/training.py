@@ -250,18 +250,22 @@ def _build_and_compile(config, data, verbose, prepare_model, initial_weights, sh
                 summary, steps=steps, epochs=epochs,
                 learning_rate=config.learning_rate,
                 backbone_lr_factor=config.backbone_lr_factor))
-        # Multi-process validation and test batches are padded with images
-        # of weight 0 (zoo.input_pipeline.batched_pipeline): the loss and the accuracy are
-        # weighted there, so that the padding does not count.
-        reduction = "mean_with_sample_weight" if shard else "sum_over_batch_size"
-        loss = heads.sparse_loss(model, keras, label_smoothing=config.label_smoothing,
-                                 reduction=reduction)
-        model.compile(optimizer=optimizer, loss=loss,
-                      metrics=None if shard else ["accuracy"],
-                      weighted_metrics=["accuracy"] if shard else None,
-                      jit_compile=config.jit_compile
-                      if keras.backend.backend() == "tensorflow" else "auto")
+        _compile(model, config, optimizer, shard, config.label_smoothing)
     return model, summary, steps, epochs
+
+
+def _compile(model, config, optimizer, shard, label_smoothing):
+    """Compiles for training (smoothed one-hot labels) or the test (indices)."""
+    # Multi-process validation and test batches are padded with images
+    # of weight 0 (zoo.input_pipeline.batched_pipeline): the loss and the accuracy are
+    # weighted there, so that the padding does not count.
+    reduction = "mean_with_sample_weight" if shard else "sum_over_batch_size"
+    model.compile(optimizer=optimizer, loss=heads.sparse_loss(
+                      model, keras, label_smoothing=label_smoothing, reduction=reduction),
+                  metrics=None if shard else ["accuracy"],
+                  weighted_metrics=["accuracy"] if shard else None,
+                  jit_compile=config.jit_compile
+                  if keras.backend.backend() == "tensorflow" else "auto")
 
 
 def _fit_and_test(config, model, data, out, *, summary, steps, epochs, verbose,
@@ -271,8 +275,7 @@ def _fit_and_test(config, model, data, out, *, summary, steps, epochs, verbose,
     train_ds, val_ds, test_ds = data.train, data.val, data.test
     if config.label_smoothing:
         k = model.output_shape[-1]
-        train_ds, val_ds, test_ds = (data_lib.one_hot(ds, k)
-                                     for ds in (train_ds, val_ds, test_ds))
+        train_ds, val_ds = (data_lib.one_hot(ds, k) for ds in (train_ds, val_ds))
     monitor = "val_accuracy" if val_ds is not None else "accuracy"
     callbacks = default_callbacks(out, monitor) if chief else [
         NaNGuard(), RestoreOnly(str(out / "backup"), double_checkpoint=True,
@@ -303,6 +306,8 @@ def _fit_and_test(config, model, data, out, *, summary, steps, epochs, verbose,
             f"{out} were left untouched.") from None
     if group is not None:
         distributed.barrier("zoo-train-fit-done")   # best.keras is written
+    if config.label_smoothing:      # test_loss as model.keras and zoo evaluate
+        _compile(model, config, model.optimizer, shard, 0.0)   # compute it
     return _select_and_test(config, model, info, test_ds, out)
 
 
@@ -338,13 +343,8 @@ def _write_outputs(model, out, config, info, result, steps, wall_time_s):
     run's temporary files."""
     rows = history_rows(out / "log.csv")
     with distributed.local_only():
-        # Compiling creates metric variables: under a multi-process
-        # distribution that is a collective the other processes never join.
-        if config.label_smoothing:
-            # model.keras evaluates on class indices, as users' labels are:
-            # the smoothed one-hot loss belongs to the training, not the model.
-            model.compile(optimizer=model.optimizer,
-                          loss=heads.sparse_loss(model, keras), metrics=["accuracy"])
+        # Compiled for the test (_fit_and_test) on class indices, as users'
+        # labels are: the smoothed one-hot loss belongs to the training.
         save_model(model, out / "model.keras")
     write_history(rows, out / "history.csv")
     if rows:
