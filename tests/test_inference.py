@@ -63,3 +63,9 @@ def test_a_runs_test_loss_is_the_one_zoo_evaluate_reports(tmp_path):
     assert not math.isnan(metrics["test_loss"]) and metrics["test_accuracy"] > 0.5
     assert metrics["test_accuracy"] == pytest.approx(again["accuracy"], abs=1e-6)
     assert metrics["test_loss"] == pytest.approx(again["loss"], rel=1e-3)
+    # The file is compiled for class indices, as users' labels are.
+    import keras
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    x = np.zeros((4, 8, 8, 1), np.float32)
+    loss, accuracy = model.evaluate(x, np.arange(4), verbose=0)
+    assert np.isfinite(loss) and 0.0 <= accuracy <= 1.0
