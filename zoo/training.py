@@ -250,11 +250,11 @@ def _build_and_compile(config, data, verbose, prepare_model, initial_weights, sh
                 summary, steps=steps, epochs=epochs,
                 learning_rate=config.learning_rate,
                 backbone_lr_factor=config.backbone_lr_factor))
-        _compile(model, config, optimizer, shard, config.label_smoothing)
+        _compile(model, config, optimizer, shard, label_smoothing=config.label_smoothing)
     return model, summary, steps, epochs
 
 
-def _compile(model, config, optimizer, shard, label_smoothing):
+def _compile(model, config, optimizer, shard, *, label_smoothing):
     """Compiles for training (smoothed one-hot labels) or the test (indices)."""
     # Multi-process validation and test batches are padded with images
     # of weight 0 (zoo.input_pipeline.batched_pipeline): the loss and the accuracy are
@@ -306,8 +306,8 @@ def _fit_and_test(config, model, data, out, *, summary, steps, epochs, verbose,
             f"{out} were left untouched.") from None
     if group is not None:
         distributed.barrier("zoo-train-fit-done")   # best.keras is written
-    if config.label_smoothing:      # test_loss as model.keras and zoo evaluate
-        _compile(model, config, model.optimizer, shard, 0.0)   # compute it
+    if config.label_smoothing:   # the test loss of model.keras and zoo evaluate
+        _compile(model, config, model.optimizer, shard, label_smoothing=0.0)
     return _select_and_test(config, model, info, test_ds, out)
 
 
