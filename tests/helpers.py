@@ -32,6 +32,30 @@ def one_per_family(by_layout=False):
     return list(chosen.values())
 
 
+NARROW_RESNEXT = "resnext29_8x4d_narrow"
+
+
+def narrow_resnext(monkeypatch=None):
+    """Registers ResNeXt-29 8×64d's builder and layout at a sixteenth of its
+    widths (8 groups of 4 to 16 channels: 0.37 M parameters instead of 34 M),
+    under NARROW_RESNEXT, and returns that name. The grouped convolutions
+    are built, bridged and pruned by the same code; only the channel counts
+    differ, at a size a test can afford. With `monkeypatch` the entry is
+    removed after the test; without it (a child process) it stays."""
+    import dataclasses
+    from zoo import registry
+    base = registry.get_entry("resnext29_8x64d")
+    spec = dataclasses.replace(base.spec, widths=(16, 32, 64), group_width=16,
+                               stem_width=16)
+    entry = dataclasses.replace(base, name=NARROW_RESNEXT, spec=spec, weights={},
+                                search={})
+    if monkeypatch is not None:
+        monkeypatch.setitem(registry._REGISTRY, NARROW_RESNEXT, entry)
+    else:
+        registry._REGISTRY.setdefault(NARROW_RESNEXT, entry)
+    return NARROW_RESNEXT
+
+
 def subprocess_env(**extra):
     """The environment for child processes, as a user's shell would have it.
 
