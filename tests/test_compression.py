@@ -580,7 +580,7 @@ def test_sigkill_during_compress_resumes(small_model, tmp_path):
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "zoo.cli", "compress", str(tmp_path / "model.keras"),
             "--dataset", "digits", "--prune", "0.5", "--cluster", "4",
-            "--epochs", "2", "--latency-runs", "3", "--out", str(out)]
+            "--epochs", "1", "--latency-runs", "3", "--out", str(out)]
     (out).mkdir()
     (out / "model.tflite").write_bytes(b"an earlier good result")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -145,9 +145,10 @@ def test_backend_option_and_every_command_under_jax(tmp_path):
     commands = {
         "evaluate": ["evaluate", run / "model.keras", "--dataset", "digits", "--json"],
         "predict": ["predict", run / "model.keras", tmp_path / "x.png"],
+        # The trials (the final retraining is a zoo train run, as above).
         "tune": ["tune", "resnet20", "--dataset", "digits", "--image-size", "16",
                  "--max-trials", "2", "--epochs", "1", "--limit", "128", "--folds", "1",
-                 "--final-epochs", "1", "--no-compare-default", "--out", tmp_path / "t"],
+                 "--no-retrain", "--out", tmp_path / "t"],
         "fine-tune": [*TINY, "--image-size", "28", "--weights", "fashion_mnist",
                       "--fine-tune", "--epochs", "1", "--out", tmp_path / "ft"],
         # The NaN guard stops a diverging run with its message, as on TensorFlow.
