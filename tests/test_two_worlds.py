@@ -83,7 +83,7 @@ def test_same_weights_same_outputs_and_training_step_under_tf_and_jax(
     # training mode, with batch statistics). What the step then changes is
     # compared in docs/distributed.md ("Backends"). ResNeXt by its builder at
     # a sixteenth of ResNeXt-29's widths (helpers.narrow_resnext): the same
-    # grouped convolutions (34 M parameters less to build, copy and run twice).
+    # grouped convolutions without 34 M parameters to build and run on both backends.
     import jax  # noqa: F401  (a required test dependency: missing fails, not skips)
     import zoo
     names = [narrow_resnext(monkeypatch) if registry.get_entry(n).family == "resnext"
