@@ -33,6 +33,34 @@ def one_per_family(by_layout=False):
 
 
 NARROW_RESNEXT = "resnext29_8x4d_narrow"
+SHALLOW_RESNET = "resnet8_shallow"
+
+
+def _register(entry, monkeypatch):
+    from zoo import registry
+    if monkeypatch is not None:
+        monkeypatch.setitem(registry._REGISTRY, entry.name, entry)
+    else:
+        registry._REGISTRY.setdefault(entry.name, entry)
+    return entry.name
+
+
+def shallow_resnet(monkeypatch=None):
+    """Registers ResNet-20's builder and layout with one block a stage
+    (ResNet-8: 6n+2 layers at n=1; 75 k parameters instead of 0.27 M), under
+    SHALLOW_RESNET, and returns that name: for tests of what a training run
+    or a search does (resuming, selecting, racing, reporting), where any
+    ResNet shows it and ResNet-20's depth only costs tracing time (a tiny
+    run takes half the time). Tests of ResNet-20 itself (its accuracy,
+    counts, shipped weights, the demo) keep ResNet-20. With `monkeypatch`
+    the entry is removed after the test; without it (a child process) it
+    stays."""
+    import dataclasses
+    from zoo import registry
+    base = registry.get_entry("resnet20")
+    entry = dataclasses.replace(base, name=SHALLOW_RESNET, weights={}, search={},
+                                spec=dataclasses.replace(base.spec, depths=(1, 1, 1)))
+    return _register(entry, monkeypatch)
 
 
 def narrow_resnext(monkeypatch=None):
@@ -49,11 +77,7 @@ def narrow_resnext(monkeypatch=None):
                                stem_width=16)
     entry = dataclasses.replace(base, name=NARROW_RESNEXT, spec=spec, weights={},
                                 search={})
-    if monkeypatch is not None:
-        monkeypatch.setitem(registry._REGISTRY, NARROW_RESNEXT, entry)
-    else:
-        registry._REGISTRY.setdefault(NARROW_RESNEXT, entry)
-    return NARROW_RESNEXT
+    return _register(entry, monkeypatch)
 
 
 def subprocess_env(**extra):

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from helpers import shallow_resnet
 from tuning import confirm
 from tuning.search import search
 
@@ -23,8 +24,9 @@ def _best(out):
 
 
 @pytest.mark.slow
-def test_a_switch_is_confirmed_at_the_final_runs_length(tmp_path):
-    result = search("resnet20", "digits", out=tmp_path, **SWITCH)
+def test_a_switch_is_confirmed_at_the_final_runs_length(tmp_path, monkeypatch):
+    model = shallow_resnet(monkeypatch)
+    result = search(model, "digits", out=tmp_path, **SWITCH)
     record = json.loads((tmp_path / confirm.FILE).read_text())
     assert record["pair"] == ["0", "1"] and record["fold"] == [1, 3]
     runs = record["runs"]
@@ -56,7 +58,8 @@ def test_a_switch_the_longer_runs_refuse_keeps_zoo_trains_configuration(
         return {"score": 0.9 if first else 0.5, "steps": 7, "scored": 479,
                 "seconds": 0.1}
     monkeypatch.setattr(confirm, "_train", scripted)
-    result = search("resnet20", "digits", out=tmp_path, **SWITCH)
+    model = shallow_resnet(monkeypatch)
+    result = search(model, "digits", out=tmp_path, **SWITCH)
     assert result["best_trial"] == "0"
     best = _best(tmp_path)
     assert best["trial_id"] == "0" and best["values"]["learning_rate"] == 1e-7
@@ -65,15 +68,15 @@ def test_a_switch_the_longer_runs_refuse_keeps_zoo_trains_configuration(
     assert math.isclose(final["best"]["config"]["lr"], 1e-7)
     # Run again, the recorded runs are reused: none trains.
     monkeypatch.setattr(confirm, "_train", lambda *a: pytest.fail("trained again"))
-    assert search("resnet20", "digits", out=tmp_path, **SWITCH)["best_trial"] == "0"
+    assert search(model, "digits", out=tmp_path, **SWITCH)["best_trial"] == "0"
     # A final run of another length: both runs are made again, for it.
     calls = []
     monkeypatch.setattr(confirm, "_train", lambda *a: calls.append(a[3]) or scripted(*a))
-    search("resnet20", "digits", out=tmp_path, **{**SWITCH, "final_epochs": 2})
+    search(model, "digits", out=tmp_path, **{**SWITCH, "final_epochs": 2})
     assert [c["epochs"] for c in calls] == [2, 2]
     # Again without confirmation: the best trial as scored, and the final
     # run trains it (the finished final run of trial 0 is not handed back).
-    result = search("resnet20", "digits", out=tmp_path, confirm=False, **SWITCH)
+    result = search(model, "digits", out=tmp_path, confirm=False, **SWITCH)
     assert result["best_trial"] == "1" and not (tmp_path / confirm.FILE).exists()
     final = json.loads((tmp_path / "final.json").read_text())     # the run's own
     assert math.isclose(final["best"]["config"]["lr"], 1e-2)        # metrics.json

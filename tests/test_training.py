@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -346,6 +347,9 @@ import keras
 import tensorflow as tf
 tf.config.experimental.enable_op_determinism()
 from zoo import training
+sys.path.insert(0, sys.argv[2])
+from helpers import shallow_resnet
+MODEL = shallow_resnet()
 
 class Killed(BaseException):
     pass
@@ -360,7 +364,7 @@ class KillAfter(keras.callbacks.Callback):
 
 def config(epochs, min_steps=None):
     steps = {} if min_steps is None else {"min_steps": min_steps}
-    return training.TrainConfig("resnet20", dataset="digits", image_size=8, limit=96,
+    return training.TrainConfig(MODEL, dataset="digits", image_size=8, limit=96,
                                 batch_size=32, augment="light", epochs=epochs,
                                 lr=3e-3, **steps)
 
@@ -403,7 +407,8 @@ def test_resumed_run_sees_the_same_batches(tmp_path):
     # epochs and packed epochs of several passes).
     script = tmp_path / "exact.py"
     script.write_text(EXACT_RESUME)
-    done = subprocess.run([sys.executable, str(script), str(tmp_path)],
+    done = subprocess.run([sys.executable, str(script), str(tmp_path),
+                           str(Path(__file__).parent)],
                           capture_output=True, text=True, timeout=900,
                           env=subprocess_env())
     assert done.returncode == 0, done.stderr[-3000:]

@@ -16,7 +16,7 @@ import pytest
 
 import tuning
 import zoo
-from helpers import subprocess_env
+from helpers import shallow_resnet, subprocess_env
 from tuning import distributed
 from tuning.search import search
 
@@ -34,13 +34,15 @@ def rows(out):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", tuning.TUNERS)
-def test_each_tuner_runs_two_trials_and_exports(kind, tmp_path):
+def test_each_tuner_runs_two_trials_and_exports(kind, tmp_path, monkeypatch):
     # The random search also exports a Pareto front (val_accuracy vs params,
     # two depths), so one search covers both; it alone also retrains the
     # best trial (best_model.keras), the same final run for every tuner.
     pareto = kind == "random"
     budget = dict(confirm=False, **TINY) if pareto else TRIALS
-    result = search("resnet20", "digits", tuner=kind, max_trials=2, out=tmp_path,
+    # The Pareto front's depth knob is ResNet-20's (20 or 32 layers).
+    model = "resnet20" if pareto else shallow_resnet(monkeypatch)
+    result = search(model, "digits", tuner=kind, max_trials=2, out=tmp_path,
                     objective="val_accuracy,params" if pareto else "val_accuracy",
                     space={"optimizer": {"values": ["adam", "sgd"]},
                            "learning_rate": {"values": [1e-3, 1e-2]},
@@ -209,9 +211,10 @@ def test_trials_per_process_runs_trials_in_fresh_processes(tmp_path):
 
 
 @pytest.mark.slow
-def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
+def test_search_scores_by_kfold_and_retrains_the_best(tmp_path, monkeypatch):
     # digits has 1,437 labelled images: below the k-fold threshold.
-    result = search("resnet20", "digits", max_trials=2, out=tmp_path, limit=96,
+    model = shallow_resnet(monkeypatch)
+    result = search(model, "digits", max_trials=2, out=tmp_path, limit=96,
                     trial_steps=4, final_epochs=1, prune=False, compare_default=True,
                     finalists=0,    # every trial runs every fold (racing: test below)
                     space={"augment": None, "label_smoothing": None,
@@ -264,10 +267,11 @@ def test_search_scores_by_kfold_and_retrains_the_best(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_raced_out_trial_skips_its_folds_and_cannot_be_best(tmp_path):
+def test_a_raced_out_trial_skips_its_folds_and_cannot_be_best(tmp_path, monkeypatch):
     # Grid order: a rate that trains, then one that cannot (1e-7): with one
     # finalist the second trial stops after its first fold.
-    result = search("resnet20", "digits", tuner="grid", max_trials=2, out=tmp_path,
+    model = shallow_resnet(monkeypatch)
+    result = search(model, "digits", tuner="grid", max_trials=2, out=tmp_path,
                     limit=96, trial_steps=30, folds=3, finalists=1, retrain=False,
                     prune=False,
                     space={"learning_rate": {"values": [1e-2, 1e-7]},
@@ -284,10 +288,11 @@ def test_a_raced_out_trial_skips_its_folds_and_cannot_be_best(tmp_path):
 
 
 @pytest.mark.slow
-def test_no_trial_is_pruned_after_its_last_epoch(tmp_path):
+def test_no_trial_is_pruned_after_its_last_epoch(tmp_path, monkeypatch):
     # Median stopping from the first epoch on (grace 1) with a learning rate
     # that cannot train: some trials are pruned, none after its last epoch.
-    result = search("resnet20", "digits", max_trials=3, out=tmp_path, limit=64,
+    model = shallow_resnet(monkeypatch)
+    result = search(model, "digits", max_trials=3, out=tmp_path, limit=64,
                     epochs=3, folds=1, retrain=False, min_trials=1,
                     space={"learning_rate": {"min": 1e-7, "max": 1e-2,
                                              "sampling": "log"},
@@ -302,7 +307,7 @@ def test_no_trial_is_pruned_after_its_last_epoch(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_budget_ends_a_search_and_the_report_says_so(tmp_path):
+def test_the_budget_ends_a_search_and_the_report_says_so(tmp_path, monkeypatch):
     # A record left by an earlier search in the folder: overwrite forgets it
     # (counted, it would end the search after one trial).
     stale = tmp_path / "trial_info" / "99.json"
@@ -311,7 +316,8 @@ def test_the_budget_ends_a_search_and_the_report_says_so(tmp_path):
                                  "fold_seconds": [9.0], "epoch_ends": [5.0, 9.0]}))
     # A budget of a twentieth of a training run: the search stops after the
     # two trials it always runs, although max_trials allows four.
-    search("resnet20", "digits", max_trials=4, budget=0.05, out=tmp_path, limit=96,
+    model = shallow_resnet(monkeypatch)
+    search(model, "digits", max_trials=4, budget=0.05, out=tmp_path, limit=96,
            trial_steps=4, retrain=False, prune=False, finalists=0, overwrite=True,
            space={"augment": None, "optimizer": {"value": "adam"}})
     assert not stale.exists()
