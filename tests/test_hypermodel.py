@@ -4,6 +4,7 @@ import keras
 import keras_tuner
 import numpy as np
 
+from helpers import shallow_resnet
 from tuning import plan as plan_lib
 from tuning.hypermodel import InitialState, ZooHyperModel
 
@@ -18,7 +19,7 @@ def test_later_folds_restart_from_the_initial_state_without_a_new_trace(monkeypa
         return real(self, data)
     monkeypatch.setattr(trainer.TensorFlowTrainer, "train_step", counted)
     plan = plan_lib.plan_trials(1437, trial_steps=4)
-    hm = ZooHyperModel("resnet20", 10, (8, 8, 1), dataset="digits",
+    hm = ZooHyperModel(shallow_resnet(monkeypatch), 10, (8, 8, 1), dataset="digits",
                        data_kwargs={"limit": 96}, plan=plan)
     hp = keras_tuner.HyperParameters()
     model = hm.build(hp)
@@ -41,13 +42,14 @@ def test_later_folds_restart_from_the_initial_state_without_a_new_trace(monkeypa
     keras.backend.clear_session()
 
 
-def test_a_space_without_label_smoothing_trains_with_the_recipes_on_one_hot_labels():
+def test_a_space_without_label_smoothing_trains_with_the_recipes_on_one_hot_labels(
+        monkeypatch):
     # The knob left out of the space: a trial uses zoo train's smoothing
     # (as the final retraining does), and its loss and labels agree.
     from zoo.recipe import RECIPE
     assert RECIPE.label_smoothing > 0
     plan = plan_lib.plan_trials(1437, trial_steps=2)
-    hm = ZooHyperModel("resnet20", 10, (8, 8, 1), {"label_smoothing": None},
+    hm = ZooHyperModel(shallow_resnet(monkeypatch), 10, (8, 8, 1), {"label_smoothing": None},
                        dataset="digits", data_kwargs={"limit": 64}, plan=plan)
     hp = keras_tuner.HyperParameters()
     model = hm.build(hp)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import shallow_resnet
 from zoo import augment, training
 from zoo.recipe import RECIPE, Recipe
 
@@ -143,10 +144,11 @@ def test_the_recipe_holds_out_a_split_only_where_it_can_choose_an_epoch():
 
 
 @pytest.mark.slow
-def test_a_small_default_run_trains_on_every_labelled_image(tmp_path):
+def test_a_small_default_run_trains_on_every_labelled_image(tmp_path, monkeypatch):
     # digits: 1,437 labelled images, 144 would be held out: below
     # min_val_for_best, so none is; the last epoch is kept.
-    config = training.TrainConfig("resnet20", epochs=1, image_size=8, limit=200)
+    model = shallow_resnet(monkeypatch)
+    config = training.TrainConfig(model, epochs=1, image_size=8, limit=200)
     assert config.validation_split is None
     metrics = training.train(config, tmp_path / "run", verbose=0)
     assert metrics["dataset"]["num_val"] == 0 and metrics["dataset"]["num_train"] == 200
@@ -154,14 +156,14 @@ def test_a_small_default_run_trains_on_every_labelled_image(tmp_path):
     header = (tmp_path / "run" / "history.csv").read_text().splitlines()[0].split(",")
     assert "val_accuracy" not in header
     # The same run asked to keep its best epoch is refused before training.
-    best = training.TrainConfig("resnet20", epochs=1, image_size=8, limit=200,
+    best = training.TrainConfig(model, epochs=1, image_size=8, limit=200,
                                 selection="best")
     message = "selection 'best' needs a validation split.*--validation-split 0.1"
     with pytest.raises(ValueError, match=message):
         training.train(best, tmp_path / "best", verbose=0)
     assert not (tmp_path / "best" / "model.keras").exists()
     # An explicit split is honoured.
-    held = training.train(training.TrainConfig("resnet20", epochs=1, image_size=8,
+    held = training.train(training.TrainConfig(model, epochs=1, image_size=8,
                                                limit=200, validation_split=0.1),
                           tmp_path / "held", verbose=0)
     assert held["dataset"]["num_val"] == 144

@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 
 import zoo
-from helpers import subprocess_env
+from helpers import shallow_resnet, subprocess_env
 from zoo import training
 from zoo.recipe import RECIPE
 from zoo.training import TrainConfig
 
 
 @pytest.mark.parametrize("name", training.OPTIMIZERS)
-def test_each_optimizer_takes_steps(name, rng):
-    model = zoo.create_model("resnet20", num_classes=3, input_shape=(8, 8, 1))
+def test_each_optimizer_takes_steps(name, rng, monkeypatch):
+    model = zoo.create_model(shallow_resnet(monkeypatch), num_classes=3,
+                             input_shape=(8, 8, 1))
     opt = training.make_optimizer(name, 0.01, weight_decay=1e-4)
     model.compile(opt, "sparse_categorical_crossentropy")
     before = [w.copy() for w in model.get_weights()]
@@ -87,8 +88,9 @@ def test_config_validation(changes, message):
         config.validate()
 
 
-def test_train_writes_all_outputs(tmp_path):
-    config = TrainConfig("resnet20", dataset="digits", epochs=2, batch_size=64,
+def test_train_writes_all_outputs(tmp_path, monkeypatch):
+    config = TrainConfig(shallow_resnet(monkeypatch), dataset="digits", epochs=2,
+                         batch_size=64,
                          limit=256, image_size=8, augment="light",
                          regularizer="l2", label_smoothing=0.1, schedule="warmup_cosine",
                          optimizer="nesterov", lr=0.05, weight_decay=1e-4)
@@ -172,10 +174,10 @@ def test_a_config_written_before_the_image_size_floor_repeats_its_run():
         TrainConfig("resnet20", image_size=12, min_image_size=8).validate()
 
 
-def test_run_without_validation_split_writes_its_outputs(tmp_path):
+def test_run_without_validation_split_writes_its_outputs(tmp_path, monkeypatch):
     # Keras' CSVLogger writes "NA" for the validation metrics of such a run;
     # the curves used to fail on them (ValueError), after the training.
-    config = TrainConfig("resnet20", dataset="digits", epochs=2, limit=128,
+    config = TrainConfig(shallow_resnet(monkeypatch), dataset="digits", epochs=2, limit=128,
                          image_size=8, validation_split=0.0)
     metrics = training.train(config, tmp_path, verbose=0)
     assert (tmp_path / "curves.png").is_file() and (tmp_path / "model.keras").is_file()
@@ -193,8 +195,8 @@ def test_width_multiplier_reaches_the_model(tmp_path):
     assert model.get_layer("Conv1").filters == 24
 
 
-def test_finished_run_is_not_overwritten(tmp_path):
-    config = TrainConfig("resnet20", dataset="digits", epochs=1, limit=64)
+def test_finished_run_is_not_overwritten(tmp_path, monkeypatch):
+    config = TrainConfig(shallow_resnet(monkeypatch), dataset="digits", epochs=1, limit=64)
     training.train(config, tmp_path, verbose=0)
     before = (tmp_path / "model.keras").read_bytes()
     with pytest.raises(ValueError, match="already holds a finished run"):
@@ -202,11 +204,11 @@ def test_finished_run_is_not_overwritten(tmp_path):
     assert (tmp_path / "model.keras").read_bytes() == before
 
 
-def test_reuse_finished_reuses_only_the_same_configuration(tmp_path):
+def test_reuse_finished_reuses_only_the_same_configuration(tmp_path, monkeypatch):
     # A search's final run (tuning.final) reuses its folder: a finished run
     # of the same configuration is handed back untouched, one of another
     # configuration is replaced by a run of this one, not handed back.
-    config = TrainConfig("resnet20", dataset="digits", epochs=1, limit=64)
+    config = TrainConfig(shallow_resnet(monkeypatch), dataset="digits", epochs=1, limit=64)
     first = training.train(config, tmp_path, verbose=0, reuse_finished=True)
     before = (tmp_path / "model.keras").read_bytes()
     reused = training.train(config, tmp_path, verbose=0, reuse_finished=True)
@@ -265,8 +267,8 @@ def test_num_classes_smaller_than_labels(tmp_path):
         training.train(config, tmp_path, verbose=0)
 
 
-def test_nan_loss_stops_with_epoch_and_advice(tmp_path):
-    config = TrainConfig("resnet20", dataset="digits", epochs=3, limit=128,
+def test_nan_loss_stops_with_epoch_and_advice(tmp_path, monkeypatch):
+    config = TrainConfig(shallow_resnet(monkeypatch), dataset="digits", epochs=3, limit=128,
                          optimizer="sgd", lr=1e30, schedule="constant")
     with pytest.raises(training.TrainingError, match=r"NaN in epoch 1.*lower learning rate"):
         training.train(config, tmp_path, verbose=0)
@@ -281,9 +283,12 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from zoo import training
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from helpers import shallow_resnet
 strategy = training._strategy("mirrored")
 print("replicas", strategy.num_replicas_in_sync)
-m = training.train(training.TrainConfig("resnet20", dataset="digits", epochs=1,
+m = training.train(training.TrainConfig(shallow_resnet(), dataset="digits", epochs=1,
                    limit=128, strategy="mirrored"), {str(tmp_path)!r}, verbose=0)
 print("accuracy", m["test_accuracy"])
 """
@@ -319,12 +324,13 @@ def test_default_run_on_a_small_dataset_gets_the_step_floor(tmp_path, monkeypatc
     from zoo import budget
     monkeypatch.setattr(budget, "DEFAULT_EPOCHS", 2)
     monkeypatch.setattr(budget, "MIN_EPOCH_STEPS", 10)
-    config = TrainConfig("resnet20", dataset="digits", limit=128, image_size=8,
+    model = shallow_resnet(monkeypatch)
+    config = TrainConfig(model, dataset="digits", limit=128, image_size=8,
                          min_steps=30, batch_size=64)
     metrics = training.train(config, tmp_path, verbose=0)
     # 128 images = 2 steps a pass, packed to epochs of 10 steps; 30 steps.
     assert metrics["optimizer_steps"] == 30 and metrics["epochs"] == 3
-    explicit = training.train(TrainConfig("resnet20", dataset="digits", limit=128,
+    explicit = training.train(TrainConfig(model, dataset="digits", limit=128,
                                           image_size=8, epochs=3, batch_size=64),
                               tmp_path / "e",
                               verbose=0)
@@ -439,8 +445,8 @@ def test_the_training_step_is_traced_once(tmp_path, monkeypatch):
         traces.append(len(self.metrics_variables))
         return real(self, data)
     monkeypatch.setattr(trainer.TensorFlowTrainer, "train_step", counted)
-    config = TrainConfig("resnet20", dataset="digits", image_size=8, limit=64,
-                         batch_size=32, epochs=2, label_smoothing=0.1)
+    config = TrainConfig(shallow_resnet(monkeypatch), dataset="digits", image_size=8,
+                         limit=64, batch_size=32, epochs=2, label_smoothing=0.1)
     metrics = training.train(config, tmp_path / "run", verbose=0)
     assert len(traces) == 1 and traces[0] > 0
     assert metrics["optimizer_steps"] == 4 and not math.isnan(metrics["test_loss"])
