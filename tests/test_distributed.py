@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import subprocess_env
+from helpers import SHALLOW_RESNET, subprocess_env
 from zoo import data as data_lib
 from zoo import distributed
 from zoo.errors import InputError
@@ -116,6 +116,9 @@ def test_tensorflow_only_features_are_refused_under_jax(tmp_path):
 IN_ONE_PROCESS = """
 import contextlib, io, json, sys
 from zoo import cli
+sys.path.insert(0, sys.argv[2])
+from helpers import shallow_resnet
+shallow_resnet()
 results = []
 for argv in json.loads(sys.argv[1]):
     out, err = io.StringIO(), io.StringIO()
@@ -145,22 +148,26 @@ def test_backend_option_and_every_command_under_jax(tmp_path):
     commands = {
         "evaluate": ["evaluate", run / "model.keras", "--dataset", "digits", "--json"],
         "predict": ["predict", run / "model.keras", tmp_path / "x.png"],
-        # The trials (the final retraining is a zoo train run, as above).
-        "tune": ["tune", "resnet20", "--dataset", "digits", "--image-size", "16",
+        # The trials (the final retraining is a zoo train run, as above). This
+        # and the NaN run train ResNet-20 at one block a stage
+        # (helpers.shallow_resnet, registered in that process): compiling
+        # ResNet-20 again would be most of their time.
+        "tune": ["tune", SHALLOW_RESNET, "--dataset", "digits", "--image-size", "16",
                  "--max-trials", "2", "--epochs", "1", "--limit", "128", "--folds", "1",
                  "--no-retrain", "--out", tmp_path / "t"],
         "fine-tune": [*TINY, "--image-size", "28", "--weights", "fashion_mnist",
                       "--fine-tune", "--epochs", "1", "--out", tmp_path / "ft"],
         # The NaN guard stops a diverging run with its message, as on TensorFlow.
-        "nan": [*TINY, "--epochs", "2", "--optimizer", "sgd", "--lr", "1e30",
-                "--schedule", "constant", "--out", tmp_path / "nan"],
+        "nan": ["train", SHALLOW_RESNET, *TINY[2:], "--epochs", "2", "--optimizer", "sgd",
+                "--lr", "1e30", "--schedule", "constant", "--out", tmp_path / "nan"],
         # Compression works on a tf_keras copy, under JAX as well (last: it
         # imports TF-MOT).
         "compress": ["compress", run / "model.keras", "--dataset", "digits",
                      "--prune", "0.5", "--epochs", "1", "--out", tmp_path / "c"],
     }
     argvs = [[str(a) for a in argv] for argv in commands.values()]
-    done = subprocess.run([sys.executable, "-c", IN_ONE_PROCESS, json.dumps(argvs)],
+    done = subprocess.run([sys.executable, "-c", IN_ONE_PROCESS, json.dumps(argvs),
+                           str(Path(__file__).parent)],
                           capture_output=True, text=True, timeout=900,
                           env=subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -208,8 +215,13 @@ def _job(tmp_path, out, n=2, extra=()):
 # Runs `zoo ARGS` with a Python audit hook that lists every file the process
 # opens for writing, creates, renames or removes under a folder: what
 # Python-level code (model.keras, JSON, CSV, plots, atomic renames) writes.
+# ResNet-20 at one block a stage (helpers.shallow_resnet) is registered in
+# the process: these tests compare processes, not models.
 AUDITED_ZOO = """
 import os, runpy, sys
+sys.path.insert(0, sys.argv[3])
+from helpers import shallow_resnet
+shallow_resnet()
 log, root = open(sys.argv[1], "w"), os.path.realpath(sys.argv[2])
 WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND
 def hook(event, args):
@@ -224,7 +236,7 @@ def hook(event, args):
         log.write(event + " " + path + "\\n")
         log.flush()
 sys.addaudithook(hook)
-sys.argv = ["zoo", *sys.argv[3:]]
+sys.argv = ["zoo", *sys.argv[4:]]
 runpy.run_module("zoo.cli", run_name="__main__", alter_sys=True)
 """
 
@@ -233,9 +245,14 @@ runpy.run_module("zoo.cli", run_name="__main__", alter_sys=True)
 def test_two_processes_end_equal_and_match_one_process(tmp_path):
     env = subprocess_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     (tmp_path / "audited.py").write_text(AUDITED_ZOO)
+
+    def audited(writes, out, argv):     # `zoo train SHALLOW_RESNET ...`
+        assert argv[:2] == TINY[:2]
+        return [sys.executable, str(tmp_path / "audited.py"), str(tmp_path / writes),
+                str(out), str(Path(__file__).parent), "train", SHALLOW_RESNET, *argv[2:]]
     out = tmp_path / "two"
-    jobs = [[sys.executable, str(tmp_path / "audited.py"), str(tmp_path / f"writes{i}"),
-             str(out), *argv[len(ZOO):]] for i, argv in enumerate(_job(tmp_path, out))]
+    jobs = [audited(f"writes{i}", out, argv[len(ZOO):])
+            for i, argv in enumerate(_job(tmp_path, out))]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env) for argv in jobs]
     outputs = [p.communicate(timeout=900) for p in procs]
@@ -252,7 +269,9 @@ def test_two_processes_end_equal_and_match_one_process(tmp_path):
     assert "/.model." in chief and "/.metrics." in chief and "backup" in chief
     assert (tmp_path / "writes1").read_text() == ""
     # The same global batch (64) and data order in one process.
-    result = zoo(*TINY, "--epochs", "2", "--out", tmp_path / "one")
+    result = subprocess.run(audited("writes_one", tmp_path / "one",
+                                    [*TINY, "--epochs", "2", "--out", str(tmp_path / "one")]),
+                            capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     two, one = history(tmp_path / "two"), history(tmp_path / "one")
     assert len(two) == len(one) == 2
