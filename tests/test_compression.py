@@ -488,6 +488,9 @@ def test_unwritable_output_and_unbridgeable_model(tmp_path):
 
 @pytest.mark.slow
 def test_cli_compress_end_to_end(small_model, tmp_path, capsys):
+    # The child process does not register the shallow net's name, so the
+    # bridge rebuilds it from its Keras config, as a user's own CNN (a zoo
+    # name through the command line: tests/test_distributed.py's compress).
     small_model.save(tmp_path / "model.keras")
     result = subprocess.run(
         [sys.executable, "-m", "zoo.cli", "compress", str(tmp_path / "model.keras"),
