@@ -90,8 +90,7 @@ def test_config_validation(changes, message):
 
 def test_train_writes_all_outputs(tmp_path, monkeypatch):
     config = TrainConfig(shallow_resnet(monkeypatch), dataset="digits", epochs=2,
-                         batch_size=64,
-                         limit=256, image_size=8, augment="light",
+                         batch_size=64, limit=256, image_size=8, augment="light",
                          regularizer="l2", label_smoothing=0.1, schedule="warmup_cosine",
                          optimizer="nesterov", lr=0.05, weight_decay=1e-4)
     metrics = training.train(config, tmp_path, verbose=0)
