@@ -57,6 +57,31 @@ def test_each_schedule(name):
         assert values[0] == pytest.approx(0.0) and values[1] == pytest.approx(0.1)
 
 
+def test_warmup_linear_decays_along_a_straight_line(tmp_path):
+    schedule = training.make_schedule("warmup_linear", 0.1, total_steps=100, warmup_steps=10)
+    # Up from 0 to the peak over the warm-up, then down by 0.1/90 a step.
+    expected = {0: 0.0, 5: 0.05, 10: 0.1, 55: 0.05, 91: 0.01, 100: 0.0, 120: 0.0}
+    for step, value in expected.items():
+        assert float(schedule(step)) == pytest.approx(value, abs=1e-6), step
+    # Above the half cosine in the middle of the decay (0.0778 against 0.0883
+    # at step 30): a cosine under the new name would fail here.
+    cosine = training.make_schedule("warmup_cosine", 0.1, total_steps=100, warmup_steps=10)
+    assert float(schedule(30)) == pytest.approx(0.1 * 70 / 90, abs=1e-6)
+    assert float(cosine(30)) > float(schedule(30)) + 0.01
+    # Its warm-up is honoured like warmup_cosine's, and a saved model loads
+    # with it in safe mode.
+    TrainConfig("resnet20", schedule="warmup_linear", epochs=3, warmup_epochs=2).validate()
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(2)(inp))
+    model.compile(keras.optimizers.Adam(schedule), "mse")
+    model.fit(np.zeros((2, 4)), np.zeros((2, 2)), verbose=0)   # builds the optimizer
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    rate = loaded.optimizer._learning_rate           # the schedule, not its value
+    assert isinstance(rate, zoo.optim.WarmupLinearDecay)
+    assert float(rate(55)) == pytest.approx(0.05, abs=1e-6)
+
+
 @pytest.mark.parametrize("changes,message", [
     ({"optimizer": "adamm"}, "Unknown optimizer 'adamm'. Did you mean: adam"),
     ({"lr": 0.0}, "Learning rate must be > 0"),

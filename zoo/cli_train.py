@@ -164,8 +164,8 @@ def _train_optimization_args(p):
     p.add_argument("--schedule", default="warmup_cosine",
                    help=f"{' | '.join(SCHEDULES)} (default %(default)s)")
     p.add_argument("--warmup-epochs", type=int,
-                   help="warm-up of warmup_cosine (default: one epoch, at most a "
-                        "tenth of the run; a number given is honoured)")
+                   help="warm-up of warmup_cosine and warmup_linear (default: one "
+                        "epoch, at most a tenth of the run; a number given is honoured)")
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="decoupled weight decay (AdamW-style for every optimizer)")
     p.add_argument("--label-smoothing", type=float, default=RECIPE.label_smoothing,

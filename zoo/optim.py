@@ -14,7 +14,9 @@ from zoo.errors import InputError, did_you_mean
 from zoo.recipe import RECIPE
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "warmup_cosine")
+SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "warmup_linear")
+# The schedules that honour a warm-up (TrainConfig.warmup_epochs).
+WARMUP_SCHEDULES = ("warmup_cosine", "warmup_linear")
 # The optimizer knobs of TrainConfig and the optimizers that have them.
 OPTIMIZER_KNOBS = {"momentum": ("momentum", "nesterov"), "rho": ("rmsprop",),
                    "beta_1": ("adam", "adamw"), "beta_2": ("adam", "adamw"),
@@ -28,6 +30,30 @@ DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.01,
 # use DEFAULT_LR.
 FINE_TUNE_LR = RECIPE.fine_tune_lr
 
+@keras.saving.register_keras_serializable("zoo")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 to `peak` over `warmup_steps`, then a straight
+    line down to 0 at `total_steps` (the schedule of "Budgeted training",
+    Li et al. 2020; measured against warmup_cosine in docs/training.md,
+    "Linear decay")."""
+
+    def __init__(self, peak, total_steps, warmup_steps):
+        self.peak = float(peak)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        ops = keras.ops
+        step = ops.cast(step, "float32")
+        up = self.peak * step / max(self.warmup_steps, 1)
+        left = (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
+        return ops.where(step < self.warmup_steps, up, self.peak * ops.maximum(0.0, left))
+
+    def get_config(self):
+        return {"peak": self.peak, "total_steps": self.total_steps,
+                "warmup_steps": self.warmup_steps}
+
+
 def check_optimizer(name):
     if name not in OPTIMIZERS:
         hint = did_you_mean(name, OPTIMIZERS, n=2)
@@ -39,10 +65,14 @@ def check_optimizer(name):
 def make_schedule(name, lr, total_steps, warmup_steps=0, max_warmup=0.1):
     """A Keras learning-rate schedule (or a float for "constant").
 
-    warmup_cosine warms up for `warmup_steps`, at most `max_warmup` of the
-    run (None: as asked, short of the whole run)."""
+    warmup_cosine and warmup_linear warm up for `warmup_steps`, at most
+    `max_warmup` of the run (None: as asked, short of the whole run), then
+    decay to 0 along a half cosine or a straight line."""
     schedules = keras.optimizers.schedules
     total_steps = max(1, int(total_steps))
+    if name == "warmup_linear":
+        cap = total_steps - 1 if max_warmup is None else int(total_steps * max_warmup)
+        return WarmupLinearDecay(lr, total_steps, max(0, min(int(warmup_steps), cap)))
     if name == "constant":
         return float(lr)
     if name == "step":

@@ -18,7 +18,7 @@ from zoo import weights as weights_lib
 from zoo.errors import InputError, ZooError, check_positive_int, check_seed
 from zoo.input_pipeline import image_hw
 from zoo.optim import (DEFAULT_LR, FINE_TUNE_LR, OPTIMIZER_KNOBS, SCHEDULES,
-                       check_optimizer)
+                       WARMUP_SCHEDULES, check_optimizer)
 from zoo.recipe import RECIPE, SELECTIONS
 
 
@@ -62,9 +62,11 @@ class TrainConfig:
         lr: peak learning rate; default per optimizer (0.1 for SGD family,
             0.01 Adagrad, 1e-3 otherwise).
         schedule: constant | step (×0.1 at 50 % and 75 %) | cosine |
-            warmup_cosine (default: linear warm-up, then cosine decay to 0).
-        warmup_epochs: warmup_cosine's warm-up; None: one epoch, at most a
-            tenth of the run; a number is honoured (fewer than the epochs).
+            warmup_cosine (default: linear warm-up, then cosine decay to 0) |
+            warmup_linear (linear warm-up, then linear decay to 0).
+        warmup_epochs: the warm-up of warmup_cosine and warmup_linear;
+            None: one epoch, at most a tenth of the run; a number is
+            honoured (fewer than the epochs).
         momentum, rho, beta_1, beta_2, epsilon: the optimizer's own knobs
             (None: Keras' defaults, momentum 0.9); one the optimizer does not
             have is refused, not ignored.
@@ -226,15 +228,15 @@ class TrainConfig:
 
     def _check_warmup(self):
         """warmup_epochs: None (one epoch, at most a tenth of the run), or an
-        explicit number that the warmup_cosine schedule honours."""
+        explicit number that the warm-up schedules honour."""
         w = self.warmup_epochs
         if w is None:
             return
         if isinstance(w, bool) or not isinstance(w, int) or w < 0:
             raise InputError(f"warmup_epochs must be an integer >= 0; got {w!r}.")
-        if self.schedule != "warmup_cosine":
+        if self.schedule not in WARMUP_SCHEDULES:
             raise InputError(f"warmup_epochs has no effect with the {self.schedule} "
-                             "schedule; use --schedule warmup_cosine or drop it.")
+                             "schedule; use --schedule warmup_cosine (or warmup_linear) or drop it.")
         if self.epochs is not None and w >= self.epochs:
             raise InputError(f"warmup_epochs ({w}) must be fewer than the run's "
                              f"epochs ({self.epochs}).")
