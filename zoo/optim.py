@@ -30,6 +30,7 @@ DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.01,
 # use DEFAULT_LR.
 FINE_TUNE_LR = RECIPE.fine_tune_lr
 
+
 @keras.saving.register_keras_serializable("zoo")
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up from 0 to `peak` over `warmup_steps`, then a straight
@@ -38,6 +39,7 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     "Linear decay")."""
 
     def __init__(self, peak, total_steps, warmup_steps):
+        super().__init__()
         self.peak = float(peak)
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)

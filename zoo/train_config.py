@@ -236,7 +236,8 @@ class TrainConfig:
             raise InputError(f"warmup_epochs must be an integer >= 0; got {w!r}.")
         if self.schedule not in WARMUP_SCHEDULES:
             raise InputError(f"warmup_epochs has no effect with the {self.schedule} "
-                             "schedule; use --schedule warmup_cosine (or warmup_linear) or drop it.")
+                             "schedule; use --schedule warmup_cosine (or "
+                             "warmup_linear) or drop it.")
         if self.epochs is not None and w >= self.epochs:
             raise InputError(f"warmup_epochs ({w}) must be fewer than the run's "
                              f"epochs ({self.epochs}).")
