@@ -72,9 +72,12 @@ def make_schedule(name, lr, total_steps, warmup_steps=0, max_warmup=0.1):
     decay to 0 along a half cosine or a straight line."""
     schedules = keras.optimizers.schedules
     total_steps = max(1, int(total_steps))
+    # By default warm-up never takes more than a tenth of the run (none in a
+    # run of fewer than 10 steps).
+    cap = total_steps - 1 if max_warmup is None else int(total_steps * max_warmup)
+    warmup_steps = max(0, min(int(warmup_steps), cap))
     if name == "warmup_linear":
-        cap = total_steps - 1 if max_warmup is None else int(total_steps * max_warmup)
-        return WarmupLinearDecay(lr, total_steps, max(0, min(int(warmup_steps), cap)))
+        return WarmupLinearDecay(lr, total_steps, warmup_steps)
     if name == "constant":
         return float(lr)
     if name == "step":
@@ -83,10 +86,6 @@ def make_schedule(name, lr, total_steps, warmup_steps=0, max_warmup=0.1):
     if name == "cosine":
         return schedules.CosineDecay(lr, decay_steps=total_steps)
     if name == "warmup_cosine":
-        # By default warm-up never takes more than a tenth of the run (none
-        # in a run of fewer than 10 steps).
-        cap = total_steps - 1 if max_warmup is None else int(total_steps * max_warmup)
-        warmup_steps = min(int(warmup_steps), cap)
         if warmup_steps < 1:
             return schedules.CosineDecay(lr, decay_steps=total_steps)
         return schedules.CosineDecay(0.0, decay_steps=total_steps - warmup_steps,
