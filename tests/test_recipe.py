@@ -43,6 +43,11 @@ def test_every_path_takes_the_one_recipe():
         == spaces.TRAIN_DEFAULTS["label_smoothing"]
     assert training.TrainConfig("resnet20", optimizer="sgd").learning_rate == 0.1
     assert spaces.TRAIN_DEFAULTS["augment"] == RECIPE.augment
+    # The schedule: zoo train, its flag, the search's fixed value and the
+    # Python API's fine-tune (its phase 2 optimizer) read the recipe's.
+    assert defaults["schedule"] == args.schedule == flags.schedule == RECIPE.schedule
+    assert spaces.FOCUSED["schedule"] == {"value": RECIPE.schedule}
+    assert spaces.TRAIN_DEFAULTS["schedule"] == RECIPE.schedule
     assert final.final_recipe({}, {}) == {"min_steps": RECIPE.min_steps,
                                           "augment": RECIPE.augment}
     config = demo.train_config(quick=False)

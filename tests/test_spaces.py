@@ -135,7 +135,7 @@ def test_the_focused_space_declares_every_knob_with_train_defaults_first():
     # was never searched), and its first value is zoo train's default.
     assert hp.values == {"optimizer": "adam", "learning_rate": 3e-3,
                          "label_smoothing": 0.1,
-                         "batch_size": 32, "schedule": "warmup_cosine"}
+                         "batch_size": 32, "schedule": "warmup_linear"}
     hp = keras_tuner.HyperParameters()
     hp.Fixed("optimizer", "adamw")
     hm.build(hp)

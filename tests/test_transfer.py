@@ -140,6 +140,35 @@ def test_backbone_learning_rate_is_scaled():
     assert any(np.abs(d).max() > 0 for p, d in full.items() if p not in head)
 
 
+def test_python_fine_tune_takes_the_recipes_schedule(monkeypatch):
+    # zoo.transfer.fine_tune's phase 2 decays by the recipe's schedule, not
+    # by one of its own: with the recipe swapped, the optimizer follows.
+    import dataclasses
+
+    import tensorflow as tf
+
+    from zoo.optim import WarmupLinearDecay
+    from zoo.recipe import RECIPE
+    model = zoo.create_model("resnet20", input_shape=(16, 16, 1))
+    data = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((4, 16, 16, 1), np.float32), np.zeros(4, np.int64))).batch(2)
+
+    def rate_at(step, schedule):
+        monkeypatch.setattr(transfer, "RECIPE", dataclasses.replace(RECIPE, schedule=schedule))
+        transfer._compile(model, "adam", 1e-3, 100, 0.0, 1.0, data)
+        rate = model.optimizer._learning_rate
+        return float(rate(step)) if callable(rate) else float(rate)
+
+    assert RECIPE.schedule == "warmup_linear"
+    # 100 steps, 10 of warm-up: at step 70 a straight line is at 30/90 of
+    # the peak, the half cosine at (1 + cos(pi * 60/90)) / 2 = 1/4.
+    assert rate_at(70, "warmup_linear") == pytest.approx(1e-3 * 30 / 90)
+    assert isinstance(model.optimizer._learning_rate, WarmupLinearDecay)
+    assert rate_at(70, "constant") == pytest.approx(1e-3)
+    cosine = rate_at(70, "warmup_cosine")
+    assert not np.isnan(cosine) and cosine == pytest.approx(1e-3 / 4)
+
+
 def test_fine_tune_never_ends_below_the_probe(digits28):
     model = _checkpoint_model(digits28)
     # A learning rate that wrecks the network: phase 2 cannot beat phase 1,

@@ -70,7 +70,7 @@ FOCUSED = {
     "optimizer": {"values": ["adam", "adamw"]},
     "learning_rate": {"min": 3e-4, "max": 1e-2, "sampling": "log"},
     "weight_decay": {"min": 1e-4, "max": 1e-1, "sampling": "log"},
-    "schedule": {"value": "warmup_cosine"},
+    "schedule": {"value": _CONFIG["schedule"]},
     "label_smoothing": {"values": [0.0, 0.1]},
     "batch_size": {"value": TrainConfig("resnet20").batch_size},
 }
@@ -84,7 +84,7 @@ BASE = {
     "beta_2": {"values": [0.99, 0.999]},
     "epsilon": {"min": 1e-8, "max": 1e-5, "sampling": "log"},
     "weight_decay": {"min": 1e-5, "max": 1e-2, "sampling": "log"},
-    "schedule": {"values": ["warmup_cosine", "cosine", "constant"]},
+    "schedule": {"values": ["warmup_linear", "warmup_cosine", "cosine", "constant"]},
     "regularizer": {"values": list(REGULARIZERS)},
     "l1": {"min": 1e-6, "max": 1e-3, "sampling": "log"},
     "l2": {"min": 1e-6, "max": 1e-2, "sampling": "log"},
@@ -352,7 +352,7 @@ def optimizer(hp, space, total_steps=100, warmup_steps=0):
     epsilon = sample(hp, "epsilon", space, 1e-7, parent=adam_like)
     weight_decay = sample(hp, "weight_decay", space, 0.0,
                           parent=("optimizer", ["adamw"]))
-    schedule = sample(hp, "schedule", space, default="warmup_cosine")
+    schedule = sample(hp, "schedule", space, default=TRAIN_DEFAULTS["schedule"])
     rate = make_schedule(schedule, lr, total_steps, warmup_steps)
     # Inactive knobs come back as their defaults; 0 is a legal value.
     return make_optimizer(name, rate, weight_decay=weight_decay, momentum=momentum,

@@ -161,8 +161,8 @@ def _train_optimization_args(p):
                    f"optimizer: {rates}; with --fine-tune {fine})")
     p.add_argument("--momentum", type=float,
                    help="momentum of the momentum and nesterov optimizers (default 0.9)")
-    p.add_argument("--schedule", default="warmup_cosine",
-                   help=f"{' | '.join(SCHEDULES)} (default %(default)s)")
+    p.add_argument("--schedule", default=RECIPE.schedule,
+                   help=f"{' | '.join(SCHEDULES)} (default %(default)s, the recipe's)")
     p.add_argument("--warmup-epochs", type=int,
                    help="warm-up of warmup_cosine and warmup_linear (default: one "
                         "epoch, at most a tenth of the run; a number given is honoured)")

@@ -1,7 +1,7 @@
 """Optimizers and learning-rate schedules by name, with their defaults.
 
 `make_optimizer("nesterov", 0.1, weight_decay=5e-4)`, `make_schedule(
-"warmup_cosine", 1e-3, total_steps, warmup_steps)`; the names, the
+"warmup_linear", 1e-3, total_steps, warmup_steps)`; the names, the
 optimizers' own knobs and the default rates are declared here once, for
 `zoo.training`, `zoo.transfer` and the search spaces.
 """

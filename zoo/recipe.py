@@ -44,6 +44,11 @@ class Recipe:
         lr: the peak rate from scratch by optimizer (zoo.optim.DEFAULT_LR
             takes these; other optimizers keep their own).
         label_smoothing: of the cross-entropy loss.
+        schedule: the learning-rate schedule (zoo.optim.SCHEDULES):
+            "warmup_linear" is a linear warm-up, then a straight line to 0
+            (measured against the half cosine, "warmup_cosine", in
+            docs/training.md, "Linear decay"); `--fine-tune`'s second phase
+            uses it too.
         fine_tune_lr: the peak rate of `--fine-tune`'s second phase by
             optimizer (others use the optimizer's default rate).
     """
@@ -56,6 +61,7 @@ class Recipe:
     min_val_for_best: int = 1000
     lr: dict = field(default_factory=lambda: {"adam": 3e-3, "adamw": 3e-3})
     label_smoothing: float = 0.1
+    schedule: str = "warmup_linear"
     fine_tune_lr: dict = field(default_factory=lambda: {"adam": 3e-3, "adamw": 3e-3})
 
     def selection(self, num_val: int) -> str:

@@ -62,8 +62,9 @@ class TrainConfig:
         lr: peak learning rate; default per optimizer (0.1 for SGD family,
             0.01 Adagrad, 1e-3 otherwise).
         schedule: constant | step (×0.1 at 50 % and 75 %) | cosine |
-            warmup_cosine (default: linear warm-up, then cosine decay to 0) |
-            warmup_linear (linear warm-up, then linear decay to 0).
+            warmup_cosine (linear warm-up, then cosine decay to 0) |
+            warmup_linear (linear warm-up, then linear decay to 0);
+            default: the recipe's (RECIPE.schedule, warmup_linear).
         warmup_epochs: the warm-up of warmup_cosine and warmup_linear;
             None: one epoch, at most a tenth of the run; a number is
             honoured (fewer than the epochs).
@@ -112,7 +113,7 @@ class TrainConfig:
     beta_1: float | None = None
     beta_2: float | None = None
     epsilon: float | None = None
-    schedule: str = "warmup_cosine"
+    schedule: str = RECIPE.schedule
     warmup_epochs: int | None = None
     weight_decay: float = 0.0
     label_smoothing: float = RECIPE.label_smoothing
@@ -236,8 +237,8 @@ class TrainConfig:
             raise InputError(f"warmup_epochs must be an integer >= 0; got {w!r}.")
         if self.schedule not in WARMUP_SCHEDULES:
             raise InputError(f"warmup_epochs has no effect with the {self.schedule} "
-                             "schedule; use --schedule warmup_cosine (or "
-                             "warmup_linear) or drop it.")
+                             "schedule; use --schedule warmup_linear (or "
+                             "warmup_cosine) or drop it.")
         if self.epochs is not None and w >= self.epochs:
             raise InputError(f"warmup_epochs ({w}) must be fewer than the run's "
                              f"epochs ({self.epochs}).")

@@ -229,10 +229,11 @@ def describe(summary, *, steps, epochs, learning_rate, backbone_lr_factor) -> st
 
 def _compile(model, optimizer, learning_rate, total, weight_decay, backbone_lr_factor,
              train_data):
-    """Phase 2's optimizer: warm-up + cosine over `total` steps, the
-    backbone's learning rate scaled by `backbone_lr_factor`; the model's
-    training variables built for `train_data` (zoo.training.build_for_fit)."""
-    schedule = make_schedule("warmup_cosine", learning_rate, total, total // 10)
+    """Phase 2's optimizer: the recipe's schedule (warm-up, then decay to 0)
+    over `total` steps, the backbone's learning rate scaled by
+    `backbone_lr_factor`; the model's training variables built for
+    `train_data` (zoo.training.build_for_fit)."""
+    schedule = make_schedule(RECIPE.schedule, learning_rate, total, total // 10)
     opt = make_optimizer(optimizer, schedule, weight_decay=weight_decay)
     scale_backbone_lr(opt, model, backbone_lr_factor)
     model.compile(opt, sparse_loss(model, keras), metrics=["accuracy"])
