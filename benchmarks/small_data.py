@@ -104,15 +104,25 @@ SOURCES = {"fashion0to4": {"epochs": 4, "seed": 0},
 def tune_run(npz, seed, fields, folder):
     """A default search (with `fields` as search() arguments): its final
     model's test accuracy and the search's wall time, saved in
-    `folder/bench.json` so that a rerun reuses a finished search."""
+    `folder/bench.json` so that a rerun reuses a finished search — only one
+    of the same arguments under the same recipe (zoo.recipe); another is
+    searched again from scratch."""
+    import dataclasses
+
+    from zoo.recipe import RECIPE
     saved = folder / "bench.json"
+    key = {"dataset": str(npz), "seed": seed, "fields": fields,
+           "recipe": dataclasses.asdict(RECIPE)}
     if saved.is_file():
-        return {**json.loads(saved.read_text()), **search_facts(folder)}
+        run = json.loads(saved.read_text())
+        if run.get("key") == key:
+            return {**run, **search_facts(folder)}
     from zoo import tuning
     start = time.perf_counter()
-    result = tuning.search("resnet20", f"npz:{npz}", out=folder, seed=seed, **fields)
+    result = tuning.search("resnet20", f"npz:{npz}", out=folder, seed=seed,
+                           overwrite=saved.is_file(), **fields)
     trials = result["trials"]
-    run = {"test_accuracy": result["test_accuracy"],
+    run = {"key": key, "test_accuracy": result["test_accuracy"],
            "wall_time_s": time.perf_counter() - start,
            "trials": len(trials), "fold_runs": sum(int(t["folds_run"] or 0) for t in trials),
            "final_steps": result["final"]["best"]["optimizer_steps"]}

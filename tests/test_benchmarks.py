@@ -180,3 +180,34 @@ def test_the_architecture_table_is_what_the_models_are_now():
         info = zoo.model_info(name)
         assert (info["params"]["total"], info["params"]["trainable"], info["macs"]) == \
             (rows[name]["params"], rows[name]["trainable"], rows[name]["macs"]), name
+
+
+def test_a_saved_search_is_reused_only_under_the_same_arguments_and_recipe(tmp_path,
+                                                                          monkeypatch):
+    # benchmarks/small_data.py keeps a finished search's result in
+    # bench.json; a rerun with other arguments, or after the recipe
+    # changed, searches again (from scratch) instead of reusing it.
+    import dataclasses
+    import runpy
+
+    from zoo import recipe, tuning
+    calls = []
+
+    def fake_search(model, dataset, *, out, seed, overwrite=False, **fields):
+        calls.append({"overwrite": overwrite, **fields})
+        return {"test_accuracy": 0.5 + len(calls) / 100, "trials": [],
+                "final": {"best": {"optimizer_steps": 10}}}
+
+    monkeypatch.setattr(tuning, "search", fake_search)
+    tune_run = runpy.run_path(str(ROOT / "benchmarks" / "small_data.py"))["tune_run"]
+    folder = tmp_path / "search"
+    folder.mkdir()
+    first = tune_run(tmp_path / "a.npz", 0, {}, folder)
+    assert tune_run(tmp_path / "a.npz", 0, {}, folder)["test_accuracy"] == \
+        first["test_accuracy"] == 0.51 and len(calls) == 1
+    assert tune_run(tmp_path / "a.npz", 0, {"budget": 2}, folder)["test_accuracy"] == 0.52
+    assert calls[-1] == {"overwrite": True, "budget": 2}
+    other = dataclasses.replace(recipe.RECIPE, schedule="warmup_cosine")
+    monkeypatch.setattr(recipe, "RECIPE", other)
+    assert tune_run(tmp_path / "a.npz", 0, {"budget": 2}, folder)["test_accuracy"] == 0.53
+    assert len(calls) == 3
