@@ -64,7 +64,7 @@ def run(out="zoo-demo", *, epochs=None, quick=False) -> str:
         f"Model `resnet20` ({metrics['params']:,} parameters) trained on "
         f"scikit-learn digits resized to {_size(metrics)} for {metrics['epochs']} epochs "
         f"({metrics['optimizer_steps']:,} optimizer steps, the default recipe: "
-        f"Adam, warm-up and cosine decay, {config.augmentation} augmentation, "
+        f"Adam, {config.schedule} schedule, {config.augmentation} augmentation, "
         f"{metrics['selection']} epoch kept) in {metrics['wall_time_s']:.0f} s.",
         "",
         f"**Test accuracy: {metrics['test_accuracy']:.4f}** on "

@@ -14,7 +14,8 @@
    channels, the BatchNormalization statistics are re-estimated on the
    training images first (zoo.probe.recalibrate_bn).
 3. **Fine-tuning** of every layer for a budget counted in optimizer steps,
-   with warm-up and cosine decay, the backbone at a lower learning rate
+   with the recipe's schedule (warm-up, then a linear decay to 0), the
+   backbone at a lower learning rate
    than the head, and BatchNormalization trained or frozen (`bn=`); the
    recipe's selection rule (zoo.recipe) keeps the last or the best epoch,
    and the best is never one below the probed model.
