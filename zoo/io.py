@@ -74,12 +74,41 @@ def save_model(model, path) -> Path:
         >>> save_model(zoo.create_model("resnet20"), "out/model.keras")
     """
     options = getattr(model, "zoo_options", None)
+    portable = _portable_compile_config(model)
     with atomic_path(path) as tmp:
-        model.save(tmp)
+        if portable is None:
+            model.save(tmp)
+        else:
+            # Keras' saver asks the model for its compile config.
+            model.get_compile_config = lambda: portable
+            try:
+                model.save(tmp)
+            finally:
+                del model.get_compile_config
         if options:
             with zipfile.ZipFile(tmp, "a") as archive:
                 archive.writestr(OPTIONS_MEMBER, json.dumps(dict(options), sort_keys=True))
     return Path(path)
+
+
+def _portable_compile_config(model) -> dict | None:
+    """The compile config to save where Keras' own would not load without
+    zoo, else None: a learning-rate schedule of this package (the recipe's
+    zoo.optim.WarmupLinearDecay) is written as the rate it has reached (0
+    at the end of a run), so that plain Keras rebuilds the optimizer. The
+    schedule itself is in the run's config.json; zoo loads models without
+    compiling them."""
+    config = model.get_compile_config() if getattr(model, "compiled", False) else None
+    optimizer = (config or {}).get("optimizer")
+    if not isinstance(optimizer, dict):
+        return None
+    # Mixed precision wraps the optimizer in a LossScaleOptimizer.
+    inner = optimizer["config"].get("inner_optimizer", optimizer)
+    rate = inner["config"].get("learning_rate")
+    if not isinstance(rate, dict) or str(rate.get("module", "")).startswith("keras."):
+        return None
+    inner["config"]["learning_rate"] = float(model.optimizer.learning_rate)
+    return config
 
 
 def saved_options(path) -> dict | None:
