@@ -100,14 +100,12 @@ def _portable_compile_config(model) -> dict | None:
     compiling them."""
     config = model.get_compile_config() if getattr(model, "compiled", False) else None
     optimizer = (config or {}).get("optimizer")
-    if not isinstance(optimizer, dict):
-        return None
-    # Mixed precision wraps the optimizer in a LossScaleOptimizer.
-    inner = optimizer["config"].get("inner_optimizer", optimizer)
-    rate = inner["config"].get("learning_rate")
+    # (Under mixed precision too this is the optimizer given to compile,
+    # not Keras' LossScaleOptimizer around it.)
+    rate = optimizer["config"].get("learning_rate") if isinstance(optimizer, dict) else None
     if not isinstance(rate, dict) or str(rate.get("module", "")).startswith("keras."):
         return None
-    inner["config"]["learning_rate"] = float(model.optimizer.learning_rate)
+    optimizer["config"]["learning_rate"] = float(model.optimizer.learning_rate)
     return config
 
 
